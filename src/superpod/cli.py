@@ -1,0 +1,162 @@
+"""The ``superpod`` command: a thin layer over ``superpod.api`` and the renderers.
+
+Every command has ``--json``. Bad input prints one line naming the file, field, value and
+what is allowed, and exits with code 2; it never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from superpod import api
+from superpod.errors import SpecError
+from superpod.hardware.catalog import user_system_ids
+from superpod.report.systems import compare_view, show_view, systems_view
+
+app = typer.Typer(
+    name="superpod", no_args_is_help=True, add_completion=False,
+    help="Model an accelerator system (chip -> supernode -> SuperCluster) as one logical "
+         "machine and predict what it delivers.")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+SystemFile = Annotated[list[Path] | None, typer.Option(
+    "--system", "-s", help="YAML file with your own chips / parts / systems (repeatable).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
+Chips = Annotated[int | None, typer.Option(
+    "--chips", "-n", min=1, help="Scale the system to N chips (replicates building blocks).")]
+
+
+def _friendly(fn: F) -> F:
+    """Turn bad input into one line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _files(system: list[Path] | None) -> list[str]:
+    return [str(p) for p in system or []]
+
+
+def _resolve_id(system_id: str | None, files: list[str]) -> str:
+    """The positional id, or the single system a ``--system`` file defines."""
+    if system_id:
+        return system_id
+    ids = [i for f in files for i in user_system_ids(f)]
+    if len(ids) == 1:
+        return ids[0]
+    raise SpecError("name a SYSTEM id" + (f" (the files define: {', '.join(ids)})"
+                                          if ids else ""), field="SYSTEM")
+
+
+@app.command()
+@_friendly
+def systems(system: SystemFile = None, as_json: Json = False) -> None:
+    """List the system catalog, one line each."""
+    cat = api.catalog(_files(system))
+    if as_json:
+        _emit_json({"systems": [{"id": s.id, "name": s.name, "chip": s.chip, "chips": s.chips,
+                                 "status": s.status, "evidence": s.evidence,
+                                 "scale_up": s.scale_up.kind, "source": s.source}
+                                for s in cat.systems.values()]})
+        return
+    out.print(systems_view(cat.systems))
+
+
+@app.command()
+@_friendly
+def chips(system: SystemFile = None, as_json: Json = False) -> None:
+    """List the chip catalog with its key figures and evidence."""
+    cat = api.catalog(_files(system))
+    rows = [c.model_dump(mode="json") for c in cat.chips.values()]
+    if as_json:
+        _emit_json({"chips": rows})
+        return
+    table = Table(title="superpod chips (dense peaks; bandwidths one direction)",
+                  title_justify="left")
+    for col in ("id", "BF16 TF", "FP8 TF", "HBM GB", "HBM TB/s", "scale-up GB/s", "NIC Gb/s",
+                "W", "status", "evidence"):
+        table.add_column(col, justify="left" if col in ("id", "status", "evidence") else "right")
+    for c in cat.chips.values():
+        p = c.peak_flop_per_s
+        table.add_row(c.id, f"{p['bf16'] / 1e12:,.0f}" if "bf16" in p else "-",
+                      f"{p['fp8'] / 1e12:,.0f}" if "fp8" in p else "-",
+                      f"{c.hbm_bytes / 1e9:,.0f}", f"{c.hbm_bandwidth_bytes_per_s / 1e12:.2f}",
+                      f"{c.scale_up_bandwidth_bytes_per_s / 1e9:,.0f}",
+                      f"{c.scale_out_bandwidth_bits_per_s / 1e9:,.0f}", f"{c.power_w:,.0f}",
+                      c.status, c.evidence)
+    out.print(table)
+
+
+@app.command()
+@_friendly
+def show(system_id: Annotated[str | None, typer.Argument(
+             metavar="SYSTEM", help="System id (see `superpod systems`).")] = None,
+         chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
+    """Everything a system adds up to, computed from its parts, with sources."""
+    files = _files(system)
+    row = api.show(_resolve_id(system_id, files), chips, files)
+    if as_json:
+        _emit_json(row)
+    else:
+        out.print(show_view(row))
+
+
+@app.command()
+@_friendly
+def compare(system_ids: Annotated[list[str], typer.Argument(
+                metavar="SYSTEM...", help="Two or more system ids.")],
+            chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
+    """Side-by-side table with ratios to the first system."""
+    result = api.compare(system_ids, chips, _files(system))
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(compare_view(result["systems"]))
+
+
+@app.command()
+@_friendly
+def validate(case_file: Annotated[Path, typer.Argument(metavar="FILE",
+                                                       help="Case file (YAML list).")],
+             system: SystemFile = None,
+             calibration: Annotated[Path | None, typer.Option(
+                 help="Kernel calibration YAML (default: the one shipped).")] = None,
+             as_json: Json = False) -> None:
+    """Predict every published measurement in a case file and report the errors."""
+    from superpod.report.validation import validation_view
+    from superpod.validate.runner import validate_file
+
+    result = validate_file(str(case_file), tuple(_files(system)),
+                           str(calibration) if calibration else None)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(validation_view(result))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Kernel calibration: measured GEMM and memory-copy throughput, fitted per chip and precision.
+
+The data (``superpod/calibration/kernels.yaml``) is kept apart from the datasheet catalog and
+carries its provenance. For each GEMM entry two numbers are fitted from its measured points
+by least squares on relative time error:
+
+    t(m, n, k) = 2 m n k / (P * e_max * q(m, n)) + W(m, n) * c_tile + t0
+
+with P the chip's dense peak at that precision, q the wave-quantization efficiency of
+``ceil(m/tm) * ceil(n/tn)`` output tiles (edge tiles padded) over ``compute_units`` (an occupancy factor, as in
+every tile-based GEMM), W the number of waves of tiles, e_max the large-shape efficiency, c_tile a fixed cost per
+wave (loading the first k-slices and writing the output tile: it dominates when k is small)
+and t0 a fixed per-kernel overhead. The model is linear in (1/e_max, c_tile, t0), so the
+fit is a ``numpy.linalg.lstsq``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from superpod.hardware.loading import read_yaml, spec_error
+from superpod.hardware.specs import BytesPerS, Evidence, Seconds
+
+CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "kernels.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class GemmEntry(_Strict):
+    chip: str
+    applies_to: list[str] = Field(default_factory=list)
+    dtype: str
+    also: list[str] = Field(default_factory=list)
+    evidence: Evidence
+    source: str
+    notes: str = ""
+    compute_units: Annotated[int, Field(ge=1)]
+    tile: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+    points: list[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)],
+                       Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)]]]
+
+
+class MemcpyEntry(_Strict):
+    chip: str
+    applies_to: list[str] = Field(default_factory=list)
+    copy_bandwidth_bytes_per_s: BytesPerS = Field(alias="copy_bandwidth")
+    evidence: Evidence
+    source: str
+
+
+class Defaults(_Strict):
+    gemm_efficiency: Annotated[float, Field(gt=0, le=1)]
+    gemm_overhead_s: Seconds = Field(alias="gemm_overhead")
+    memcpy_efficiency: Annotated[float, Field(gt=0, le=1)]
+    memcpy_overhead_s: Seconds = Field(alias="memcpy_overhead")
+    source: str
+
+
+class CalibrationFile(_Strict):
+    gemm: list[GemmEntry] = Field(default_factory=list)
+    memcpy: list[MemcpyEntry] = Field(default_factory=list)
+    defaults: Defaults
+
+
+@dataclass(frozen=True)
+class GemmFit:
+    """A fitted GEMM efficiency curve for one chip and precision."""
+
+    e_max: float
+    tile_overhead_s: float  # per wave of tiles (prologue / epilogue)
+    overhead_s: float  # per kernel
+    compute_units: int
+    tile: tuple[int, int]
+    source: str
+    calibrated: bool
+
+
+def wave_efficiency(m: int, n: int, tile: tuple[int, int], units: int) -> float:
+    """Useful fraction of the tile slots a GEMM occupies: m n / (waves * units * tm * tn).
+
+    Counts both partial last waves (tiles not a multiple of the units) and padded edge tiles
+    (m or n not a multiple of the tile).
+    """
+    tiles = math.ceil(m / tile[0]) * math.ceil(n / tile[1])
+    waves = math.ceil(tiles / units)
+    return (m * n) / (waves * units * tile[0] * tile[1])
+
+
+def waves(m: int, n: int, tile: tuple[int, int], units: int) -> int:
+    """How many rounds of tiles the compute units run."""
+    return math.ceil(math.ceil(m / tile[0]) * math.ceil(n / tile[1]) / units)
+
+
+def fit_gemm(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
+    """Least-squares fit of (1/e_max, c_tile, t0) on relative time error over the points.
+
+    A column whose coefficient comes out negative is dropped and the fit repeated, so every
+    fitted time constant is physical (>= 0).
+    """
+    cols: list[list[float]] = []
+    for m, n, k, tflops in entry.points:
+        flops = 2.0 * m * n * k
+        t_meas = flops / (tflops * 1e12)
+        q = wave_efficiency(m, n, entry.tile, entry.compute_units)
+        w = waves(m, n, entry.tile, entry.compute_units)
+        cols.append([flops / (peak_flop_per_s * q) / t_meas, w / t_meas, 1.0 / t_meas])
+    a, keep = np.array(cols), [0, 1, 2]
+    while True:
+        coef, *_ = np.linalg.lstsq(a[:, keep], np.ones(len(a)), rcond=None)
+        bad = [j for j, c in zip(keep[1:], coef[1:], strict=True) if c < 0]
+        if not bad:
+            break
+        keep.remove(bad[0])
+    full = dict.fromkeys(range(3), 0.0) | dict(zip(keep, map(float, coef), strict=True))
+    e_max = min(1.0, 1.0 / full[0]) if full[0] > 0 else 1.0
+    return GemmFit(e_max=e_max, tile_overhead_s=full[1], overhead_s=full[2],
+                   compute_units=entry.compute_units, tile=entry.tile, source=entry.source,
+                   calibrated=True)
+
+
+@lru_cache(maxsize=4)
+def load_calibration(path: str | None = None) -> CalibrationFile:
+    """Read a calibration file (default: the one shipped with superpod)."""
+    file = str(path or CALIBRATION_FILE)
+    try:
+        return CalibrationFile.model_validate(read_yaml(file))
+    except ValidationError as exc:
+        raise spec_error(exc, file=file, model=CalibrationFile) from None
+
+
+def gemm_entry(cal: CalibrationFile, chip: str, dtype: str) -> GemmEntry | None:
+    for e in cal.gemm:
+        if chip in (e.chip, *e.applies_to) and dtype in (e.dtype, *e.also):
+            return e
+    return None
+
+
+def memcpy_entry(cal: CalibrationFile, chip: str) -> MemcpyEntry | None:
+    return next((e for e in cal.memcpy if chip in (e.chip, *e.applies_to)), None)

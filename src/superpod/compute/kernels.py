@@ -1,0 +1,109 @@
+"""Single-kernel time on one chip: a roofline with calibrated efficiency.
+
+GEMM:   t = max(2mnk / (P * e_max * q(m, n)) + W c_tile,  bytes / B_copy) + t0
+        (P: dense peak at the precision; q: wave quantization; B_copy: the chip's sustained
+        copy bandwidth; e_max, t0 fitted per chip and precision, see ``calibration``).
+memcpy: t = 2 * bytes / B_copy + t0   (read + write, the STREAM-copy convention).
+
+Chips without a calibration entry use the documented defaults and are flagged
+``calibrated=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from superpod.compute.calibration import (
+    CalibrationFile,
+    GemmFit,
+    fit_gemm,
+    gemm_entry,
+    load_calibration,
+    memcpy_entry,
+    wave_efficiency,
+    waves,
+)
+from superpod.errors import SpecError
+from superpod.hardware.specs import Chip
+
+BYTES_PER_ELEMENT = {"fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0,
+                     "fp8": 1.0, "int8": 1.0, "fp6": 0.75, "fp4": 0.5, "int4": 0.5}
+#: GEMMs in 8-bit and narrower formats write a 16-bit output.
+OUTPUT_BYTES = {"fp8": 2.0, "int8": 2.0, "fp6": 2.0, "fp4": 2.0, "int4": 2.0}
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    """A kernel's predicted time and what bounds it."""
+
+    time_s: float
+    flop: float
+    bytes: float
+    bound: str  # "compute" | "memory"
+    calibrated: bool
+    source: str
+
+    @property
+    def flop_per_s(self) -> float:
+        return self.flop / self.time_s
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bytes / self.time_s
+
+
+def peak_for(chip: Chip, dtype: str) -> float:
+    """The chip's dense peak FLOP/s at ``dtype`` (a clear error if it is not published)."""
+    peak = chip.peak_flop_per_s.get(dtype)  # type: ignore[call-overload]
+    if peak is None:
+        raise SpecError(f"{chip.id} has no published dense {dtype} peak", field="dtype",
+                        value=dtype, allowed=", ".join(chip.peak_flop_per_s))
+    return float(peak)
+
+
+def copy_bandwidth(chip: Chip, cal: CalibrationFile) -> tuple[float, bool, str]:
+    """Sustained copy bandwidth (bytes/s), whether it is measured, and its source."""
+    entry = memcpy_entry(cal, chip.id)
+    if entry:
+        return entry.copy_bandwidth_bytes_per_s, True, entry.source
+    d = cal.defaults
+    return chip.hbm_bandwidth_bytes_per_s * d.memcpy_efficiency, False, d.source
+
+
+def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
+    entry = gemm_entry(cal, chip.id, dtype)
+    if entry:
+        return fit_gemm(entry, peak_for(chip, dtype))
+    d = cal.defaults
+    return GemmFit(e_max=d.gemm_efficiency, tile_overhead_s=0.0,
+                   overhead_s=d.gemm_overhead_s, compute_units=1,
+                   tile=(1, 1), source=d.source, calibrated=False)
+
+
+def gemm(chip: Chip, m: int, n: int, k: int, dtype: str,
+         cal: CalibrationFile | None = None) -> KernelEstimate:
+    """Predicted time of one (m x k) @ (k x n) GEMM on ``chip``."""
+    cal = cal or load_calibration()
+    fit = gemm_fit(chip, dtype, cal)
+    flop = 2.0 * m * n * k
+    el = BYTES_PER_ELEMENT[dtype]
+    nbytes = el * (m * k + k * n) + OUTPUT_BYTES.get(dtype, el) * m * n
+    q = wave_efficiency(m, n, fit.tile, fit.compute_units)
+    t_compute = flop / (peak_for(chip, dtype) * fit.e_max * q)
+    bw, _, _ = copy_bandwidth(chip, cal)
+    t_memory = nbytes / bw
+    bound = "compute" if t_compute >= t_memory else "memory"
+    t_tiles = waves(m, n, fit.tile, fit.compute_units) * fit.tile_overhead_s
+    return KernelEstimate(time_s=max(t_compute + t_tiles, t_memory) + fit.overhead_s,
+                          flop=flop,
+                          bytes=nbytes, bound=bound, calibrated=fit.calibrated,
+                          source=fit.source)
+
+
+def memcpy(chip: Chip, nbytes: float, cal: CalibrationFile | None = None) -> KernelEstimate:
+    """Predicted time to copy ``nbytes`` within HBM (reads + writes 2 x nbytes)."""
+    cal = cal or load_calibration()
+    bw, measured, source = copy_bandwidth(chip, cal)
+    moved = 2.0 * nbytes
+    return KernelEstimate(time_s=moved / bw + cal.defaults.memcpy_overhead_s, flop=0.0,
+                          bytes=moved, bound="memory", calibrated=measured, source=source)

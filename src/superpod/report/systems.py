@@ -1,0 +1,152 @@
+"""Text views of system results: ``show``, ``compare`` and the ``systems`` list.
+
+Every view renders the structured dict of ``system_to_dict`` (the JSON contract), so what a
+person reads and what a script parses are the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from superpod.hardware.specs import SystemSpec
+from superpod.units import binary, si
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    get: Callable[[Row], float | None]
+    fmt: Callable[[float], str]
+
+
+def _peak(precision: str) -> Callable[[Row], float | None]:
+    return lambda r: r["peak_flop_per_s"].get(precision)
+
+
+def _power(group: str) -> Callable[[Row], float | None]:
+    return lambda r: r["power_breakdown_w"][group]
+
+
+def _int(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("chips", lambda r: r["chips"], _int),
+    Metric("dense FP64", _peak("fp64"), lambda x: si(x, "FLOP/s")),
+    Metric("dense BF16", _peak("bf16"), lambda x: si(x, "FLOP/s")),
+    Metric("dense FP8", _peak("fp8"), lambda x: si(x, "FLOP/s")),
+    Metric("dense FP4", _peak("fp4"), lambda x: si(x, "FLOP/s")),
+    Metric("HBM capacity", lambda r: r["hbm_bytes"], lambda x: si(x, "B", 4)),
+    Metric("HBM bandwidth", lambda r: r["hbm_bandwidth_bytes_per_s"], lambda x: si(x, "B/s", 4)),
+    Metric("scale-up domain (chips)", lambda r: r["scale_up_domain_chips"], _int),
+    Metric("scale-up per chip (1 dir)", lambda r: r["scale_up_bandwidth_per_chip_bytes_per_s"],
+           lambda x: si(x, "B/s")),
+    Metric("scale-up aggregate (1 dir)", lambda r: r["scale_up_bandwidth_bytes_per_s"] * 8,
+           lambda x: f"{x / 1e9:,.0f} Gb/s"),
+    Metric("scale-out aggregate (1 dir)", lambda r: r["scale_out_bandwidth_bytes_per_s"] * 8,
+           lambda x: f"{x / 1e9:,.0f} Gb/s"),
+    Metric("bisection (1 dir)", lambda r: r["bisection_bandwidth_bytes_per_s"],
+           lambda x: si(x, "B/s")),
+    Metric("CPUs", lambda r: r["cpus"], _int),
+    Metric("switches (scale-up)", lambda r: r["switches"]["scale_up"], _int),
+    Metric("switches (scale-out)", lambda r: r["switches"]["scale_out"], _int),
+    Metric("optical modules", lambda r: r["optical_modules"], _int),
+    Metric("cabinets", lambda r: r["cabinets"], _int),
+    Metric("IT power (full load)", lambda r: r["power_w"], lambda x: si(x, "W", 4)),
+    Metric("  accelerators", _power("accelerators"), lambda x: si(x, "W")),
+    Metric("  CPUs", _power("cpus"), lambda x: si(x, "W")),
+    Metric("  NICs", _power("nics"), lambda x: si(x, "W")),
+    Metric("  switches", _power("switches"), lambda x: si(x, "W")),
+    Metric("  optics", _power("optics"), lambda x: si(x, "W")),
+    Metric("  other (fans, conversion, DRAM)", _power("other"), lambda x: si(x, "W")),
+    Metric("facility power (x PUE)", lambda r: r["facility_power_w"], lambda x: si(x, "W", 4)),
+    Metric("BF16 FLOP/s per IT W",
+           lambda r: (r["peak_flop_per_s"].get("bf16") or 0) / r["power_w"] or None,
+           lambda x: si(x, "FLOP/s/W")),
+)
+
+
+def show_view(row: Row) -> Group:
+    """The ``show`` view: the totals with per-chip values, then caveats and sources."""
+    table = Table(title=f"{row['name']}  [{row['id']}]", title_justify="left")
+    table.add_column("quantity")
+    table.add_column("system", justify="right")
+    table.add_column("per chip", justify="right")
+    n = row["chips"]
+    for m in METRICS:
+        v = m.get(row)
+        if v is None:
+            continue
+        per = "" if m.label in ("chips", "scale-up domain (chips)") else m.fmt(v / n)
+        table.add_row(m.label, m.fmt(v), per)
+    parts: list[Any] = [table, _structure(row)]
+    if row["hbm_bytes"]:
+        parts.append(Text(f"HBM in binary units: {binary(row['hbm_bytes'])}", style="dim"))
+    if row["warnings"]:
+        parts.append(Text("extrapolates: " + "; ".join(row["warnings"]), style="yellow"))
+    if row["published"]:
+        pub = Table(title="published figures (quoted, not used)", title_justify="left")
+        pub.add_column("item")
+        pub.add_column("as published")
+        for k, v in row["published"].items():
+            pub.add_row(k, v)
+        parts.append(pub)
+    parts.append(Text(f"source: {row['source']}", style="dim"))
+    return Group(*parts)
+
+
+def _structure(row: Row) -> Text:
+    cab = row["cabinets_breakdown"]
+    area = f", {row['floor_area_m2']:,.0f} m2" if row["floor_area_m2"] else ""
+    return Text(
+        f"{row['nodes']:,} nodes; {row['scale_up_domains']:,} scale-up domain(s) "
+        f"({row['scale_up_kind']}); scale-out fat tree of {row['scale_out_tiers']} tier(s); "
+        f"cabinets: {cab['compute']} compute + {cab['scale_up_network']} scale-up network "
+        f"(+ {cab['scale_out_network']} scale-out network){area}; PUE {row['pue']}",
+        style="dim")
+
+
+def compare_view(rows: Sequence[Row]) -> Group:
+    """Side by side, each system after the first with its ratio to the first."""
+    table = Table(title="superpod compare (ratios to the first system)", title_justify="left")
+    table.add_column("quantity")
+    for r in rows:
+        table.add_column(r["id"], justify="right")
+    base = rows[0]
+    for m in METRICS:
+        values = [m.get(r) for r in rows]
+        if all(v is None for v in values):
+            continue
+        b = values[0]
+        cells = [m.fmt(values[0]) if values[0] is not None else "-"]
+        for v in values[1:]:
+            if v is None:
+                cells.append("-")
+            elif b:
+                cells.append(f"{m.fmt(v)} ({v / b:.2f}x)")
+            else:
+                cells.append(m.fmt(v))
+        table.add_row(m.label, *cells)
+    notes = [Text(f"{r['id']}: " + "; ".join(r["warnings"]), style="yellow")
+             for r in rows if r["warnings"]]
+    del base
+    return Group(table, *notes)
+
+
+def systems_view(specs: Mapping[str, SystemSpec]) -> Table:
+    table = Table(title="superpod systems", title_justify="left")
+    for col in ("id", "chips", "chip", "scale-up", "status", "evidence", "name"):
+        table.add_column(col, justify="right" if col == "chips" else "left")
+    for sid, s in specs.items():
+        table.add_row(sid, f"{s.chips:,}", s.chip, f"{s.scale_up.kind} x{s.scale_up.domain_chips}",
+                      s.status, s.evidence, s.name)
+    return table
