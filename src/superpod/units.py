@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 
 DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
            "Z": 1e21}
@@ -25,7 +25,7 @@ TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, 
 BITS_PER_BYTE = 8.0
 
 
-class Dim(str, Enum):
+class Dim(StrEnum):
     """Physical dimensions a quantity field may have."""
 
     BYTES = "bytes"
@@ -139,7 +139,7 @@ def si(value: float, unit: str, digits: int = 3) -> str:
 
 def _sig(x: float, digits: int) -> str:
     """Round to ``digits`` significant figures, keeping integers plain (1,075 not 1.08e+03)."""
-    if abs(x) >= 10 ** digits:
+    if abs(float(f"{x:.{digits}g}")) >= 10 ** digits:  # 999.6 rounds up to 1e+03
         return f"{x:,.0f}"
     return f"{x:.{digits}g}"
 

@@ -7,9 +7,10 @@ by least squares on relative time error:
     t(m, n, k) = 2 m n k / (P * e_max * q(m, n)) + W(m, n) * c_tile + t0
 
 with P the chip's dense peak at that precision, q the wave-quantization efficiency of
-``ceil(m/tm) * ceil(n/tn)`` output tiles (edge tiles padded) over ``compute_units`` (an occupancy factor, as in
-every tile-based GEMM), W the number of waves of tiles, e_max the large-shape efficiency, c_tile a fixed cost per
-wave (loading the first k-slices and writing the output tile: it dominates when k is small)
+``ceil(m/tm) * ceil(n/tn)`` output tiles (edge tiles padded) over ``compute_units`` (an
+occupancy factor, as in every tile-based GEMM), W the number of waves of tiles, e_max the
+large-shape efficiency, c_tile a fixed cost per wave (loading the first k-slices and
+writing the output tile: it dominates when k is small)
 and t0 a fixed per-kernel overhead. The model is linear in (1/e_max, c_tile, t0), so the
 fit is a ``numpy.linalg.lstsq``.
 """

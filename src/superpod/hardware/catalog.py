@@ -142,7 +142,9 @@ def _check_structure(spec: SystemSpec, file: str, where: str) -> None:
 
 def _sections(doc: Any, file: str) -> dict[str, list[Any]]:
     """The top-level sections of a catalog file (a lone system is accepted at top level)."""
-    if isinstance(doc, dict) and "chip" in doc and "id" in doc:
+    # ``id`` is never a section name, so it marks a lone system (which may take its ``chip``
+    # from ``extends``, or lack it and be told so by validation).
+    if isinstance(doc, dict) and "id" in doc:
         doc = {"systems": [doc]}
     if not isinstance(doc, dict):
         raise SpecError("expected a mapping with keys " + ", ".join(SECTIONS), file=file)
@@ -167,9 +169,9 @@ def merge_file(cat: Catalog, path: str | Path, raw_systems: Mapping[str, dict[st
         entries = dict(getattr(cat, name))
         for i, raw in enumerate(sections.get(name, [])):
             item = _validate(SECTIONS[name], raw, file=file, where=f"{name}[{i}]")
-            entries[item.id] = item  # type: ignore[attr-defined]
+            entries[str(getattr(item, "id"))] = item  # noqa: B009 - every section has ids
         updates[name] = entries
-    cat = replace(cat, **updates)  # type: ignore[arg-type]
+    cat = replace(cat, **updates)
     raw_list = sections.get("systems", [])
     expanded = _resolve_extends(raw_list, raw_systems, file)
     systems, origins = dict(cat.systems), dict(cat.origins)
@@ -184,7 +186,7 @@ def merge_file(cat: Catalog, path: str | Path, raw_systems: Mapping[str, dict[st
 
 @lru_cache(maxsize=1)
 def _builtin() -> tuple[Catalog, dict[str, dict[str, Any]]]:
-    cat, raw = Catalog(), {}
+    cat, raw = Catalog(), dict[str, dict[str, Any]]()
     for name in ("chips.yaml", "parts.yaml", "systems.yaml"):
         cat, raw = merge_file(cat, CATALOG_DIR / name, raw)
     return cat, raw

@@ -53,7 +53,8 @@ class System:
     scale_out_fabric: ClosFabric
     power_breakdown_w: dict[str, float]
     scale_up_fabric_bytes_per_s: float  # per chip, one direction, leaving its node
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())  # where the prediction extrapolates
+    assumptions: tuple[str, ...] = field(default=())  # unsourced figures it rests on
 
     # ------------------------------------------------------------------ compute and memory
     @property
@@ -253,7 +254,8 @@ def _power(spec: SystemSpec, cat: Catalog, chip: Chip, c: Counts, fabric: ClosFa
     }
 
 
-def _warnings(spec: SystemSpec, cat: Catalog, chip: Chip, chips: int) -> tuple[str, ...]:
+def _warnings(spec: SystemSpec, chip: Chip, chips: int) -> tuple[str, ...]:
+    """Where a result extrapolates: roadmap hardware, or beyond the product's size."""
     out: list[str] = []
     if spec.is_roadmap or chip.is_roadmap:
         out.append(f"roadmap hardware ({spec.status}): figures are vendor claims, not "
@@ -261,8 +263,15 @@ def _warnings(spec: SystemSpec, cat: Catalog, chip: Chip, chips: int) -> tuple[s
     if chips > spec.chips:
         out.append(f"scaled to {chips:,} chips, beyond the {spec.chips:,} of the product as "
                    "described: untested scale")
+    return tuple(out)
+
+
+def _assumptions(spec: SystemSpec, cat: Catalog, chip: Chip) -> tuple[str, ...]:
+    """The unsourced figures (assumed or recalled) a system's totals rest on."""
+    out: list[str] = []
     if chip.power_evidence in ("assumption", "recalled_unverified"):
-        out.append(f"{chip.id} power ({chip.power_w:g} W) is {chip.power_evidence.replace('_', ' ')}")
+        label = chip.power_evidence.replace("_", " ")
+        out.append(f"{chip.id} power ({chip.power_w:g} W) is {label}")
     for t in spec.scale_up.switches:
         if cat.switches[t.part].evidence == "assumption":
             out.append(f"{t.part} switch power is an assumption")
@@ -285,7 +294,8 @@ def build_system(spec: SystemSpec, cat: Catalog, chips: int | None = None) -> Sy
     return System(spec=spec, chip=chip, counts=counts, scale_out_fabric=fabric,
                   power_breakdown_w=_power(spec, cat, chip, counts, fabric),
                   scale_up_fabric_bytes_per_s=fabric_bw,
-                  warnings=_warnings(spec, cat, chip, n))
+                  warnings=_warnings(spec, chip, n),
+                  assumptions=_assumptions(spec, cat, chip))
 
 
 def system_to_dict(s: System) -> dict[str, Any]:
@@ -318,5 +328,6 @@ def system_to_dict(s: System) -> dict[str, Any]:
         "power_detail_w": dict(s.power_breakdown_w),
         "pue": spec.pue, "facility_power_w": s.facility_power_w,
         "extrapolated": s.extrapolated, "warnings": list(s.warnings),
+        "assumptions": list(s.assumptions),
         "published": dict(spec.published), "source": spec.source, "notes": spec.notes,
     }

@@ -59,7 +59,7 @@ def max_endpoints(radix: int, tiers: int, oversubscription: float = 1.0) -> int:
     if tiers == 1:
         return radix
     d = leaf_down_ports(radix, oversubscription)
-    return d * radix * (radix // 2) ** (tiers - 2)
+    return int(d * radix * (radix // 2) ** (tiers - 2))
 
 
 def size_fat_tree(endpoints: int, radix: int, oversubscription: float = 1.0) -> ClosFabric:

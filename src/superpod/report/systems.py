@@ -25,6 +25,7 @@ class Metric:
     label: str
     get: Callable[[Row], float | None]
     fmt: Callable[[float], str]
+    per_chip: str = "total"  # total: divide by chips; count: show a ratio; none: blank
 
 
 def _peak(precision: str) -> Callable[[Row], float | None]:
@@ -40,27 +41,27 @@ def _int(x: float) -> str:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("chips", lambda r: r["chips"], _int),
+    Metric("chips", lambda r: r["chips"], _int, "none"),
     Metric("dense FP64", _peak("fp64"), lambda x: si(x, "FLOP/s")),
     Metric("dense BF16", _peak("bf16"), lambda x: si(x, "FLOP/s")),
     Metric("dense FP8", _peak("fp8"), lambda x: si(x, "FLOP/s")),
     Metric("dense FP4", _peak("fp4"), lambda x: si(x, "FLOP/s")),
     Metric("HBM capacity", lambda r: r["hbm_bytes"], lambda x: si(x, "B", 4)),
     Metric("HBM bandwidth", lambda r: r["hbm_bandwidth_bytes_per_s"], lambda x: si(x, "B/s", 4)),
-    Metric("scale-up domain (chips)", lambda r: r["scale_up_domain_chips"], _int),
+    Metric("scale-up domain (chips)", lambda r: r["scale_up_domain_chips"], _int, "none"),
     Metric("scale-up per chip (1 dir)", lambda r: r["scale_up_bandwidth_per_chip_bytes_per_s"],
-           lambda x: si(x, "B/s")),
+           lambda x: si(x, "B/s"), "none"),
     Metric("scale-up aggregate (1 dir)", lambda r: r["scale_up_bandwidth_bytes_per_s"] * 8,
            lambda x: f"{x / 1e9:,.0f} Gb/s"),
     Metric("scale-out aggregate (1 dir)", lambda r: r["scale_out_bandwidth_bytes_per_s"] * 8,
            lambda x: f"{x / 1e9:,.0f} Gb/s"),
     Metric("bisection (1 dir)", lambda r: r["bisection_bandwidth_bytes_per_s"],
            lambda x: si(x, "B/s")),
-    Metric("CPUs", lambda r: r["cpus"], _int),
-    Metric("switches (scale-up)", lambda r: r["switches"]["scale_up"], _int),
-    Metric("switches (scale-out)", lambda r: r["switches"]["scale_out"], _int),
-    Metric("optical modules", lambda r: r["optical_modules"], _int),
-    Metric("cabinets", lambda r: r["cabinets"], _int),
+    Metric("CPUs", lambda r: r["cpus"], _int, "count"),
+    Metric("switches (scale-up)", lambda r: r["switches"]["scale_up"], _int, "count"),
+    Metric("switches (scale-out)", lambda r: r["switches"]["scale_out"], _int, "count"),
+    Metric("optical modules", lambda r: r["optical_modules"], _int, "count"),
+    Metric("cabinets", lambda r: r["cabinets"], _int, "count"),
     Metric("IT power (full load)", lambda r: r["power_w"], lambda x: si(x, "W", 4)),
     Metric("  accelerators", _power("accelerators"), lambda x: si(x, "W")),
     Metric("  CPUs", _power("cpus"), lambda x: si(x, "W")),
@@ -71,7 +72,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("facility power (x PUE)", lambda r: r["facility_power_w"], lambda x: si(x, "W", 4)),
     Metric("BF16 FLOP/s per IT W",
            lambda r: (r["peak_flop_per_s"].get("bf16") or 0) / r["power_w"] or None,
-           lambda x: si(x, "FLOP/s/W")),
+           lambda x: si(x, "FLOP/s/W"), "none"),
 )
 
 
@@ -86,13 +87,16 @@ def show_view(row: Row) -> Group:
         v = m.get(row)
         if v is None:
             continue
-        per = "" if m.label in ("chips", "scale-up domain (chips)") else m.fmt(v / n)
+        per = {"none": "", "count": f"{v / n:.3g}", "total": m.fmt(v / n)}[m.per_chip]
         table.add_row(m.label, m.fmt(v), per)
     parts: list[Any] = [table, _structure(row)]
     if row["hbm_bytes"]:
         parts.append(Text(f"HBM in binary units: {binary(row['hbm_bytes'])}", style="dim"))
     if row["warnings"]:
         parts.append(Text("extrapolates: " + "; ".join(row["warnings"]), style="yellow"))
+    if row["assumptions"]:
+        parts.append(Text("rests on assumptions: " + "; ".join(row["assumptions"]),
+                          style="dim yellow"))
     if row["published"]:
         pub = Table(title="published figures (quoted, not used)", title_justify="left")
         pub.add_column("item")
@@ -136,8 +140,10 @@ def compare_view(rows: Sequence[Row]) -> Group:
             else:
                 cells.append(m.fmt(v))
         table.add_row(m.label, *cells)
-    notes = [Text(f"{r['id']}: " + "; ".join(r["warnings"]), style="yellow")
+    notes = [Text(f"{r['id']} extrapolates: " + "; ".join(r["warnings"]), style="yellow")
              for r in rows if r["warnings"]]
+    notes += [Text(f"{r['id']} rests on assumptions: " + "; ".join(r["assumptions"]),
+                   style="dim yellow") for r in rows if r["assumptions"]]
     del base
     return Group(table, *notes)
 

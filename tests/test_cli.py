@@ -1,0 +1,47 @@
+"""In-process CLI tests of the JSON contract and the text views."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from superpod.cli import app
+
+runner = CliRunner()
+SHOW_KEYS = {"id", "chips", "peak_flop_per_s", "hbm_bytes", "hbm_bandwidth_bytes_per_s",
+             "scale_up_bandwidth_bytes_per_s", "optical_modules", "cabinets", "power_w",
+             "power_breakdown_w"}
+
+
+def test_show_json_contract() -> None:
+    r = runner.invoke(app, ["show", "gb200-nvl72", "--json"])
+    assert r.exit_code == 0
+    row = json.loads(r.stdout)
+    assert SHOW_KEYS <= set(row)
+    assert set(row["peak_flop_per_s"]) >= {"bf16", "fp8", "fp4"}
+    assert set(row["power_breakdown_w"]) == {"accelerators", "cpus", "nics", "switches",
+                                             "optics", "other"}
+
+
+def test_show_scaled() -> None:
+    r = runner.invoke(app, ["show", "gb200-nvl72", "--chips", "720", "--json"])
+    row = json.loads(r.stdout)
+    assert row["chips"] == 720 and row["scale_up_domains"] == 10
+
+
+def test_compare_json_and_text() -> None:
+    r = runner.invoke(app, ["compare", "cloudmatrix384", "gb200-nvl72", "--json"])
+    assert r.exit_code == 0
+    ids = [s["id"] for s in json.loads(r.stdout)["systems"]]
+    assert ids == ["cloudmatrix384", "gb200-nvl72"]
+    t = runner.invoke(app, ["compare", "cloudmatrix384", "gb200-nvl72"])
+    assert t.exit_code == 0 and "x)" in t.stdout and "IT power" in t.stdout
+
+
+def test_systems_and_chips_lists() -> None:
+    r = runner.invoke(app, ["systems", "--json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)["systems"]) >= 20
+    assert runner.invoke(app, ["chips"]).exit_code == 0
+    t = runner.invoke(app, ["show", "atlas-950-superpod"])
+    assert t.exit_code == 0 and "extrapolates" in t.stdout and "published" in t.stdout

@@ -1,0 +1,40 @@
+"""The scoreboard: every published case loads, kernel errors stay within tolerance."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from superpod.cli import app
+from superpod.validate.runner import validate_file
+
+#: Only ever tightened.
+KERNEL_MEDIAN_ABS_ERROR_PCT = 5.0
+
+
+def test_every_public_case_loads_and_is_reported(public_cases) -> None:  # type: ignore[no-untyped-def]
+    result = validate_file(str(public_cases))
+    assert result["cases"]
+    assert [c for c in result["cases"] if c["status"] == "error"] == []
+    for kind, s in result["summary"].items():
+        assert s["cases"] == s["ok"] + s["unsupported"] + s["error"], kind
+    for c in result["cases"]:
+        if c["status"] == "unsupported":
+            assert c["reason"]
+
+
+def test_kernel_cases_within_tolerance(public_cases) -> None:  # type: ignore[no-untyped-def]
+    s = validate_file(str(public_cases))["summary"]["kernel"]
+    assert s["ok"] == s["cases"]
+    assert s["median_abs_error_pct"] <= KERNEL_MEDIAN_ABS_ERROR_PCT
+
+
+def test_cli_json_contract(public_cases) -> None:  # type: ignore[no-untyped-def]
+    r = CliRunner().invoke(app, ["validate", str(public_cases), "--json"])
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    ok = [c for c in out["cases"] if c["status"] == "ok"]
+    for c in ok:
+        assert {"id", "kind", "metric", "measured", "predicted", "error_pct"} <= set(c)
+        assert abs(c["error_pct"] - 100 * (c["predicted"] - c["measured"]) / c["measured"]) < 0.01
