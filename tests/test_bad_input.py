@@ -2,7 +2,7 @@
 
 Every test runs the CLI in process (``typer.testing.CliRunner``) on YAML written to
 ``tmp_path``. The vendored click mixes stderr into ``result.output``, which is what a user
-sees on the terminal, so the checks read that.
+sees on the terminal, so the checks read that (and check that it went to stderr).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def bad(args: list[str]) -> str:
     lines = text.strip().splitlines()
     assert len(lines) == 1, text
     assert lines[0].startswith("error: ")
+    assert r.stdout.strip() == "" and ANSI.sub("", r.stderr).strip() == lines[0]  # on stderr
     return lines[0]
 
 
@@ -361,7 +362,7 @@ def test_validate_reports_each_broken_case_and_goes_on(tmp_path: Path) -> None:
     assert path in metric and "measured.metric" in metric and "'mfu'" in metric
     assert "tflops" in metric.split("allowed:")[1]
     preset = by_id["bad-preset"]["reason"]
-    assert "unknown system" in preset and "'nosuch-preset'" in preset
+    assert "unknown preset" in preset and "system.preset" in preset and "'nosuch-preset'" in preset
     assert "hgx-h200" in preset.split("allowed:")[1]
     item = by_id["case[4]"]["reason"]
     assert path in item and "case[4]" in item and "mapping" in item

@@ -28,7 +28,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (line {mark.line + 1})", mark)
+                None, None, f"duplicate key '{key}'", mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 

@@ -78,7 +78,9 @@ def evaluate(case: Case, cat: Catalog, cal: CalibrationFile) -> CaseResult:
     base = {"id": case.id, "kind": case.kind, "metric": case.measured.metric,
             "measured": case.measured.value}
     try:
-        cat.system(case.system.preset)  # an unknown preset is a broken case, whatever the kind
+        if case.system.preset not in cat.systems:  # a broken case, whatever the kind
+            raise SpecError("unknown preset", field="system.preset", value=case.system.preset,
+                            allowed=", ".join(sorted(cat.systems)))
         if case.kind != "kernel":
             raise Unsupported(_NOT_YET[case.kind])
         predicted, note = _kernel(case, cat, cal)
