@@ -34,13 +34,22 @@ class Counts:
     chips_per_domain: int
     cpus: float
     nics: float
-    scale_up_switches: float
+    scale_up_switches_per_tier: tuple[float, ...]
     scale_out_switches: int
     scale_up_optical_modules: float
-    scale_out_optical_modules: float
+    scale_out_nic_modules: float
+    scale_out_switch_modules: float
     compute_cabinets: int
     network_cabinets: int
     scale_out_cabinets: int
+
+    @property
+    def scale_up_switches(self) -> float:
+        return sum(self.scale_up_switches_per_tier)
+
+    @property
+    def scale_out_optical_modules(self) -> float:
+        return self.scale_out_nic_modules + self.scale_out_switch_modules
 
 
 @dataclass(frozen=True)
@@ -196,30 +205,38 @@ def _per_domain(count: float, chips: int, domain_chips: int) -> float:
 def _counts(spec: SystemSpec, cat: Catalog, chips: int, fabric: ClosFabric) -> Counts:
     su, node = spec.scale_up, spec.node
     nodes = math.ceil(chips / node.chips)
-    up_switches = sum(t.count * nodes if t.per == "node"
-                      else _per_domain(t.count, chips, su.domain_chips) for t in su.switches)
+    up_switches = tuple(t.count * nodes if t.per == "node"
+                        else _per_domain(t.count, chips, su.domain_chips) for t in su.switches)
     up_modules = 2 * su.optics.links_per_chip * chips if su.optics else 0.0
-    so_modules = 0.0
-    if fabric.endpoints:
-        so = spec.scale_out
-        assert so.transceiver is not None  # checked when the catalog is loaded
-        sw_side = cat.transceivers[so.transceiver]
-        nic_side = cat.transceivers[so.nic_transceiver or so.transceiver]
-        so_modules = (fabric.endpoints / nic_side.ports
-                      + fabric.switch_side_link_ends / sw_side.ports)
+    nic_modules = sw_modules = 0.0
+    sw_side, nic_side = _scale_out_transceivers(spec, cat)
+    if fabric.endpoints and sw_side and nic_side:
+        nic_modules = fabric.endpoints / nic_side.ports
+        sw_modules = fabric.switch_side_link_ends / sw_side.ports
     cab = spec.cabinets
     return Counts(
         chips=chips, nodes=nodes, domains=math.ceil(chips / su.domain_chips),
         chips_per_domain=min(chips, su.domain_chips),
         cpus=(node.cpus.count * nodes) if node.cpus else 0.0,
         nics=sum(n.count for n in node.nics) * nodes,
-        scale_up_switches=up_switches, scale_out_switches=fabric.switches,
-        scale_up_optical_modules=up_modules, scale_out_optical_modules=so_modules,
+        scale_up_switches_per_tier=up_switches, scale_out_switches=fabric.switches,
+        scale_up_optical_modules=up_modules, scale_out_nic_modules=nic_modules,
+        scale_out_switch_modules=sw_modules,
         compute_cabinets=math.ceil(chips / cab.chips_per_compute_cabinet),
         network_cabinets=int(_per_domain(cab.network_cabinets_per_domain, chips,
                                          su.domain_chips)),
         scale_out_cabinets=math.ceil(fabric.switches / cab.scale_out_switches_per_cabinet),
     )
+
+
+def _scale_out_transceivers(spec: SystemSpec, cat: Catalog
+                            ) -> tuple[Transceiver | None, Transceiver | None]:
+    """(switch-side, NIC-side) scale-out modules; the NIC side defaults to the switch side."""
+    so = spec.scale_out
+    if so.transceiver is None:
+        return None, None
+    sw_side = cat.transceivers[so.transceiver]
+    return sw_side, cat.transceivers[so.nic_transceiver] if so.nic_transceiver else sw_side
 
 
 def _module_power(t: Transceiver | None, modules: float) -> float:
@@ -234,18 +251,14 @@ def _power(spec: SystemSpec, cat: Catalog, chip: Chip, c: Counts, fabric: ClosFa
     accel = c.chips * chip.power_w
     cpus = c.cpus * cat.cpus[node.cpus.part].power_w if node.cpus else 0.0
     nics = sum(n.count * nodes * cat.nics[n.part].power_w for n in node.nics)
-    up_sw = sum((t.count * nodes if t.per == "node"
-                 else _per_domain(t.count, c.chips, su.domain_chips))
-                * cat.switches[t.part].power_w for t in su.switches)
+    up_sw = sum(n * cat.switches[t.part].power_w
+                for n, t in zip(c.scale_up_switches_per_tier, su.switches, strict=True))
     up_opt = _module_power(cat.transceivers[su.optics.part] if su.optics else None,
                            c.scale_up_optical_modules)
     so_sw = fabric.switches * cat.switches[so.switch].power_w if so.switch else 0.0
-    so_opt = 0.0
-    if fabric.endpoints and so.transceiver:
-        sw_side = cat.transceivers[so.transceiver]
-        nic_side = cat.transceivers[so.nic_transceiver or so.transceiver]
-        so_opt = (fabric.endpoints / nic_side.ports * nic_side.power_w
-                  + fabric.switch_side_link_ends / sw_side.ports * sw_side.power_w)
+    sw_side, nic_side = _scale_out_transceivers(spec, cat)
+    so_opt = (_module_power(nic_side, c.scale_out_nic_modules)
+              + _module_power(sw_side, c.scale_out_switch_modules))
     return {
         "accelerators": accel, "cpus": cpus, "nics": nics,
         "switches_scale_up": up_sw, "switches_scale_out": so_sw,
