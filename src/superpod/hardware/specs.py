@@ -204,6 +204,10 @@ class ScaleUp(Spec):
     switches: list[SwitchTier] = Field(default_factory=list)
     optics: OpticalLinks | None = None
     medium: Literal["copper", "optical", "mixed"] = "copper"
+    in_network_reduction: bool = Field(
+        default=False, description="switches reduce in the network (NVLS / SHARP-like)")
+    calibration: str | None = Field(
+        default=None, description="fabric key in superpod/calibration/collectives.yaml")
     notes: str = ""
 
 
@@ -222,6 +226,8 @@ class ScaleOut(Spec):
     oversubscription: Annotated[float, Field(ge=1)] = 1.0
     rail_optimized: bool = True
     latency_s: Seconds = Field(default=2e-6, alias="latency")
+    calibration: str | None = Field(
+        default=None, description="fabric key in superpod/calibration/collectives.yaml")
 
 
 class Cabinets(Spec):

@@ -17,6 +17,8 @@ from superpod.compute import kernels
 from superpod.compute.calibration import CalibrationFile, load_calibration
 from superpod.errors import SpecError
 from superpod.hardware.catalog import Catalog, load_catalog
+from superpod.hardware.system import System, build_system
+from superpod.network.collectives import ALGORITHMS, CollectiveRequest, collective
 from superpod.validate.cases import BrokenCase, Case, load_cases
 
 
@@ -67,10 +69,39 @@ def _kernel(case: Case, cat: Catalog, cal: CalibrationFile) -> tuple[float, str]
     return values[metric](), note
 
 
+def case_system(case: Case, cat: Catalog) -> System:
+    """The case's system: its preset at its chip count, with the site's NIC speed if given."""
+    spec = cat.system(case.system.preset)
+    if case.system.scale_out_gbps is not None:
+        so = spec.scale_out.model_copy(
+            update={"nic_bandwidth_bits_per_s": case.system.scale_out_gbps * 1e9})
+        spec = spec.model_copy(update={"scale_out": so})
+    return build_system(spec, cat, case.system.chips)
+
+
+def _collective(case: Case, cat: Catalog) -> tuple[float, str]:
+    c = case.collective
+    assert c is not None  # guaranteed by parse_case
+    r = case.system.ranks_per_chip
+    if r == 1 and c.ranks > case.system.chips and c.ranks % case.system.chips == 0:
+        r = c.ranks // case.system.chips  # ranks are dies (e.g. Ascend 910C: 2 per chip)
+    algorithm = c.algorithm if c.algorithm in ALGORITHMS else "auto"
+    req = CollectiveRequest(op=c.op, ranks=c.ranks, bytes_=float(c.bytes or 0),
+                            algorithm=algorithm, dtype=c.dtype, tokens=c.tokens,
+                            hidden=c.hidden, top_k=c.top_k, experts=c.experts,
+                            ranks_per_chip=r)
+    res = collective(case_system(case, cat), req)
+    value = {"busbw_gbps": res.busbw_bytes_per_s / 1e9, "algbw_gbps": res.algbw_bytes_per_s / 1e9,
+             "time_us": res.time_s * 1e6, "per_rank_gbps": res.per_rank_bytes_per_s / 1e9}
+    note = f"{res.algorithm}/{res.protocol}; bottleneck {res.bottleneck}"
+    if not res.calibrated:
+        note += "; uncalibrated"
+    return value[case.measured.metric], note
+
+
 _NOT_YET = {
     "train": "training step-time prediction is not modelled yet",
     "infer": "inference prediction is not modelled yet",
-    "collective": "collective prediction is not modelled yet (needs the network model)",
 }
 
 
@@ -81,9 +112,12 @@ def evaluate(case: Case, cat: Catalog, cal: CalibrationFile) -> CaseResult:
         if case.system.preset not in cat.systems:  # a broken case, whatever the kind
             raise SpecError("unknown preset", field="system.preset", value=case.system.preset,
                             allowed=", ".join(sorted(cat.systems)))
-        if case.kind != "kernel":
+        if case.kind in _NOT_YET:
             raise Unsupported(_NOT_YET[case.kind])
-        predicted, note = _kernel(case, cat, cal)
+        if case.kind == "collective":
+            predicted, note = _collective(case, cat)
+        else:
+            predicted, note = _kernel(case, cat, cal)
     except Unsupported as exc:
         return CaseResult(status="unsupported", reason=str(exc), **base)  # type: ignore[arg-type]
     except SpecError as exc:
