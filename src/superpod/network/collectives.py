@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from superpod.errors import SpecError
 from superpod.hardware.system import System
@@ -90,6 +90,7 @@ class Levels:
     hop_up_s: float
     hop_out_s: float
     in_network_reduction: bool
+    pair_fraction: float  # share of a rank's scale-up bandwidth one partner can get
     up_name: str
     out_name: str
     up_key: str | None
@@ -122,6 +123,9 @@ class CollectiveResult:
     calibrated: bool
     engine: str = "analytic"
     notes: tuple[str, ...] = field(default=())
+    alpha_s: float = 0.0  # the chosen protocol's fixed cost
+    step_latency_s: float = 0.0  # hop latency of the steps beyond the calibrated ones
+    efficiency: float = 1.0  # the chosen protocol's fraction of nominal link bandwidth
 
     def to_dict(self) -> dict[str, object]:
         return {"op": self.op, "algorithm": self.algorithm, "protocol": self.protocol,
@@ -131,7 +135,9 @@ class CollectiveResult:
                 "per_rank_bytes_per_s": self.per_rank_bytes_per_s,
                 "bottleneck": self.bottleneck,
                 "bottleneck_utilization": self.bottleneck_utilization,
-                "calibrated": self.calibrated, "notes": list(self.notes)}
+                "calibrated": self.calibrated, "notes": list(self.notes),
+                "breakdown_s": {"fixed": self.alpha_s, "step_latency": self.step_latency_s,
+                                "transfer": self.time_s - self.alpha_s - self.step_latency_s}}
 
 
 def levels(system: System, req: CollectiveRequest) -> Levels:
@@ -156,8 +162,31 @@ def levels(system: System, req: CollectiveRequest) -> Levels:
                   b_out_bytes_per_s=b_out, hop_up_s=spec.scale_up.latency_s,
                   hop_out_s=spec.scale_out.latency_s,
                   in_network_reduction=spec.scale_up.in_network_reduction,
+                  pair_fraction=pair_fraction(spec.scale_up.kind, system, chips),
                   up_name=spec.scale_up.protocol, out_name=spec.scale_out.protocol or "scale-out",
                   up_key=spec.scale_up.calibration, out_key=spec.scale_out.calibration)
+
+
+def pair_fraction(kind: str, system: System, chips: int) -> float:
+    """Fraction of a chip's scale-up bandwidth available towards ONE partner chip.
+
+    A switch gives a pair the chip's whole bandwidth; a direct topology only the links (and
+    routes) between the two: one of ``m-1`` links in a full mesh, one of ``sum(d_i - 1)`` in
+    an nD full mesh (all-path routing adds little for a single partner), one of ``2 D``
+    neighbour links in a D-dimensional torus.
+    """
+    from superpod.network.topology import _domain_dims
+
+    del chips  # the domain's wiring is the system's, whatever the ranks use
+    size = system.counts.chips_per_domain
+    if kind in ("switched", "none") or size < 2:
+        return 1.0
+    if kind == "full_mesh":
+        return 1.0 / (size - 1)
+    dims = [d for d in _domain_dims(system, size) if d > 1]
+    if kind == "nd_full_mesh":
+        return 1.0 / sum(d - 1 for d in dims)
+    return 1.0 / (2 * len(dims))
 
 
 # ----------------------------------------------------------------------------- algorithms
@@ -199,7 +228,8 @@ def _halving_doubling(req: CollectiveRequest, lv: Levels) -> Wire | None:
     w = _ring(req, lv)
     assert w is not None
     steps = math.ceil(math.log2(lv.n)) * (2 if req.op == "all_reduce" else 1)
-    return Wire(w.wire_s, steps, w.level, w.bottleneck_bytes)
+    slow = 1.0 / lv.pair_fraction if w.level == "up" else 1.0  # one partner per step
+    return Wire(w.wire_s * slow, steps, w.level, w.bottleneck_bytes)
 
 
 def _nvls(req: CollectiveRequest, lv: Levels) -> Wire | None:
@@ -213,7 +243,8 @@ def _direct(req: CollectiveRequest, lv: Levels) -> Wire | None:
     """One-shot: every rank exchanges directly with every other (all-to-all, send/recv)."""
     n, s = lv.n, req.bytes_
     if req.op == "send_recv":
-        bw, level = (lv.b_up_bytes_per_s, "up") if lv.g == 1 else (lv.b_out_bytes_per_s, "out")
+        bw, level = ((lv.b_up_bytes_per_s * lv.pair_fraction, "up") if lv.g == 1
+                     else (lv.b_out_bytes_per_s, "out"))
         return Wire(s / bw, 1, level, s)
     if req.op != "all_to_all":
         return None
@@ -266,7 +297,7 @@ def _protocols(cal: CollectiveCalibration, lv: Levels, w: Wire, algorithm: str
 
 def _latency_steps(algorithm: str, op: str, n: int) -> int:
     req = CollectiveRequest(op=op, ranks=n, bytes_=1.0)
-    lv = Levels(n, n, 1, 1.0, 1.0, 0, 0, True, "", "", None, None)
+    lv = Levels(n, n, 1, 1.0, 1.0, 0, 0, True, 1.0, "", "", None, None)
     w = ALGORITHMS[algorithm](req, lv)
     return w.steps if w else 1
 
@@ -284,7 +315,8 @@ def estimate(system: System, req: CollectiveRequest, algorithm: str,
     extra = max(0, w.steps - _latency_steps(algorithm, req.op, cal_ranks)) * hop
     best = min(protos, key=lambda p: p.alpha_s + w.wire_s / p.efficiency)
     t = best.alpha_s + w.wire_s / best.efficiency + extra
-    return _result(req, lv, algorithm, best.protocol, t, w, calibrated)
+    res = _result(req, lv, algorithm, best.protocol, t, w, calibrated)
+    return replace(res, alpha_s=best.alpha_s, efficiency=best.efficiency, step_latency_s=extra)
 
 
 def _result(req: CollectiveRequest, lv: Levels, algorithm: str, protocol: str, t: float,

@@ -17,6 +17,7 @@ from combine measurements (``calibration/collectives.yaml``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from superpod.hardware.system import System
@@ -61,4 +62,5 @@ def ep_collective(system: System, req: CollectiveRequest, cal: CollectiveCalibra
     bw = lv.b_up_bytes_per_s if level == "up" else lv.b_out_bytes_per_s
     wire = Wire(through / bw, 1, level, through)
     t = alpha + wire.wire_s / eff
-    return _result(req, lv, mode, "ep", t, wire, calibrated)
+    res = _result(req, lv, mode, "ep", t, wire, calibrated)
+    return replace(res, alpha_s=alpha, efficiency=eff)

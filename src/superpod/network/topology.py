@@ -97,9 +97,17 @@ def _index(c: list[int], dims: list[int]) -> int:
 
 
 def _domain_dims(system: System, size: int) -> list[int]:
-    """Grid dims of a (possibly partial) domain: the spec's dims when full, else a line."""
-    su = system.spec.scale_up
-    return list(su.dims) if size == su.domain_chips else [size]
+    """Grid dims of a (possibly partial) domain: the leading dims of the spec that divide
+    ``size``, then what remains as one more dimension (a line when nothing divides)."""
+    dims, prod = [], 1
+    for d in system.spec.scale_up.dims:
+        if size % (prod * d):
+            break
+        dims.append(d)
+        prod *= d
+    if size // prod > 1:
+        dims.append(size // prod)
+    return dims or [size]
 
 
 def _build_domain(f: Fabric, first: int, size: int) -> None:
