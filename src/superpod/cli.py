@@ -57,6 +57,15 @@ def _files(system: list[Path] | None) -> list[str]:
     return [str(p) for p in system or []]
 
 
+def _system_arg(value: str) -> tuple[str, list[str]]:
+    """``--system`` of the workload commands: a catalog id, a YAML file, or FILE:ID."""
+    path, _, sid = value.partition(":") if ".yaml:" in value or ".yml:" in value else (
+        value, "", "")
+    if path.endswith((".yaml", ".yml")) or Path(path).is_file():
+        return _resolve_id(sid or None, [path]), [path]
+    return value, []
+
+
 def _resolve_id(system_id: str | None, files: list[str]) -> str:
     """The positional id, or the single system a ``--system`` file defines."""
     if system_id:
@@ -152,6 +161,74 @@ def validate(case_file: Annotated[Path, typer.Argument(metavar="FILE",
         _emit_json(result)
     else:
         out.print(validation_view(result))
+
+
+@app.command(name="collective")
+@_friendly
+def collective_cmd(
+        system_arg: Annotated[str, typer.Option(
+            "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")],
+        op: Annotated[str, typer.Option(help="all_reduce, all_gather, reduce_scatter, "
+                                             "all_to_all, broadcast, send_recv, ep_dispatch, "
+                                             "ep_combine")],
+        nbytes: Annotated[str, typer.Option("--bytes", help="Buffer per rank, e.g. 256MiB.")]
+        = "0",
+        ranks: Annotated[int | None, typer.Option(min=1, help="Ranks (default: all chips).")]
+        = None,
+        algorithm: Annotated[str, typer.Option(help="auto, ring, tree, halving_doubling, "
+                                                    "nvls, direct, hierarchical")] = "auto",
+        engine: Annotated[str, typer.Option(help="analytic or flow.")] = "analytic",
+        fail_links: Annotated[int, typer.Option(
+            min=0, help="Fail N scale-up links (seeded; flow engine).")] = 0,
+        seed: Annotated[int, typer.Option(help="Seed for --fail-links.")] = 0,
+        concurrent_groups: Annotated[int, typer.Option(
+            min=1, help="Identical groups running at once (contention).")] = 1,
+        tokens: Annotated[int | None, typer.Option(help="EP: tokens per rank.")] = None,
+        hidden: Annotated[int | None, typer.Option(help="EP: hidden size.")] = None,
+        top_k: Annotated[int | None, typer.Option(help="EP: experts per token.")] = None,
+        dtype: Annotated[str, typer.Option(help="Element type.")] = "bf16",
+        chips: Chips = None, as_json: Json = False) -> None:
+    """Time, algbw and busbw of one collective on the system's real topology."""
+    from superpod.network.collectives import CollectiveRequest, collective
+    from superpod.network.flow_engine import check_engine, flow_collective
+    from superpod.network.topology import build_fabric, failed_sample
+    from superpod.report.network import collective_view
+    from superpod.units import UnitError, parse_size_bytes
+
+    try:
+        size = parse_size_bytes(nbytes)
+    except UnitError as exc:
+        raise SpecError(str(exc), field="--bytes", value=nbytes) from None
+    system_id, files = _system_arg(system_arg)
+    sysm = api.system(system_id, chips, files)
+    req = CollectiveRequest(op=op, ranks=ranks or sysm.counts.chips, bytes_=size,
+                            algorithm=algorithm, dtype=dtype, tokens=tokens, hidden=hidden,
+                            top_k=top_k, concurrent_groups=concurrent_groups)
+    failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
+    check_engine(engine, failed)
+    res = flow_collective(sysm, req, failed) if engine == "flow" else collective(sysm, req)
+    row = {"system": system_id, **res.to_dict()}
+    if as_json:
+        _emit_json(row)
+    else:
+        out.print(collective_view(row))
+
+
+@app.command()
+@_friendly
+def topology(system_id: Annotated[str | None, typer.Argument(metavar="SYSTEM")] = None,
+             chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
+    """Topology facts: structure, diameter, bisection, links, switches, optics, fabric cost."""
+    from superpod.network.facts import topology_facts
+    from superpod.report.network import topology_view
+
+    files = _files(system)
+    sid = _resolve_id(system_id, files)
+    facts = topology_facts(api.system(sid, chips, files), api.catalog(files))
+    if as_json:
+        _emit_json(facts)
+    else:
+        out.print(topology_view(facts))
 
 
 def main() -> None:

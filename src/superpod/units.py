@@ -113,6 +113,8 @@ def parse_quantity(value: object, dim: Dim, *, allow_negative: bool = False) -> 
 
 def parse_size_bytes(value: object) -> float:
     """Read a byte count written like ``256MiB``, ``1 GiB``, ``4096`` (plain = bytes)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value < 0:
             raise UnitError("must not be negative")

@@ -99,12 +99,24 @@ class Levels:
 
 @dataclass(frozen=True)
 class Wire:
-    """An algorithm's cost terms on a placement."""
+    """An algorithm's transfer terms on a placement, phase by phase.
 
-    wire_s: float  # bottleneck bytes / nominal bottleneck bandwidth
+    Each phase is (scale-up seconds, scale-out seconds) at nominal bandwidth for one rank;
+    the two link classes run concurrently inside a phase, phases run one after another.
+    """
+
+    phases: tuple[tuple[float, float], ...]
     steps: int  # latency-bound steps (hops in sequence)
-    level: str  # "up" or "out": which link class is the bottleneck
-    bottleneck_bytes: float  # bytes per rank through the bottleneck link class
+    up_bytes: float  # per rank through its scale-up links, whole collective
+    out_bytes: float  # per rank through its NIC, whole collective
+
+    def seconds(self, e_up: float, e_out: float) -> float:
+        return sum(max(u / e_up, o / e_out) for u, o in self.phases)
+
+    def level(self, e_up: float, e_out: float) -> str:
+        up = sum(u / e_up for u, _ in self.phases)
+        out = sum(o / e_out for _, o in self.phases)
+        return "out" if out > up else "up"
 
 
 @dataclass(frozen=True)
@@ -125,7 +137,8 @@ class CollectiveResult:
     notes: tuple[str, ...] = field(default=())
     alpha_s: float = 0.0  # the chosen protocol's fixed cost
     step_latency_s: float = 0.0  # hop latency of the steps beyond the calibrated ones
-    efficiency: float = 1.0  # the chosen protocol's fraction of nominal link bandwidth
+    efficiency: float = 1.0  # fraction of nominal scale-up bandwidth (chosen protocol)
+    efficiency_out: float = 1.0  # fraction of nominal scale-out bandwidth
 
     def to_dict(self) -> dict[str, object]:
         return {"op": self.op, "algorithm": self.algorithm, "protocol": self.protocol,
@@ -192,22 +205,22 @@ def pair_fraction(kind: str, system: System, chips: int) -> float:
 # ----------------------------------------------------------------------------- algorithms
 
 
-def _ring_bw(lv: Levels) -> tuple[float, str]:
-    if lv.g == 1:
-        return lv.b_up_bytes_per_s, "up"
-    cross = lv.m * lv.b_out_bytes_per_s
-    return (lv.b_up_bytes_per_s, "up") if lv.b_up_bytes_per_s <= cross else (cross, "out")
-
-
 def _ring(req: CollectiveRequest, lv: Levels) -> Wire | None:
+    """Ring (pipelined). Across domains every domain's crossing edges share its m NICs."""
     n, s = lv.n, req.bytes_
     factor = {"all_reduce": 2 * (n - 1) / n, "all_gather": (n - 1) / n,
               "reduce_scatter": (n - 1) / n, "broadcast": 1.0}.get(req.op)
     if factor is None:
         return None
-    bw, level = _ring_bw(lv)
     steps = {"all_reduce": 2 * (n - 1), "broadcast": n - 1}.get(req.op, n - 1)
-    return Wire(factor * s / bw, steps, level, factor * s)
+    up_s = factor * s / lv.b_up_bytes_per_s
+    if lv.g == 1:
+        return Wire(((up_s, 0.0),), steps, factor * s, 0.0)
+    # each of the m channels leaves a domain from a different rank, over its NIC: a rank
+    # sends (m-1)/m of its ring traffic over the scale-up links and 1/m over its NIC
+    up_share = (lv.m - 1) / lv.m
+    out_s = factor * s / (lv.m * lv.b_out_bytes_per_s)
+    return Wire(((up_s * up_share, out_s),), steps, factor * s * up_share, factor * s / lv.m)
 
 
 def _tree(req: CollectiveRequest, lv: Levels) -> Wire | None:
@@ -217,42 +230,39 @@ def _tree(req: CollectiveRequest, lv: Levels) -> Wire | None:
     w = _ring(req, lv)
     assert w is not None
     steps = 2 * math.ceil(math.log2(max(2, lv.n)))
-    return Wire(w.wire_s, steps if req.op == "all_reduce" else steps // 2, w.level,
-                w.bottleneck_bytes)
+    return replace(w, steps=steps if req.op == "all_reduce" else steps // 2)
 
 
 def _halving_doubling(req: CollectiveRequest, lv: Levels) -> Wire | None:
-    """Recursive halving-doubling (Rabenseifner): power-of-two ranks only."""
+    """Recursive halving-doubling (Rabenseifner): power-of-two ranks, one partner a step."""
     if lv.n & (lv.n - 1) or req.op not in ("all_reduce", "all_gather", "reduce_scatter"):
         return None
     w = _ring(req, lv)
     assert w is not None
     steps = math.ceil(math.log2(lv.n)) * (2 if req.op == "all_reduce" else 1)
-    slow = 1.0 / lv.pair_fraction if w.level == "up" else 1.0  # one partner per step
-    return Wire(w.wire_s * slow, steps, w.level, w.bottleneck_bytes)
+    phases = tuple((u / lv.pair_fraction, o) for u, o in w.phases)
+    return replace(w, phases=phases, steps=steps)
 
 
 def _nvls(req: CollectiveRequest, lv: Levels) -> Wire | None:
     """In-network reduction inside one switched domain: each rank sends and receives S once."""
     if not lv.in_network_reduction or lv.g > 1 or req.op != "all_reduce":
         return None
-    return Wire(req.bytes_ / lv.b_up_bytes_per_s, 1, "up", req.bytes_)
+    return Wire(((req.bytes_ / lv.b_up_bytes_per_s, 0.0),), 1, req.bytes_, 0.0)
 
 
 def _direct(req: CollectiveRequest, lv: Levels) -> Wire | None:
     """One-shot: every rank exchanges directly with every other (all-to-all, send/recv)."""
     n, s = lv.n, req.bytes_
     if req.op == "send_recv":
-        bw, level = ((lv.b_up_bytes_per_s * lv.pair_fraction, "up") if lv.g == 1
-                     else (lv.b_out_bytes_per_s, "out"))
-        return Wire(s / bw, 1, level, s)
+        if lv.g == 1:
+            return Wire(((s / (lv.b_up_bytes_per_s * lv.pair_fraction), 0.0),), 1, s, 0.0)
+        return Wire(((0.0, s / lv.b_out_bytes_per_s),), 1, 0.0, s)
     if req.op != "all_to_all":
         return None
     local, remote = (lv.m - 1) / n * s, (n - lv.m) / n * s
-    t_up, t_out = local / lv.b_up_bytes_per_s, remote / lv.b_out_bytes_per_s if remote else 0.0
-    if t_out > t_up:
-        return Wire(t_out, 1, "out", remote)
-    return Wire(t_up, 1, "up", local)
+    return Wire(((local / lv.b_up_bytes_per_s, remote / lv.b_out_bytes_per_s),), 1, local,
+                remote)
 
 
 def _hierarchical(req: CollectiveRequest, lv: Levels) -> Wire | None:
@@ -260,11 +270,11 @@ def _hierarchical(req: CollectiveRequest, lv: Levels) -> Wire | None:
     if lv.g == 1 or req.op != "all_reduce":
         return None
     s, m, g = req.bytes_, lv.m, lv.g
-    t_in = 2 * (m - 1) / m * s / lv.b_up_bytes_per_s
-    t_x = 2 * (g - 1) / g * (s / m) / lv.b_out_bytes_per_s
-    level = "out" if t_x >= t_in else "up"
-    through = 2 * (g - 1) / g * s / m if level == "out" else 2 * (m - 1) / m * s
-    return Wire(t_in + t_x, 2 * (m - 1) + 2 * (g - 1), level, through)
+    inner = (m - 1) / m * s
+    cross = 2 * (g - 1) / g * (s / m)
+    phase_in = (inner / lv.b_up_bytes_per_s, 0.0)
+    return Wire((phase_in, (0.0, cross / lv.b_out_bytes_per_s), phase_in),
+                2 * (m - 1) + 2 * (g - 1), 2 * inner, cross)
 
 
 AlgorithmFn = Callable[[CollectiveRequest, Levels], Wire | None]
@@ -278,21 +288,29 @@ ALGORITHMS: dict[str, AlgorithmFn] = {
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _protocols(cal: CollectiveCalibration, lv: Levels, w: Wire, algorithm: str
-               ) -> tuple[tuple[Protocol, ...], int, bool]:
-    """Calibrated protocols for the bottleneck fabric and algorithm. An algorithm the fabric
+def _up_protocols(cal: CollectiveCalibration, lv: Levels, algorithm: str
+                  ) -> tuple[tuple[Protocol, ...], int, bool]:
+    """Calibrated protocols of the scale-up fabric for ``algorithm``. An algorithm the fabric
     has no fit for borrows the fabric's fitted protocols (same links, same software stack)
     and is marked uncalibrated; a fabric with no entry gets the documented defaults."""
-    key = lv.up_key if w.level == "up" else lv.out_key
-    fab = cal.fabrics.get(key) if key else None
+    fab = cal.fabrics.get(lv.up_key) if lv.up_key else None
     if fab and algorithm in fab.algorithms:
         return fab.algorithms[algorithm], fab.fit.ranks, True
     if fab:
         return fab.algorithms[fab.fit.algorithm], fab.fit.ranks, False
-    eff = cal.defaults.efficiency if w.level == "up" else cal.defaults.scale_out_efficiency
     default = Protocol.model_construct(protocol="default", alpha_s=cal.defaults.alpha_s,
-                                       efficiency=eff)
+                                       efficiency=cal.defaults.efficiency)
     return (default,), 1, False
+
+
+def _out_protocol(cal: CollectiveCalibration, lv: Levels) -> tuple[Protocol, bool]:
+    """The scale-out fabric's bandwidth protocol (its most efficient fit), or the default."""
+    fab = cal.fabrics.get(lv.out_key) if lv.out_key else None
+    if fab:
+        protos = fab.algorithms[fab.fit.algorithm]
+        return max(protos, key=lambda p: p.efficiency), True
+    return Protocol.model_construct(protocol="default", alpha_s=cal.defaults.alpha_s,
+                                    efficiency=cal.defaults.scale_out_efficiency), False
 
 
 def _latency_steps(algorithm: str, op: str, n: int) -> int:
@@ -304,35 +322,54 @@ def _latency_steps(algorithm: str, op: str, n: int) -> int:
 
 def estimate(system: System, req: CollectiveRequest, algorithm: str,
              cal: CollectiveCalibration | None = None) -> CollectiveResult | None:
-    """Cost of ``req`` with one named algorithm, or None where it does not apply."""
+    """Cost of ``req`` with one named algorithm, or None where it does not apply.
+
+    t = min over scale-up protocols p of  max(alpha_p, alpha_out) + sum over phases of
+    max(up_s / e_p, out_s / e_out)  + extra steps x hop latency. Taking the max of the
+    two link classes (not the cost of whichever is the bottleneck) keeps the time monotone
+    in every bandwidth.
+    """
     cal = cal or load_collective_calibration()
     lv = levels(system, req)
     w = ALGORITHMS[algorithm](req, lv)
     if w is None:
         return None
-    protos, cal_ranks, calibrated = _protocols(cal, lv, w, algorithm)
-    hop = lv.hop_up_s if w.level == "up" else lv.hop_out_s
+    ups, cal_ranks, up_cal = _up_protocols(cal, lv, algorithm)
+    out_p, out_cal = _out_protocol(cal, lv)
+    uses_up = any(u > 0 for u, _ in w.phases)
+    uses_out = any(o > 0 for _, o in w.phases)
+
+    def cost(p: Protocol) -> float:
+        alpha = max(p.alpha_s if uses_up else 0.0, out_p.alpha_s if uses_out else 0.0)
+        return alpha + w.seconds(p.efficiency, out_p.efficiency)
+
+    best = min(ups, key=cost)
+    hop = max(lv.hop_up_s, lv.hop_out_s) if uses_out else lv.hop_up_s
     extra = max(0, w.steps - _latency_steps(algorithm, req.op, cal_ranks)) * hop
-    best = min(protos, key=lambda p: p.alpha_s + w.wire_s / p.efficiency)
-    t = best.alpha_s + w.wire_s / best.efficiency + extra
-    res = _result(req, lv, algorithm, best.protocol, t, w, calibrated)
-    return replace(res, alpha_s=best.alpha_s, efficiency=best.efficiency, step_latency_s=extra)
+    t = cost(best) + extra
+    calibrated = (up_cal or not uses_up) and (out_cal or not uses_out)
+    level = w.level(best.efficiency, out_p.efficiency)
+    alpha = cost(best) - w.seconds(best.efficiency, out_p.efficiency)
+    res = _result(req, lv, algorithm, best.protocol, t, level, w, calibrated)
+    return replace(res, alpha_s=alpha, efficiency=best.efficiency,
+                   efficiency_out=out_p.efficiency, step_latency_s=extra)
 
 
 def _result(req: CollectiveRequest, lv: Levels, algorithm: str, protocol: str, t: float,
-            w: Wire, calibrated: bool) -> CollectiveResult:
+            level: str, w: Wire, calibrated: bool) -> CollectiveResult:
     n = req.ranks
     algbw = req.bytes_ / t if t > 0 else 0.0
-    link = lv.b_up_bytes_per_s if w.level == "up" else lv.b_out_bytes_per_s
-    name = (f"scale-up ({lv.up_name}, {link / 1e9:.0f} GB/s per rank)" if w.level == "up"
+    link = lv.b_up_bytes_per_s if level == "up" else lv.b_out_bytes_per_s
+    through = w.up_bytes if level == "up" else w.out_bytes
+    name = (f"scale-up ({lv.up_name}, {link / 1e9:.0f} GB/s per rank)" if level == "up"
             else f"scale-out ({lv.out_name}, {link / 1e9:.1f} GB/s per rank)")
     notes = () if calibrated else ("uncalibrated fabric: default alpha and efficiency",)
     return CollectiveResult(
         op=req.op, algorithm=algorithm, protocol=protocol, ranks=n, bytes_=req.bytes_,
         time_s=t, algbw_bytes_per_s=algbw,
         busbw_bytes_per_s=algbw * bus_factor(req.op, n),
-        per_rank_bytes_per_s=w.bottleneck_bytes / t if t > 0 else 0.0, bottleneck=name,
-        bottleneck_utilization=min(1.0, w.bottleneck_bytes / t / link) if t > 0 else 0.0,
+        per_rank_bytes_per_s=through / t if t > 0 else 0.0, bottleneck=name,
+        bottleneck_utilization=min(1.0, through / t / link) if t > 0 else 0.0,
         calibrated=calibrated, notes=notes)
 
 

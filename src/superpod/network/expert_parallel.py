@@ -60,7 +60,9 @@ def ep_collective(system: System, req: CollectiveRequest, cal: CollectiveCalibra
     else:
         eff, alpha = entry.efficiency, entry.alpha_s
     bw = lv.b_up_bytes_per_s if level == "up" else lv.b_out_bytes_per_s
-    wire = Wire(through / bw, 1, level, through)
-    t = alpha + wire.wire_s / eff
-    res = _result(req, lv, mode, "ep", t, wire, calibrated)
-    return replace(res, alpha_s=alpha, efficiency=eff)
+    phase = (through / bw, 0.0) if level == "up" else (0.0, through / bw)
+    wire = Wire((phase,), 1, through if level == "up" else 0.0,
+                through if level == "out" else 0.0)
+    t = alpha + through / bw / eff
+    res = _result(req, lv, mode, "ep", t, level, wire, calibrated)
+    return replace(res, alpha_s=alpha, efficiency=eff, efficiency_out=eff)
