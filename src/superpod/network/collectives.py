@@ -91,6 +91,7 @@ class Levels:
     hop_out_s: float
     in_network_reduction: bool
     pair_fraction: float  # share of a rank's scale-up bandwidth one partner can get
+    all_to_all_load: float  # uniform all-to-all time on the domain / time at full injection
     up_name: str
     out_name: str
     up_key: str | None
@@ -176,6 +177,7 @@ def levels(system: System, req: CollectiveRequest) -> Levels:
                   hop_out_s=spec.scale_out.latency_s,
                   in_network_reduction=spec.scale_up.in_network_reduction,
                   pair_fraction=pair_fraction(spec.scale_up.kind, system, chips),
+                  all_to_all_load=all_to_all_load(system),
                   up_name=spec.scale_up.protocol, out_name=spec.scale_out.protocol or "scale-out",
                   up_key=spec.scale_up.calibration, out_key=spec.scale_out.calibration)
 
@@ -200,6 +202,29 @@ def pair_fraction(kind: str, system: System, chips: int) -> float:
     if kind == "nd_full_mesh":
         return 1.0 / sum(d - 1 for d in dims)
     return 1.0 / (2 * len(dims))
+
+
+def all_to_all_load(system: System) -> float:
+    """How much longer a uniform all-to-all takes on the domain's wiring than at the chip's
+    full injection bandwidth ``b`` (1 for a switch or a full mesh).
+
+    nD full mesh (L = sum(d_k - 1) links per chip, each b / L): the traffic differing in
+    coordinate k, S (d_k - 1)/d_k per chip, shares d_k - 1 links, so dimension k needs
+    S L / (d_k b); the smallest dimension binds. Torus (2 D links per chip, each b / (2 D)):
+    dimension k carries the traffic over its mean ring distance h_k (about d_k / 4 each way),
+    S h_k 2 D / (2 b). Both divided by the full-injection time S (m - 1) / (m b).
+    """
+    from superpod.network.topology import _domain_dims
+
+    su, m = system.spec.scale_up, system.counts.chips_per_domain
+    if su.kind not in ("nd_full_mesh", "torus") or m < 2:
+        return 1.0
+    dims = [d for d in _domain_dims(system, m) if d > 1]
+    base = (m - 1) / m
+    if su.kind == "nd_full_mesh":
+        return sum(d - 1 for d in dims) / min(dims) / base
+    hops = [sum(min(x, d - x) for x in range(d)) / d for d in dims]
+    return max(h * len(dims) for h in hops) / base
 
 
 # ----------------------------------------------------------------------------- algorithms
@@ -261,8 +286,8 @@ def _direct(req: CollectiveRequest, lv: Levels) -> Wire | None:
     if req.op != "all_to_all":
         return None
     local, remote = (lv.m - 1) / n * s, (n - lv.m) / n * s
-    return Wire(((local / lv.b_up_bytes_per_s, remote / lv.b_out_bytes_per_s),), 1, local,
-                remote)
+    up_s = local / lv.b_up_bytes_per_s * lv.all_to_all_load
+    return Wire(((up_s, remote / lv.b_out_bytes_per_s),), 1, local, remote)
 
 
 def _hierarchical(req: CollectiveRequest, lv: Levels) -> Wire | None:
@@ -315,7 +340,7 @@ def _out_protocol(cal: CollectiveCalibration, lv: Levels) -> tuple[Protocol, boo
 
 def _latency_steps(algorithm: str, op: str, n: int) -> int:
     req = CollectiveRequest(op=op, ranks=n, bytes_=1.0)
-    lv = Levels(n, n, 1, 1.0, 1.0, 0, 0, True, 1.0, "", "", None, None)
+    lv = Levels(n, n, 1, 1.0, 1.0, 0, 0, True, 1.0, 1.0, "", "", None, None)
     w = ALGORITHMS[algorithm](req, lv)
     return w.steps if w else 1
 

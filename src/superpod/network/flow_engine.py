@@ -8,9 +8,10 @@ protocol efficiency the analytic model calibrated for that fabric, plus the prot
 cost once. What formulas cannot see shows up here: several groups sharing links, placements
 that are not symmetric, failed links, skewed traffic.
 
-All-to-all on many ranks is run as shift phases (rank i sends to i + s) when the all-pairs
-flow count would exceed ``max_flows``; beyond ``max_phases`` shifts an evenly spaced sample
-is simulated and scaled, and the result says so.
+All-to-all on many ranks is run as concurrent chunks of shifts (rank i sends to i + s for
+the chunk's shifts) when the all-pairs flow count would exceed ``max_flows``; beyond
+``max_phases`` chunks an evenly spaced sample is simulated and scaled, and the result says
+so.
 """
 
 from __future__ import annotations
@@ -25,21 +26,19 @@ from superpod.errors import SpecError
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, CollectiveResult, collective
 from superpod.network.flowsim import FlowSet, simulate
-from superpod.network.topology import Fabric, _domain_dims, build_fabric, routes
+from superpod.network.topology import Fabric, _domain_dims, build_fabric, route_table
 
 Transfer = tuple[int, int, float]  # (src rank, dst rank, bytes)
 Phase = tuple[list[Transfer], int]  # transfers, repetitions
 
 
 def _flowset(f: Fabric, transfers: Sequence[Transfer], ranks_per_chip: int) -> FlowSet:
-    paths: list[list[tuple[Sequence[int], float]]] = []
-    sizes: list[float] = []
-    for a, b, nbytes in transfers:
-        ca, cb = a // ranks_per_chip, b // ranks_per_chip
-        rs = routes(f, ca, cb)
-        paths.append([(list(p), w) for p, w in rs] if rs else [([], 1.0)])
-        sizes.append(nbytes)
-    return FlowSet.from_paths(sizes, paths)
+    arr = np.array(transfers, dtype=float).reshape(-1, 3)
+    a = arr[:, 0].astype(np.int64) // ranks_per_chip
+    b = arr[:, 1].astype(np.int64) // ranks_per_chip
+    rt = route_table(f, a, b)
+    return FlowSet(bytes_=arr[:, 2], sub_flow=rt.sub_flow, sub_weight=rt.sub_weight,
+                   sub_indptr=rt.sub_indptr, sub_links=rt.sub_links)
 
 
 def _ring_channels(n: int, m: int, kind: str, dims: list[int], nbytes: float
@@ -73,7 +72,14 @@ def _phases(req: CollectiveRequest, algorithm: str, m: int, kind: str, dims: lis
     if op == "all_to_all":
         if n * (n - 1) <= max_flows:
             return [([(i, j, s / n) for i in range(n) for j in range(n) if i != j], 1)]
-        return [([(i, (i + k) % n, s / n) for i in range(n)], 1) for k in range(1, n)]
+        # too many flows at once: run the shifts in concurrent chunks, each chunk a seeded
+        # random draw of the shifts, so that its partners are spread over the topology as
+        # the full all-to-all's are (a strided draw would align with the grid)
+        per = max(1, max_flows // n)
+        chunks = math.ceil((n - 1) / per)
+        shifts = (np.random.default_rng(0).permutation(n - 1) + 1).tolist()
+        return [([(i, (i + k) % n, s / n) for k in shifts[j::chunks] for i in range(n)], 1)
+                for j in range(chunks)]
     if algorithm == "hierarchical":
         g = n // m
         inner = [t for d in range(g) for t in _ring_offset(d * m, m, s / m)]

@@ -18,13 +18,18 @@ discrete-event fluid scheme of flow-level simulators). A subflow's path latency 
 occupy bandwidth: it finishes at (transfer completion + ``latency_s``), and a flow finishes
 when its last subflow does.
 
-Numerics. The subflow x link incidence is held in CSR form (``sub_indptr``/``sub_links``);
-per-link counts are ``np.bincount`` over the link ids of the still-unfrozen subflows (a
-sparse matrix-vector product with a 0/1 matrix), and the active set is compacted as subflows
-freeze or finish, so a filling round costs O(entries still in play) and memory stays linear
-in the number of path entries (no dense subflow x link matrix). A link is saturated when its
-residual capacity is within a relative 1e-9 of its capacity; subflows whose completion times
-agree within a relative 1e-12 finish in the same event, so symmetric cases take one event.
+Numerics. The subflow x link incidence is built once per call in both orientations (CSR by
+subflow, CSC by link; the CSC order comes from a 16-bit radix argsort). Progressive filling
+tracks, per link, the number of unfrozen subflows (a ``np.bincount`` over their path entries,
+i.e. a sparse matrix-vector product with the 0/1 incidence), the rate already frozen on it,
+and the level at which it would saturate, ``(capacity - frozen) / unfrozen``. Each round takes
+the lowest level, freezes the subflows crossing every link within a relative 1e-9 of it
+(found through the CSC), and updates only the links those subflows cross. A rate computation
+therefore costs O(nnz + rounds x n_links), with one round per distinct bottleneck level, and
+memory stays linear in the path entries (no dense subflow x link matrix). Subflows whose
+completion times agree within a relative 1e-12 finish in the same event, so symmetric cases
+take one event. The number of events is the number of distinct completion times, so
+heterogeneous workloads with many subflows can need many (bounded by ``max_events``).
 """
 
 from __future__ import annotations
@@ -162,53 +167,123 @@ def _check_capacity(capacity_bytes_per_s: npt.ArrayLike, flows: FlowSet) -> Floa
     return cap
 
 
-def _entry_rows(indptr: IntArray) -> IntArray:
-    """Row (subflow) index of every CSR entry."""
-    n_rows = indptr.shape[0] - 1
-    return np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
+def _ranges(starts: IntArray, stops: IntArray) -> IntArray:
+    """Concatenation of ``arange(starts[i], stops[i])`` over i, without a Python loop."""
+    if starts.shape[0] == 1:
+        return np.arange(starts[0], stops[0], dtype=np.int64)
+    lengths = stops - starts
+    ends = lengths.cumsum()
+    total = int(ends[-1]) if ends.shape[0] else 0
+    return np.repeat(starts - ends + lengths, lengths) + np.arange(total, dtype=np.int64)
 
 
-def _compact(links: IntArray, rows: IntArray, keep: BoolArray) -> tuple[IntArray, IntArray]:
-    """Drop the rows not in ``keep`` from an entry list and renumber the rest 0, 1, ..."""
-    keep_entry = keep[rows]
-    new_row = np.cumsum(keep, dtype=np.int64) - 1
-    return links[keep_entry], new_row[rows[keep_entry]]
+def _argsort_ids(ids: IntArray, n_ids: int) -> IntArray:
+    """Stable argsort of non-negative ids < ``n_ids``: LSD radix sort in 16-bit digits.
 
-
-def _fill_round(remaining: FloatArray, capacity: FloatArray,
-                links: IntArray) -> tuple[float, BoolArray]:
-    """One progressive-filling step: the common increment and the links it saturates.
-
-    Updates ``remaining`` in place (saturated links are set to exactly 0).
+    numpy sorts 16-bit keys with a radix sort (O(n)); this is several times faster than a
+    comparison argsort of int64 keys for millions of path entries.
     """
-    count = np.bincount(links, minlength=capacity.shape[0])
-    used = np.flatnonzero(count)
-    used_count = count[used].astype(np.float64)
-    increment = max(float(np.min(remaining[used] / used_count)), 0.0)
-    remaining[used] -= increment * used_count
-    saturated = np.zeros(capacity.shape[0], dtype=np.bool_)
-    saturated[used] = remaining[used] <= SATURATION_RTOL * capacity[used]
-    remaining[saturated] = 0.0
-    return increment, saturated
+    order = np.argsort((ids & 0xFFFF).astype(np.uint16), kind="stable").astype(np.int64)
+    shift = 16
+    while shift < max(n_ids - 1, 0).bit_length():
+        digit = ((ids[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
 
 
-def _progressive_fill(capacity: FloatArray, links: IntArray, rows: IntArray,
-                      n_rows: int) -> FloatArray:
-    """Max-min fair rates of ``n_rows`` subflows, each with at least one entry in ``links``."""
-    rates = np.zeros(n_rows, dtype=np.float64)
-    remaining = capacity.copy()
-    row_id = np.arange(n_rows, dtype=np.int64)
-    level = 0.0
-    while row_id.size:
-        increment, saturated = _fill_round(remaining, capacity, links)
-        level += increment
-        frozen = np.zeros(row_id.shape[0], dtype=np.bool_)
-        frozen[rows[saturated[links]]] = True
-        rates[row_id[frozen]] = level
-        keep = ~frozen
-        links, rows = _compact(links, rows, keep)
-        row_id = row_id[keep]
-    return rates
+@dataclass(frozen=True, eq=False)
+class _Incidence:
+    """Subflow x link incidence in both orientations: CSR (by subflow) and CSC (by link)."""
+
+    sub_ptr: IntArray  # (n_sub + 1,): entries of subflow j are sub_ptr[j]:sub_ptr[j+1]
+    sub_links: IntArray  # (nnz,): link of each CSR entry
+    entry_sub: IntArray  # (nnz,): subflow of each CSR entry
+    link_ptr: IntArray  # (n_links + 1,): entries of link l are link_ptr[l]:link_ptr[l+1]
+    link_subs: IntArray  # (nnz,): subflow of each CSC entry
+
+    @staticmethod
+    def build(flows: FlowSet, n_links: int) -> _Incidence:
+        entry_sub = np.repeat(np.arange(flows.n_sub, dtype=np.int64), np.diff(flows.sub_indptr))
+        order = _argsort_ids(flows.sub_links, n_links)
+        per_link = np.bincount(flows.sub_links, minlength=n_links)
+        link_ptr = np.concatenate(([0], np.cumsum(per_link))).astype(np.int64)
+        return _Incidence(flows.sub_indptr, flows.sub_links, entry_sub, link_ptr,
+                          entry_sub[order])
+
+
+@dataclass(eq=False)
+class _FillState:
+    """Progressive filling in progress: per link, unfrozen subflows, frozen load, fair level."""
+
+    count: FloatArray  # unfrozen subflows crossing the link
+    load: FloatArray  # total rate of frozen subflows crossing the link
+    level: FloatArray  # rate at which the link saturates (+inf when count == 0)
+    unfrozen: BoolArray  # per subflow
+    rates: FloatArray  # per subflow
+    scratch: IntArray  # per subflow, uninitialised: used to drop duplicate subflow ids
+
+
+def _distinct(ids: IntArray, scratch: IntArray) -> IntArray:
+    """``ids`` without repeats, in O(len(ids)) (no sort): one position per id survives."""
+    pos = np.arange(ids.shape[0], dtype=np.int64)
+    scratch[ids] = pos
+    first: IntArray = ids[scratch[ids] == pos]
+    return first
+
+
+def _start_fill(cap: FloatArray, n_sub: int, live: BoolArray,
+                live_links: IntArray) -> _FillState:
+    count = np.bincount(live_links, minlength=cap.shape[0]).astype(np.float64)
+    level = np.full(cap.shape[0], np.inf)
+    used = count > 0
+    level[used] = cap[used] / count[used]
+    return _FillState(count=count, load=np.zeros(cap.shape[0]), level=level,
+                      unfrozen=live.copy(), rates=np.zeros(n_sub),
+                      scratch=np.empty(n_sub, dtype=np.int64))
+
+
+def _fill_round(st: _FillState, cap: FloatArray, inc: _Incidence) -> int:
+    """Saturate the links at the lowest fair level, freeze their subflows; return how many."""
+    level = float(st.level.min())
+    saturated = (st.level <= level * (1.0 + SATURATION_RTOL)).nonzero()[0]
+    subs = inc.link_subs[_ranges(inc.link_ptr[saturated], inc.link_ptr[saturated + 1])]
+    new = _distinct(subs[st.unfrozen[subs]], st.scratch)
+    st.unfrozen[new] = False
+    st.rates[new] = level
+    touched = inc.sub_links[_ranges(inc.sub_ptr[new], inc.sub_ptr[new + 1])]
+    upd, delta = _nonzero_counts(touched, cap.shape[0])
+    left = st.count[upd] - delta
+    st.count[upd] = left
+    st.load[upd] += level * delta
+    fair = (cap[upd] - st.load[upd]) / np.maximum(left, 1.0)
+    st.level[upd] = np.where(left > 0, np.maximum(fair, level), np.inf)
+    return int(new.shape[0])
+
+
+def _nonzero_counts(ids: IntArray, n_ids: int) -> tuple[IntArray, IntArray]:
+    """The distinct values in ``ids`` and how often each occurs."""
+    counts = np.bincount(ids, minlength=n_ids)
+    nz = counts.nonzero()[0]
+    return nz, counts[nz]
+
+
+def _progressive_fill(cap: FloatArray, inc: _Incidence, live: BoolArray,
+                      live_links: IntArray) -> FloatArray:
+    """Max-min fair rates of the ``live`` subflows (each has >= 1 link); 0 for the others.
+
+    ``live_links`` lists the links of the live subflows (one entry per CSR entry). A link
+    saturates when its fair level is within a relative 1e-9 of the current level, i.e. its
+    leftover capacity is below about 1e-9 of its capacity.
+    """
+    st = _start_fill(cap, live.shape[0], live, live_links)
+    n_left = int(np.count_nonzero(live))
+    while n_left:
+        frozen = _fill_round(st, cap, inc)
+        if frozen == 0:  # cannot happen: the lowest-level link has an unfrozen subflow
+            raise RuntimeError("progressive filling made no progress")
+        n_left -= frozen
+    return st.rates
 
 
 def max_min_rates(capacity_bytes_per_s: npt.ArrayLike, flows: FlowSet,
@@ -223,11 +298,10 @@ def max_min_rates(capacity_bytes_per_s: npt.ArrayLike, flows: FlowSet,
     if act.shape != (flows.n_sub,):
         raise ValueError(f"active must have shape ({flows.n_sub},), got {act.shape}")
     has_links = np.diff(flows.sub_indptr) > 0
-    rates = np.zeros(flows.n_sub, dtype=np.float64)
+    inc = _Incidence.build(flows, cap.shape[0])
+    live = act & has_links
+    rates = _progressive_fill(cap, inc, live, inc.sub_links[live[inc.entry_sub]])
     rates[act & ~has_links] = np.inf
-    filled = act & has_links
-    links, rows = _compact(flows.sub_links, _entry_rows(flows.sub_indptr), filled)
-    rates[filled] = _progressive_fill(cap, links, rows, int(np.count_nonzero(filled)))
     return rates
 
 
@@ -236,7 +310,7 @@ def _check_no_dead_links(cap: FloatArray, flows: FlowSet, sub_bytes: FloatArray)
     dead = cap[flows.sub_links] == 0
     if not dead.any():
         return
-    rows = _entry_rows(flows.sub_indptr)
+    rows = np.repeat(np.arange(flows.n_sub, dtype=np.int64), np.diff(flows.sub_indptr))
     hit = np.flatnonzero(dead & (sub_bytes[rows] > 0))
     if hit.size:
         e = int(hit[0])
@@ -247,38 +321,38 @@ def _check_no_dead_links(cap: FloatArray, flows: FlowSet, sub_bytes: FloatArray)
             "failed links from the routes")
 
 
-def _transfer_times(cap: FloatArray, flows: FlowSet, sub_bytes: FloatArray,
+def _transfer_times(cap: FloatArray, inc: _Incidence, sub_bytes: FloatArray,
                     max_events: int) -> tuple[FloatArray, int]:
     """Event loop: per subflow, when its last byte is delivered; and the number of events."""
-    done_s = np.zeros(flows.n_sub, dtype=np.float64)
-    live = (sub_bytes > 0) & (np.diff(flows.sub_indptr) > 0)
+    done_s = np.zeros(sub_bytes.shape[0], dtype=np.float64)
+    live = (sub_bytes > 0) & (np.diff(inc.sub_ptr) > 0)
     idx = np.flatnonzero(live)
-    links, rows = _compact(flows.sub_links, _entry_rows(flows.sub_indptr), live)
+    entries = np.flatnonzero(live[inc.entry_sub])
     left = sub_bytes[idx]
     t_s, events = 0.0, 0
     while idx.size:
         if events >= max_events:
             raise RuntimeError(f"simulation needs more than max_events={max_events} events "
                                f"({idx.size} subflows still active at t={t_s!r} s)")
-        rate = _progressive_fill(cap, links, rows, idx.shape[0])
+        rate = _progressive_fill(cap, inc, live, inc.sub_links[entries])[idx]
         events += 1
         to_go_s = left / rate
         dt_s = float(to_go_s.min())
         t_s += dt_s
         finished = to_go_s <= dt_s + FINISH_RTOL * t_s
         done_s[idx[finished]] = t_s
-        keep = ~finished
-        left = (left - rate * dt_s)[keep]
-        links, rows = _compact(links, rows, keep)
-        idx = idx[keep]
+        live[idx[finished]] = False
+        left = (left - rate * dt_s)[~finished]
+        idx = idx[~finished]
+        entries = entries[live[inc.entry_sub[entries]]]
     return done_s, events
 
 
-def _link_stats(cap: FloatArray, flows: FlowSet, sub_bytes: FloatArray,
+def _link_stats(cap: FloatArray, inc: _Incidence, sub_bytes: FloatArray,
                 makespan_s: float) -> tuple[FloatArray, FloatArray, int]:
     """Bytes per link, utilization over the makespan, and the most utilized link."""
-    rows = _entry_rows(flows.sub_indptr)
-    link_bytes = np.bincount(flows.sub_links, weights=sub_bytes[rows], minlength=cap.shape[0])
+    link_bytes = np.bincount(inc.sub_links, weights=sub_bytes[inc.entry_sub],
+                             minlength=cap.shape[0]).astype(np.float64)
     util = np.zeros(cap.shape[0], dtype=np.float64)
     ok = cap > 0
     if makespan_s > 0:
@@ -300,12 +374,13 @@ def simulate(capacity_bytes_per_s: npt.ArrayLike, flows: FlowSet, *,
     cap = _check_capacity(capacity_bytes_per_s, flows)
     sub_bytes = flows.bytes_[flows.sub_flow] * flows.sub_weight
     _check_no_dead_links(cap, flows, sub_bytes)
-    done_s, events = _transfer_times(cap, flows, sub_bytes, max_events)
+    inc = _Incidence.build(flows, cap.shape[0])
+    done_s, events = _transfer_times(cap, inc, sub_bytes, max_events)
     if flows.latency_s is not None:
         done_s += flows.latency_s
     finish_s = np.zeros(flows.n_flows, dtype=np.float64)
     np.maximum.at(finish_s, flows.sub_flow, done_s)
     makespan_s = float(finish_s.max()) if finish_s.size else 0.0
-    link_bytes, util, bottleneck = _link_stats(cap, flows, sub_bytes, makespan_s)
+    link_bytes, util, bottleneck = _link_stats(cap, inc, sub_bytes, makespan_s)
     return FlowResult(finish_s=finish_s, makespan_s=makespan_s, link_bytes=link_bytes,
                       link_utilization=util, bottleneck_link=bottleneck, events=events)

@@ -7,8 +7,8 @@ Building blocks, composed per level (one scale-up domain at a time, then the sca
                     split evenly over the planes;
 * ``full_mesh``     a direct link between every pair of chips of the domain;
 * ``nd_full_mesh``  UB-Mesh (arXiv 2503.20377): chips on a grid ``dims``, fully meshed along
-                    each dimension; routes take every order of the differing dimensions
-                    (all-path routing);
+                    each dimension; a flow is spread over the D rotations of the dimension
+                    order (a multi-path stand-in for UB-Mesh's all-path routing);
 * ``torus``         wrap-around neighbours along each of ``dims`` (TPU ICI); dimension-order
                     minimal routes, split on ties;
 * scale-out         a rail-optimised fat tree collapsed to leaves and one core: chip -> leaf
@@ -201,17 +201,17 @@ def _domain_routes(f: Fabric, a: int, b: int) -> list[Route]:
     dims = _domain_dims(f.system, size)
     ca, cb = _coords(a - first, dims), _coords(b - first, dims)
     if su.kind == "nd_full_mesh":
-        diff = [k for k in range(len(dims)) if ca[k] != cb[k]]
-        orders = list(itertools.permutations(diff))
         out = []
-        for order in orders:
+        for r in range(len(dims)):
             cur, hops = list(ca), []
-            for k in order:
+            for k in [*range(r, len(dims)), *range(r)]:
+                if cur[k] == cb[k]:
+                    continue
                 nxt = list(cur)
                 nxt[k] = cb[k]
                 hops.append(f.link(first + _index(cur, dims), first + _index(nxt, dims)))
                 cur = nxt
-            out.append((tuple(hops), 1 / len(orders)))
+            out.append((tuple(hops), 1 / len(dims)))
         return out
     return _torus_routes(f, first, dims, ca, cb)
 
@@ -324,3 +324,157 @@ def physical_links(f: Fabric) -> dict[str, int]:
             out[f.level[i]] += 1
     return out
 
+
+
+# ----------------------------------------------------------------------------- vectorised routes
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """Routes of many flows in CSR form (the layout ``flowsim.FlowSet`` takes)."""
+
+    sub_flow: np.ndarray
+    sub_weight: np.ndarray
+    sub_indptr: np.ndarray
+    sub_links: np.ndarray
+
+
+def _lookup(f: Fabric, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
+    return np.array([f.index[p] for p in pairs], dtype=np.int64)
+
+
+def _plane_links(f: Fabric) -> tuple[np.ndarray, np.ndarray]:
+    """(chips x planes) ids of chip -> plane and plane -> chip links of switched domains."""
+    d = f.system.spec.scale_up.domain_chips
+    planes = f.system.spec.scale_up.planes
+    up = np.empty((f.chips, planes), dtype=np.int64)
+    down = np.empty((f.chips, planes), dtype=np.int64)
+    for c in range(f.chips):
+        ps = f.planes.get(c // d)
+        if ps is None:  # a domain of one chip has no planes
+            up[c], down[c] = -1, -1
+            continue
+        up[c] = _lookup(f, ((c, p) for p in ps))
+        down[c] = _lookup(f, ((p, c) for p in ps))
+    return up, down
+
+
+def _nic_links(f: Fabric) -> tuple[np.ndarray, ...]:
+    """Per chip: chip -> leaf, leaf -> chip, leaf -> core, core -> leaf link ids, leaf id."""
+    c = range(f.chips)
+    leaf = np.array([f.leaf_of[i] for i in c], dtype=np.int64)
+    up = _lookup(f, ((i, f.leaf_of[i]) for i in c))
+    down = _lookup(f, ((f.leaf_of[i], i) for i in c))
+    if f.core < 0:
+        return up, down, up * 0 - 1, up * 0 - 1, leaf
+    lu = _lookup(f, ((f.leaf_of[i], f.core) for i in c))
+    ld = _lookup(f, ((f.core, f.leaf_of[i]) for i in c))
+    return up, down, lu, ld, leaf
+
+
+def _pack(blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_flows: int) -> RouteTable:
+    """Merge blocks of (flow ids, weights, links matrix [-1 = no link]) into CSR."""
+    flows = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.int64)
+    weights = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0)
+    width = max((b[2].shape[1] for b in blocks), default=0)
+    mats = [np.pad(b[2], ((0, 0), (0, width - b[2].shape[1])), constant_values=-1)
+            for b in blocks]
+    links = np.concatenate(mats) if mats else np.zeros((0, 0), np.int64)
+    order = np.argsort(flows, kind="stable")
+    flows, weights, links = flows[order], weights[order], links[order]
+    valid = links >= 0
+    indptr = np.concatenate(([0], np.cumsum(valid.sum(axis=1))))
+    del n_flows
+    return RouteTable(flows, weights, indptr.astype(np.int64), links[valid].astype(np.int64))
+
+
+def route_table(f: Fabric, a: np.ndarray, b: np.ndarray) -> RouteTable:
+    """Routes of flows a[i] -> b[i] (chip ids): switched domains and the fat tree in bulk,
+    other topologies and any failed link through ``routes``."""
+    d = f.system.spec.scale_up.domain_chips
+    kind = f.system.spec.scale_up.kind
+    ids = np.arange(len(a), dtype=np.int64)
+    same_chip = a == b
+    same_dom = (a // d == b // d) & (kind != "none") & ~same_chip
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if same_chip.any():
+        blocks.append((ids[same_chip], np.ones(same_chip.sum()),
+                       np.full((same_chip.sum(), 1), -1, np.int64)))
+    bulk_up = same_dom & (kind == "switched") & (not f.failed)
+    if bulk_up.any():
+        up, down = _plane_links(f)
+        p = up.shape[1]
+        sel = ids[bulk_up]
+        mat = np.stack([up[a[sel]], down[b[sel]]], axis=2).reshape(-1, 2)
+        blocks.append((np.repeat(sel, p), np.full(sel.size * p, 1.0 / p), mat))
+    bulk_out = ~same_dom & ~same_chip & (not f.failed) & bool(f.leaf_of)
+    if bulk_out.any():
+        nup, ndown, lup, ldown, leaf = _nic_links(f)
+        sel = ids[bulk_out]
+        sa, sb = a[sel], b[sel]
+        cross = leaf[sa] != leaf[sb]
+        mat = np.stack([nup[sa], np.where(cross, lup[sa], -1), np.where(cross, ldown[sb], -1),
+                        ndown[sb]], axis=1)
+        blocks.append((sel, np.ones(sel.size), mat))
+    bulk_mesh = same_dom & (kind == "nd_full_mesh") & (not f.failed)
+    if bulk_mesh.any():
+        blocks.append(_mesh_block(f, a, b, ids[bulk_mesh]))
+    rest = ids[~(same_chip | bulk_up | bulk_out | bulk_mesh)]
+    if rest.size:
+        blocks.append(_python_block(f, a, b, rest))
+    return _pack(blocks, len(a))
+
+
+def _mesh_block(f: Fabric, a: np.ndarray, b: np.ndarray, sel: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """nD-full-mesh routes in bulk: one subflow per rotation of the dimension order."""
+    d = f.system.spec.scale_up.domain_chips
+    first = (a[sel] // d) * d
+    size = min(d, f.chips - int(first.min())) if sel.size else d
+    dims = _domain_dims(f.system, size)
+    strides = np.cumprod([1, *dims[:-1]])
+    ca = ((a[sel] - first)[:, None] // strides) % dims
+    cb = ((b[sel] - first)[:, None] // strides) % dims
+    table = _mesh_link_table(f, dims)
+    nd = len(dims)
+    mats = []
+    for r in range(nd):
+        cur = ca.copy()
+        hops = np.full((sel.size, nd), -1, np.int64)
+        for j, k in enumerate([*range(r, nd), *range(r)]):
+            move = cur[:, k] != cb[:, k]
+            local = (cur * strides).sum(axis=1)
+            hops[move, j] = table[first[move] + local[move], k, cb[move, k]]
+            cur[move, k] = cb[move, k]
+        mats.append(hops)
+    mat = np.stack(mats, axis=1).reshape(-1, nd)
+    return np.repeat(sel, nd), np.full(sel.size * nd, 1.0 / nd), mat
+
+
+def _mesh_link_table(f: Fabric, dims: list[int]) -> np.ndarray:
+    """table[chip, k, x]: link from chip to the chip whose k-th coordinate is x (-1: none)."""
+    strides = [int(s) for s in np.cumprod([1, *dims[:-1]])]
+    d = f.system.spec.scale_up.domain_chips
+    table = np.full((f.chips, len(dims), max(dims)), -1, np.int64)
+    for c in range(f.chips):
+        first = (c // d) * d
+        local = c - first
+        for k, size in enumerate(dims):
+            x0 = (local // strides[k]) % size
+            for x in range(size):
+                if x != x0:
+                    table[c, k, x] = f.index[(c, c + (x - x0) * strides[k])]
+    return table
+
+
+def _python_block(f: Fabric, a: np.ndarray, b: np.ndarray, sel: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows: list[tuple[int, float, tuple[int, ...]]] = []
+    for i in sel.tolist():
+        for links, w in routes(f, int(a[i]), int(b[i])):
+            rows.append((i, w, links))
+    width = max((len(r[2]) for r in rows), default=1)
+    mat = np.full((len(rows), width), -1, np.int64)
+    for k, (_, _, links) in enumerate(rows):
+        mat[k, :len(links)] = links
+    return (np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows]), mat)
