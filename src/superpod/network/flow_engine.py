@@ -8,10 +8,11 @@ protocol efficiency the analytic model calibrated for that fabric, plus the prot
 cost once. What formulas cannot see shows up here: several groups sharing links, placements
 that are not symmetric, failed links, skewed traffic.
 
-All-to-all on many ranks is run as concurrent chunks of shifts (rank i sends to i + s for
-the chunk's shifts) when the all-pairs flow count would exceed ``max_flows``; beyond
-``max_phases`` chunks an evenly spaced sample is simulated and scaled, and the result says
-so.
+An all-to-all whose all-pairs flow count exceeds ``max_flows`` is not simulated flow by
+flow: every link's load is accumulated over all shifts (rank i -> i + k) in chunks and the
+busiest link's load / capacity is the transfer time, which is what max-min sharing gives for
+uniform traffic on symmetric routes (the result says which was used). Phased algorithms
+beyond ``max_phases`` phases are sampled evenly and scaled, and the result says so.
 """
 
 from __future__ import annotations
@@ -70,16 +71,7 @@ def _phases(req: CollectiveRequest, algorithm: str, m: int, kind: str, dims: lis
     if op == "send_recv":
         return [([(0, n - 1, s)], 1)]
     if op == "all_to_all":
-        if n * (n - 1) <= max_flows:
-            return [([(i, j, s / n) for i in range(n) for j in range(n) if i != j], 1)]
-        # too many flows at once: run the shifts in concurrent chunks, each chunk a seeded
-        # random draw of the shifts, so that its partners are spread over the topology as
-        # the full all-to-all's are (a strided draw would align with the grid)
-        per = max(1, max_flows // n)
-        chunks = math.ceil((n - 1) / per)
-        shifts = (np.random.default_rng(0).permutation(n - 1) + 1).tolist()
-        return [([(i, (i + k) % n, s / n) for k in shifts[j::chunks] for i in range(n)], 1)
-                for j in range(chunks)]
+        return [([(i, j, s / n) for i in range(n) for j in range(n) if i != j], 1)]
     if algorithm == "hierarchical":
         g = n // m
         inner = [t for d in range(g) for t in _ring_offset(d * m, m, s / m)]
@@ -136,6 +128,56 @@ def _sample(phases: list[Phase], max_phases: int) -> tuple[list[Phase], float]:
     return [phases[i] for i in sorted(set(idx.tolist()))], len(phases) / len(set(idx.tolist()))
 
 
+def _add_load(f: Fabric, load: np.ndarray, a: np.ndarray, b: np.ndarray, r: int,
+              nbytes: float) -> None:
+    rt = route_table(f, a // r, b // r)
+    lens = np.diff(rt.sub_indptr)
+    load += np.bincount(rt.sub_links, weights=np.repeat(nbytes * rt.sub_weight, lens),
+                        minlength=len(load))
+
+
+def _load_bound_s(f: Fabric, req: CollectiveRequest, nbytes: float, cap: np.ndarray,
+                  max_flows: int, exact_flows: int = 4_000_000) -> tuple[float, str]:
+    """Uniform all-to-all too large to hold at once: the busiest link's load / capacity.
+    For uniform traffic on symmetric routes the max-min fluid makespan equals this bound
+    (every flow is held by the same busiest links for the whole transfer).
+
+    Up to ``exact_flows`` flows (or with failed links) every shift (rank i -> i + k) is
+    routed and every link's load accumulated. Beyond, on a healthy fabric, a spread sample
+    of source ranks is routed to all destinations, scaled to n sources, and each link class
+    (plane, mesh dimension, NIC, leaf uplink) is averaged over its links: uniform traffic
+    loads the links of one class equally, so the class means are the loads.
+    """
+    n, r = req.ranks, req.ranks_per_chip
+    load = np.zeros(len(cap))
+    ranks = np.arange(n, dtype=np.int64)
+    if n * (n - 1) <= exact_flows or f.failed:
+        per = max(1, max_flows // n)
+        for start in range(1, n, per):
+            ks = np.arange(start, min(n, start + per), dtype=np.int64)
+            a = np.tile(ranks, ks.size)
+            _add_load(f, load, a, (a + np.repeat(ks, n)) % n, r, nbytes / n)
+        how = "busiest-link load over all shifts"
+    else:
+        k = max(1, min(n, max_flows // n))
+        sources = np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+        for src in np.array_split(sources, max(1, sources.size * n // max_flows)):
+            a = np.repeat(src, n)
+            b = np.tile(ranks, src.size)
+            keep = a != b
+            _add_load(f, load, a[keep], b[keep], r, nbytes / n)
+        load *= n / sources.size
+        cls = np.array(f.cls)
+        for c in np.unique(cls):
+            sel = cls == c
+            load[sel] = load[sel].mean()
+        how = f"busiest link-class load from {sources.size} sampled sources"
+    used = load > 0
+    if (cap[used] <= 0).any():
+        raise ValueError("traffic crosses a failed link")
+    return (float((load[used] / cap[used]).max()) if used.any() else 0.0), how
+
+
 def flow_collective(system: System, req: CollectiveRequest, fail_links: Sequence[int] = (),
                     max_flows: int = 300_000, max_phases: int = 64) -> CollectiveResult:
     """Simulate ``req`` on the system's graph; the algorithm is the analytic model's pick
@@ -147,7 +189,13 @@ def flow_collective(system: System, req: CollectiveRequest, fail_links: Sequence
     derate = np.where(np.array(f.level) == "up", base.efficiency, base.efficiency_out)
     cap = f.capacity_bytes_per_s * derate
     notes: tuple[str, ...] = ()
-    if base.algorithm == "nvls":
+    a2a = req.op in ("all_to_all", "ep_dispatch", "ep_combine")
+    if a2a and req.ranks * (req.ranks - 1) > max_flows:
+        nbytes = req.ep_bytes() if req.op.startswith("ep_") else req.bytes_
+        wire, how = _load_bound_s(f, req, nbytes, cap, max_flows)
+        notes = (f"{req.ranks * (req.ranks - 1):,} flows: {how} (equals the max-min "
+                 "makespan for uniform traffic)",)
+    elif base.algorithm == "nvls":
         wire = _nvls_time(f, req, cap)
     else:
         m = min(req.ranks, system.spec.scale_up.domain_chips * req.ranks_per_chip)

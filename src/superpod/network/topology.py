@@ -46,6 +46,7 @@ class Fabric:
     dst: list[int] = field(default_factory=list)
     capacity: list[float] = field(default_factory=list)
     level: list[str] = field(default_factory=list)  # "up" | "out"
+    cls: list[str] = field(default_factory=list)  # link class: plane, mesh, dim<k>, nic, leaf
     index: dict[tuple[int, int], int] = field(default_factory=dict)
     nodes: int = 0
     leaf_of: dict[int, int] = field(default_factory=dict)
@@ -53,7 +54,7 @@ class Fabric:
     core: int = -1
     failed: set[int] = field(default_factory=set)
 
-    def add(self, u: int, v: int, cap: float, level: str) -> None:
+    def add(self, u: int, v: int, cap: float, level: str, cls: str = "") -> None:
         """Add the link u -> v and v -> u (parallel links add capacity)."""
         for a, b in ((u, v), (v, u)):
             if (a, b) in self.index:
@@ -64,6 +65,7 @@ class Fabric:
             self.dst.append(b)
             self.capacity.append(cap)
             self.level.append(level)
+            self.cls.append(cls or level)
 
     def new_node(self) -> int:
         self.nodes += 1
@@ -119,10 +121,10 @@ def _build_domain(f: Fabric, first: int, size: int) -> None:
         f.planes[first // su.domain_chips] = planes
         for c in range(first, first + size):
             for p in planes:
-                f.add(c, p, b / su.planes, "up")
+                f.add(c, p, b / su.planes, "up", "plane")
     elif su.kind == "full_mesh":
         for a, c in itertools.combinations(range(first, first + size), 2):
-            f.add(a, c, b / (size - 1), "up")
+            f.add(a, c, b / (size - 1), "up", "mesh")
     elif su.kind == "nd_full_mesh":
         dims = _domain_dims(f.system, size)
         per = b / sum(d - 1 for d in dims)
@@ -132,7 +134,7 @@ def _build_domain(f: Fabric, first: int, size: int) -> None:
                 for x in range(ci[k] + 1, d):
                     cj = list(ci)
                     cj[k] = x
-                    f.add(first + i, first + _index(cj, dims), per, "up")
+                    f.add(first + i, first + _index(cj, dims), per, "up", f"dim{k}")
     else:  # torus
         dims = _domain_dims(f.system, size)
         active = [d for d in dims if d > 1]
@@ -143,7 +145,7 @@ def _build_domain(f: Fabric, first: int, size: int) -> None:
                 if d > 1:
                     cj = list(ci)
                     cj[k] = (ci[k] + 1) % d
-                    f.add(first + i, first + _index(cj, dims), per, "up")
+                    f.add(first + i, first + _index(cj, dims), per, "up", f"dim{k}")
 
 
 def _build_scale_out(f: Fabric) -> None:
@@ -164,12 +166,12 @@ def _build_scale_out(f: Fabric) -> None:
         if key not in leaves:
             leaves[key] = f.new_node()
         f.leaf_of[c] = leaves[key]
-        f.add(c, leaves[key], nic, "out")
+        f.add(c, leaves[key], nic, "out", "nic")
     if len(leaves) > 1:
         f.core = f.new_node()
         for leaf in leaves.values():
             down = sum(1 for c in f.leaf_of if f.leaf_of[c] == leaf) * nic
-            f.add(leaf, f.core, down / s.spec.scale_out.oversubscription, "out")
+            f.add(leaf, f.core, down / s.spec.scale_out.oversubscription, "out", "leaf")
 
 
 def build_fabric(system: System, fail_links: Iterable[int] = ()) -> Fabric:
