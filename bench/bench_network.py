@@ -62,7 +62,8 @@ def main() -> None:
     print(f"  {'chips':>6} {'wall_s':>8} {'peak_GB':>8}  method")
     for n in (64, 128, 256, 512, 1024, 2048, 4096, 8192):
         r = child("atlas-950-superpod", n)
-        method = r["notes"][-1] if r["notes"] and "flows" in r["notes"][-1] else "max-min simulation"
+        last = r["notes"][-1] if r["notes"] else ""
+        method = last if "flows" in last else "max-min simulation"
         print(f"  {n:>6} {r['wall_s']:>8.2f} {r['rss_gb']:>8.2f}  {method}")
 
 
