@@ -45,3 +45,37 @@ def test_systems_and_chips_lists() -> None:
     assert runner.invoke(app, ["chips"]).exit_code == 0
     t = runner.invoke(app, ["show", "atlas-950-superpod"])
     assert t.exit_code == 0 and "extrapolates" in t.stdout and "published" in t.stdout
+
+
+def test_collective_json_contract_and_engines() -> None:
+    args = ["collective", "--system", "cloudmatrix384", "--op", "all_to_all", "--bytes", "64MiB"]
+    rows = []
+    for engine in ("analytic", "flow"):
+        r = runner.invoke(app, [*args, "--engine", engine, "--json"])
+        assert r.exit_code == 0, r.output
+        rows.append(json.loads(r.stdout))
+    for row in rows:
+        assert {"time_s", "algbw_bytes_per_s", "busbw_bytes_per_s", "algorithm",
+                "bottleneck"} <= set(row)
+        assert abs(sum(row["breakdown_s"].values()) - row["time_s"]) < 1e-12
+    assert abs(rows[0]["time_s"] - rows[1]["time_s"]) <= 0.1 * rows[0]["time_s"]
+
+
+def test_failed_links_need_the_flow_engine() -> None:
+    r = runner.invoke(app, ["collective", "--system", "dgx-h100", "--op", "all_reduce",
+                            "--bytes", "1MiB", "--fail-links", "1"])
+    assert r.exit_code == 2 and "flow" in r.output
+    r = runner.invoke(app, ["collective", "--system", "dgx-h100", "--chips", "16", "--op",
+                            "all_reduce", "--bytes", "1MiB", "--fail-links", "1", "--engine",
+                            "flow", "--json"])
+    assert r.exit_code == 0 and "failed link" in " ".join(json.loads(r.stdout)["notes"])
+
+
+def test_topology_facts_agree_with_show() -> None:
+    topo = json.loads(runner.invoke(app, ["topology", "cloudmatrix384", "--json"]).stdout)
+    show = json.loads(runner.invoke(app, ["show", "cloudmatrix384", "--json"]).stdout)
+    assert topo["optical_modules"] == show["optical_modules"]
+    assert topo["switches"] == show["switches"]
+    assert topo["bisection_bandwidth_bytes_per_s"] == show["bisection_bandwidth_bytes_per_s"]
+    assert topo["links"]["up"] == 384 * 7  # one link per chip per UB plane
+    assert topo["diameter_hops"] == 2

@@ -388,7 +388,9 @@ def _result(req: CollectiveRequest, lv: Levels, algorithm: str, protocol: str, t
     through = w.up_bytes if level == "up" else w.out_bytes
     name = (f"scale-up ({lv.up_name}, {link / 1e9:.0f} GB/s per rank)" if level == "up"
             else f"scale-out ({lv.out_name}, {link / 1e9:.1f} GB/s per rank)")
-    notes = () if calibrated else ("uncalibrated fabric: default alpha and efficiency",)
+    notes = () if calibrated else (
+        "not calibrated for this fabric and algorithm: alpha and efficiency borrowed from the "
+        "fabric's fit, or the documented defaults",)
     return CollectiveResult(
         op=req.op, algorithm=algorithm, protocol=protocol, ranks=n, bytes_=req.bytes_,
         time_s=t, algbw_bytes_per_s=algbw,

@@ -64,5 +64,5 @@ def ep_collective(system: System, req: CollectiveRequest, cal: CollectiveCalibra
     wire = Wire((phase,), 1, through if level == "up" else 0.0,
                 through if level == "out" else 0.0)
     t = alpha + through / bw / eff
-    res = _result(req, lv, mode, "ep", t, level, wire, calibrated)
+    res = _result(replace(req, bytes_=payload), lv, mode, "ep", t, level, wire, calibrated)
     return replace(res, alpha_s=alpha, efficiency=eff, efficiency_out=eff)
