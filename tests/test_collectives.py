@@ -142,3 +142,26 @@ def test_a_failed_full_mesh_link_detours_and_slows_the_pair() -> None:
     healthy = flow_collective(s, req).time_s
     cut = [f.link(0, 1), f.link(1, 0)]
     assert flow_collective(s, req, cut).time_s > healthy
+
+
+@pytest.mark.parametrize("sid", sorted(CAT.systems))
+def test_every_preset_builds_its_graph_and_counts_agree(sid: str) -> None:
+    from superpod.network.facts import link_counts
+    from superpod.network.topology import physical_links, routes
+
+    spec = CAT.system(sid)
+    s = build_system(spec, CAT, min(spec.chips, 1024))
+    f = build_fabric(s)
+    assert physical_links(f)["up"] == link_counts(s)["up"]
+    last = s.counts.chips - 1
+    if last:
+        rs = routes(f, 0, last)
+        assert rs and math.isclose(sum(w for _, w in rs), 1.0)
+
+
+def test_supercluster_topology_facts_without_a_graph() -> None:
+    from superpod.network.facts import topology_facts
+
+    facts = topology_facts(api.system("atlas-960-supercluster"), CAT)
+    assert facts["chips"] > 1_000_000 and "graph_links" not in facts
+    assert facts["links"]["up"] > 0 and facts["scale_out"]["tiers"] >= 3

@@ -45,6 +45,32 @@ def _fabric_capex_usd(system: System, cat: Catalog) -> tuple[float, list[str]]:
     return total, sorted(set(unpriced))
 
 
+GRAPH_LIMIT_CHIPS = 20_000
+
+
+def link_counts(system: System) -> dict[str, int]:
+    """Physical (undirected) links by level, counted from the structure (no graph)."""
+    from superpod.network.topology import _domain_dims
+
+    su, c = system.spec.scale_up, system.counts
+    up = 0
+    for first in range(0, c.chips, su.domain_chips):
+        m = min(su.domain_chips, c.chips - first)
+        if su.kind == "none" or m < 2:
+            continue
+        if su.kind == "switched":
+            up += m * su.planes
+        elif su.kind == "full_mesh":
+            up += m * (m - 1) // 2
+        elif su.kind == "nd_full_mesh":
+            up += m * sum(d - 1 for d in _domain_dims(system, m)) // 2
+        else:
+            up += sum(m if d > 2 else m // 2 for d in _domain_dims(system, m) if d > 1)
+    fabric = system.scale_out_fabric
+    out = fabric.links if fabric.endpoints else 0
+    return {"up": up, "out": out}
+
+
 def topology_facts(system: System, cat: Catalog, with_graph: bool = True) -> dict[str, Any]:
     """The ``topology --json`` object."""
     spec, c = system.spec, system.counts
@@ -71,8 +97,9 @@ def topology_facts(system: System, cat: Catalog, with_graph: bool = True) -> dic
         + power["switches_scale_out"] + power["optics_scale_up"] + power["optics_scale_out"],
         "fabric_capex_usd": capex, "unpriced_parts": unpriced,
     }
-    if with_graph:
+    out["links"] = link_counts(system)
+    if with_graph and c.chips <= GRAPH_LIMIT_CHIPS:
         f = build_fabric(system)
-        out["links"] = physical_links(f)
+        out["graph_links"] = physical_links(f)
         out["graph_nodes"] = f.nodes
     return out
