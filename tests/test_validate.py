@@ -38,3 +38,13 @@ def test_cli_json_contract(public_cases) -> None:  # type: ignore[no-untyped-def
     for c in ok:
         assert {"id", "kind", "metric", "measured", "predicted", "error_pct"} <= set(c)
         assert abs(c["error_pct"] - 100 * (c["predicted"] - c["measured"]) / c["measured"]) < 0.01
+
+
+#: Only ever tightened (the network issue's target is 15 %).
+COLLECTIVE_MEDIAN_ABS_ERROR_PCT = 5.0
+
+
+def test_collective_cases_within_tolerance(public_cases) -> None:  # type: ignore[no-untyped-def]
+    s = validate_file(str(public_cases))["summary"]["collective"]
+    assert s["ok"] == s["cases"]  # every collective case evaluated
+    assert s["median_abs_error_pct"] <= COLLECTIVE_MEDIAN_ABS_ERROR_PCT
