@@ -58,17 +58,28 @@ class MemcpyEntry(_Strict):
     source: str
 
 
+class AttentionEntry(_Strict):
+    chip: str
+    applies_to: list[str] = Field(default_factory=list)
+    efficiency: Annotated[float, Field(gt=0, le=1)]
+    evidence: Evidence
+    source: str
+    notes: str = ""
+
+
 class Defaults(_Strict):
     gemm_efficiency: Annotated[float, Field(gt=0, le=1)]
     gemm_overhead_s: Seconds = Field(alias="gemm_overhead")
     memcpy_efficiency: Annotated[float, Field(gt=0, le=1)]
     memcpy_overhead_s: Seconds = Field(alias="memcpy_overhead")
+    attention_efficiency: Annotated[float, Field(gt=0, le=1)]
     source: str
 
 
 class CalibrationFile(_Strict):
     gemm: list[GemmEntry] = Field(default_factory=list)
     memcpy: list[MemcpyEntry] = Field(default_factory=list)
+    attention: list[AttentionEntry] = Field(default_factory=list)
     defaults: Defaults
 
 

@@ -70,6 +70,13 @@ def copy_bandwidth(chip: Chip, cal: CalibrationFile) -> tuple[float, bool, str]:
     return chip.hbm_bandwidth_bytes_per_s * d.memcpy_efficiency, False, d.source
 
 
+def attention_efficiency(chip: Chip, cal: CalibrationFile | None = None) -> float:
+    """Fraction of the dense BF16 peak a flash-style attention core reaches on ``chip``."""
+    cal = cal or load_calibration()
+    entry = next((e for e in cal.attention if chip.id in (e.chip, *e.applies_to)), None)
+    return entry.efficiency if entry else cal.defaults.attention_efficiency
+
+
 def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
     entry = gemm_entry(cal, chip.id, dtype)
     if entry:

@@ -70,6 +70,7 @@ class CollectiveRequest:
     experts: int | None = None
     ranks_per_chip: int = 1
     concurrent_groups: int = 1
+    stride: int = 1  # rank distance between group members (data-parallel groups: tp x cp)
 
     def ep_bytes(self) -> float:
         """Dispatch / combine payload per rank: tokens x top_k x hidden x element bytes."""
@@ -157,12 +158,12 @@ class CollectiveResult:
 def levels(system: System, req: CollectiveRequest) -> Levels:
     """Place ``req.ranks`` ranks on the system and read off per-rank bandwidths."""
     r, spec = req.ranks_per_chip, system.spec
-    chips = math.ceil(req.ranks / r)
+    chips = math.ceil(((req.ranks - 1) * req.stride + 1) / r)
     if chips > system.counts.chips:
         raise SpecError(f"{req.ranks} ranks at {r} per chip need {chips} chips; the system "
                         f"has {system.counts.chips}", field="ranks", value=req.ranks)
     d = spec.scale_up.domain_chips
-    m = min(req.ranks, d * r)
+    m = max(1, min(req.ranks, (d * r) // req.stride))
     b_out = system.nic_bandwidth_bits_per_s / BITS_PER_BYTE / r
     if req.concurrent_groups > 1 and spec.scale_out.switch:
         radix = system.scale_out_fabric.radix
