@@ -231,6 +231,94 @@ def topology(system_id: Annotated[str | None, typer.Argument(metavar="SYSTEM")] 
         out.print(topology_view(facts))
 
 
+Model = Annotated[str, typer.Option("--model", "-m",
+                                     help="Preset id or a Hugging Face config.json path.")]
+
+
+@app.command()
+@_friendly
+def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System id or YAML.")],
+          model: Model,
+          global_batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")],
+          seq_len: Annotated[int, typer.Option(min=1, help="Tokens per sequence.")],
+          tp: int = 1, pp: int = 1, vpp: int = 1, dp: Annotated[int | None, typer.Option(
+              help="Default: chips / (tp pp cp).")] = None, cp: int = 1, ep: int = 1,
+          etp: int = 1, sequence_parallel: bool = True, zero: int = 1, micro_batch: int = 1,
+          recompute: str = "none", precision: str = "bf16", pp_schedule: str = "auto",
+          chips: Chips = None,
+          trace: Annotated[Path | None, typer.Option(help="Write a Chrome trace here.")] = None,
+          as_json: Json = False) -> None:
+    """Step time, tokens/s, MFU, memory and a breakdown for one training layout."""
+    from superpod.errors import Infeasible
+    from superpod.report.train import train_view
+    from superpod.train.plan import TrainPlan
+    from superpod.train.step import evaluate_train
+    from superpod.train.trace import write_trace
+    from superpod.workload.model import load_model
+
+    sid, files = _system_arg(system_arg)
+    sysm = api.system(sid, chips, files)
+    spec = load_model(model)
+    ranks = sysm.counts.chips
+    plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp or max(1, ranks // (tp * pp * cp)), cp=cp,
+                     ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
+                     zero=zero, micro_batch=micro_batch, global_batch=global_batch,
+                     seq_len=seq_len, recompute=recompute, precision=precision,
+                     pp_schedule=("interleaved" if vpp > 1 else "1f1b")
+                     if pp_schedule == "auto" else pp_schedule)
+    _check_choice("--recompute", recompute, ("none", "selective", "full"))
+    _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
+    _check_choice("--pp-schedule", plan.pp_schedule,
+                  ("1f1b", "interleaved", "dualpipe", "zero_bubble"))
+    res = evaluate_train(sysm, spec, plan)
+    if isinstance(res, Infeasible):
+        if as_json:
+            _emit_json(res.to_dict())
+        else:
+            err.print(f"infeasible ({res.reason}): {res.detail}")
+        raise typer.Exit(1)
+    if trace:
+        write_trace(res, trace)
+    if as_json:
+        _emit_json(res.to_dict())
+    else:
+        out.print(train_view(res.to_dict()))
+
+
+def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError("not a known choice", field=field, value=value,
+                        allowed=", ".join(allowed))
+
+
+plan_app = typer.Typer(help="Search layouts for a workload.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command(name="train")
+@_friendly
+def plan_train_cmd(
+        system_arg: Annotated[str, typer.Option("--system", "-s", help="System id or YAML.")],
+        model: Model,
+        global_batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")],
+        seq_len: Annotated[int, typer.Option(min=1, help="Tokens per sequence.")],
+        precision: str = "bf16", top: Annotated[int, typer.Option(min=1)] = 5,
+        chips: Chips = None, as_json: Json = False) -> None:
+    """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
+    from superpod.report.train import plan_view
+    from superpod.train.search import plan_train
+    from superpod.workload.model import load_model
+
+    _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
+    sid, files = _system_arg(system_arg)
+    res = plan_train(api.system(sid, chips, files), load_model(model), global_batch, seq_len,
+                     precision, top)
+    if as_json:
+        _emit_json(res.to_dict())
+    else:
+        out.print(plan_view(res.to_dict()))
+
+
 def main() -> None:
     app()
 

@@ -61,6 +61,7 @@ class MemcpyEntry(_Strict):
 class AttentionEntry(_Strict):
     chip: str
     applies_to: list[str] = Field(default_factory=list)
+    kernel: str
     efficiency: Annotated[float, Field(gt=0, le=1)]
     evidence: Evidence
     source: str

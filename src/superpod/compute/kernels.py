@@ -70,11 +70,17 @@ def copy_bandwidth(chip: Chip, cal: CalibrationFile) -> tuple[float, bool, str]:
     return chip.hbm_bandwidth_bytes_per_s * d.memcpy_efficiency, False, d.source
 
 
-def attention_efficiency(chip: Chip, cal: CalibrationFile | None = None) -> float:
-    """Fraction of the dense BF16 peak a flash-style attention core reaches on ``chip``."""
+def attention_efficiency(chip: Chip, kernel: str = "auto",
+                         cal: CalibrationFile | None = None) -> float:
+    """Fraction of the dense BF16 peak a flash-style attention core reaches on ``chip``.
+
+    ``kernel`` names the implementation (``fa2``, ``fa3``); ``auto`` takes the best one
+    calibrated for the chip.
+    """
     cal = cal or load_calibration()
-    entry = next((e for e in cal.attention if chip.id in (e.chip, *e.applies_to)), None)
-    return entry.efficiency if entry else cal.defaults.attention_efficiency
+    entries = [e for e in cal.attention if chip.id in (e.chip, *e.applies_to)
+               and kernel in ("auto", e.kernel)]
+    return max(e.efficiency for e in entries) if entries else cal.defaults.attention_efficiency
 
 
 def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:

@@ -1,0 +1,59 @@
+"""Text views of training results: one layout, and a layout search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from superpod.units import si
+
+
+def _plan_text(p: dict[str, Any]) -> str:
+    keys = ("tp", "pp", "vpp", "cp", "dp", "ep", "etp", "micro_batch")
+    core = " ".join(f"{k}={p[k]}" for k in keys if p[k] != 1 or k in ("tp", "pp", "dp"))
+    return f"{core} zero={p['zero']} recompute={p['recompute']} {p['pp_schedule']}"
+
+
+def train_view(r: dict[str, Any]) -> Group:
+    t = Table(title=f"train {r['model']} on {r['system']} ({r['chips']:,} chips): "
+                    f"{_plan_text(r['plan'])}", title_justify="left")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("step time", si(r["step_time_s"], "s"))
+    t.add_row("tokens/s", f"{r['tokens_per_s']:,.0f}")
+    t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}")
+    t.add_row("MFU (6N + attention)", f"{r['mfu']:.1%}")
+    t.add_row("HFU", f"{r['hfu']:.1%}")
+    t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
+    for k, v in r["memory_breakdown_bytes"].items():
+        t.add_row(f"  {k}", si(v, "B"))
+    b = Table(title="where the step goes (adds up to the step)", title_justify="left")
+    b.add_column("part")
+    b.add_column("seconds", justify="right")
+    b.add_column("share", justify="right")
+    for k, v in r["breakdown_s"].items():
+        if v > 0:
+            b.add_row(k, si(v, "s"), f"{v / r['step_time_s']:.1%}")
+    parts: list[Any] = [t, b]
+    parts += [f"note: {n}" for n in r["notes"]]
+    return Group(*parts)
+
+
+def plan_view(res: dict[str, Any]) -> Group:
+    t = Table(title=f"best layouts ({res['evaluated']:,} evaluated)", title_justify="left")
+    for col in ("#", "layout", "step", "tokens/s/chip", "MFU", "memory", "largest overhead"):
+        t.add_column(col, justify="left" if col in ("layout", "largest overhead") else "right")
+    for i, c in enumerate(res["candidates"], 1):
+        over = max(((k, v) for k, v in c["breakdown_s"].items() if k != "compute"),
+                   key=lambda kv: kv[1])
+        t.add_row(str(i), _plan_text(c["plan"]), si(c["step_time_s"], "s"),
+                  f"{c['tokens_per_s_per_chip']:,.1f}", f"{c['mfu']:.1%}",
+                  si(c["memory_bytes_per_chip"], "B"), f"{over[0]} {si(over[1], 's')}")
+    inf = Table(title="infeasible layouts by reason", title_justify="left")
+    inf.add_column("reason")
+    inf.add_column("count", justify="right")
+    for k, v in res["infeasible"].items():
+        inf.add_row(k, f"{v:,}")
+    return Group(t, inf)

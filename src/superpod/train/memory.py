@@ -1,0 +1,65 @@
+"""Memory per device for a training layout.
+
+Mixed-precision training with Adam (Micikevicius et al. 2018; Rajbhandari et al., ZeRO,
+SC'20), as Megatron-LM keeps it:
+
+* weights: 2 B/param (bf16; FP8 training keeps bf16 weights and casts per GEMM);
+* gradients: 4 B/param (fp32 main grads);
+* optimizer: 12 B/param (fp32 master copy + Adam m and v);
+
+per rank, parameters are split by tp (and pp); expert parameters by ep x etp. ZeRO stage 1
+shards the optimizer state over the data-parallel group (dp x cp), stage 2 also gradients,
+stage 3 (FSDP) also weights (keeping one gathered layer in flight). Activations follow
+Korthikanti et al. (arXiv 2205.05198) per layer, times the micro-batches a stage holds in
+flight: ``pp`` on the first stage of 1F1B, ``pp (1 + (pp-1)/(pp vpp))`` interleaved.
+A fixed workspace covers NCCL buffers, cuBLAS/cuDNN workspaces and allocator slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WEIGHT_BYTES = 2.0
+GRAD_BYTES = 4.0
+OPTIMIZER_BYTES = 12.0
+WORKSPACE_BYTES = 3.0 * 2**30  # assumption: NCCL buffers + GEMM workspaces + fragmentation
+USABLE_FRACTION = 0.95  # of HBM capacity, the rest held by the runtime and driver
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    workspace: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer + self.activations + \
+            self.workspace
+
+    def to_dict(self) -> dict[str, float]:
+        return {"weights": self.weights, "gradients": self.gradients,
+                "optimizer": self.optimizer, "activations": self.activations,
+                "workspace": self.workspace}
+
+
+def state_bytes(params_per_rank: float, shard: float, zero: int
+                ) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer) bytes for ``params_per_rank`` and a ZeRO stage over
+    ``shard`` data-parallel ranks."""
+    w = params_per_rank * WEIGHT_BYTES / (shard if zero >= 3 else 1.0)
+    g = params_per_rank * GRAD_BYTES / (shard if zero >= 2 else 1.0)
+    o = params_per_rank * OPTIMIZER_BYTES / (shard if zero >= 1 else 1.0)
+    return w, g, o
+
+
+def in_flight_microbatches(pp: int, vpp: int, microbatches: int, schedule: str) -> float:
+    """Micro-batches whose activations the first (fullest) stage holds at once."""
+    if pp == 1:
+        return 1.0
+    held = pp * (1.0 + (pp - 1) / (pp * vpp)) if vpp > 1 else float(pp)
+    if schedule == "dualpipe":
+        held = 2.0 * pp  # DualPipe keeps both directions' micro-batches (arXiv 2412.19437)
+    return min(held, float(microbatches))

@@ -1,0 +1,152 @@
+"""What the training timeline needs from a model, computed once per model and memoised.
+
+A thin adapter over ``superpod.workload`` (model specs and operator accounting): GEMM
+shapes per layer type (dense / MoE) for a token count and sharding, attention FLOPs,
+activation bytes (flash attention: the score matrix is never stored, so "none" counts like
+Korthikanti's selective case in memory), parameters per rank, and the MFU / HFU FLOP
+conventions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from superpod.workload import ops
+from superpod.workload.model import ModelSpec
+
+GemmShape = tuple[int, int, int, int]  # (m, n, k, count)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelFacts:
+    model: ModelSpec
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def layers(self) -> int:
+        return self.model.num_hidden_layers
+
+    @property
+    def moe_layers(self) -> int:
+        return self.model.num_moe_layers
+
+    @property
+    def experts(self) -> int:
+        return self.model.n_routed_experts
+
+    @property
+    def top_k(self) -> int:
+        return self.model.num_experts_per_tok
+
+    @property
+    def heads(self) -> int:
+        return self.model.num_attention_heads
+
+    @property
+    def kv_heads(self) -> int:
+        return self.model.num_key_value_heads
+
+    @property
+    def hidden(self) -> int:
+        return self.model.hidden_size
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """K and V of one token for one layer in bf16 (MLA passes its compressed latent)."""
+        m = self.model
+        if m.is_mla:
+            return 2.0 * ((m.kv_lora_rank or 0) + m.qk_rope_head_dim)
+        return 2.0 * 2 * m.num_key_value_heads * m.head_dim
+
+    def _layer_index(self, moe: bool) -> int:
+        m = self.model
+        for i in range(m.num_hidden_layers):
+            if m.is_moe_layer(i) == moe:
+                return i
+        return 0
+
+    def layer_gemms(self, moe: bool, tokens: int, tp: int, ep: int, etp: int
+                    ) -> tuple[GemmShape, ...]:
+        return _layer_gemms(self.model, self._layer_index(moe), tokens, tp, ep, etp)
+
+    def head_gemms(self, tokens: int, tp: int) -> tuple[GemmShape, ...]:
+        return tuple((int(g.m), g.n, g.k, int(g.count))
+                     for g in ops.head_gemms(self.model, tokens, tp))
+
+    def attention_flops(self, tokens: int, seq_len: int, tp: int) -> float:
+        return ops.attention_core_flops(self.model, tokens, seq_len, causal=True, tp=tp)
+
+    def activation_bytes(self, seq_len: int, micro_batch: int, tp: int, sp: bool,
+                         recompute: str) -> float:
+        mode = "selective" if recompute == "none" else recompute  # flash: no score matrix
+        return _activation(self.model, seq_len, micro_batch, tp, sp, mode)
+
+    def params_per_rank(self, tp: int, pp: int, ep: int, etp: int) -> tuple[float, float]:
+        """(non-expert, expert) parameters on the rank holding the most layers."""
+        return _params_per_rank(self.model, tp, pp, ep, etp)
+
+    def largest_layer_params(self, tp: int, ep: int, etp: int) -> float:
+        m = self.model
+        return max(ops.layer_weight_params(m, i, tp, ep, etp)
+                   for i in {self._layer_index(False), self._layer_index(True)})
+
+    def model_flops_per_token(self, seq_len: int) -> float:
+        return ops.model_flops_per_token(self.model, seq_len)
+
+    def hardware_flops_per_token(self, seq_len: int, recompute: str) -> float:
+        return _hfu_flops(self.model, seq_len, recompute)
+
+
+@lru_cache(maxsize=64)
+def model_facts(model: ModelSpec) -> ModelFacts:
+    return ModelFacts(model)
+
+
+@lru_cache(maxsize=4096)
+def _layer_gemms(model: ModelSpec, layer: int, tokens: int, tp: int, ep: int, etp: int
+                 ) -> tuple[GemmShape, ...]:
+    out = []
+    for g in ops.layer_gemms(model, layer, tokens, tp=tp, ep=ep, etp=etp):
+        if g.kind == "expert":  # count local experts with tokens, m tokens each (rounded up)
+            out.append((max(1, math.ceil(g.m)), g.n, g.k, max(1, round(g.count))))
+        else:
+            out.append((int(g.m), g.n, g.k, int(g.count)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _activation(model: ModelSpec, seq_len: int, micro_batch: int, tp: int, sp: bool,
+                recompute: str) -> float:
+    # modern LLM training runs without dropout (no masks stored)
+    return ops.activation_bytes_per_layer(model, seq_len, micro_batch, tp=tp, sp=sp,
+                                          recompute=recompute,  # type: ignore[arg-type]
+                                          dropout=False)
+
+
+@lru_cache(maxsize=4096)
+def _params_per_rank(model: ModelSpec, tp: int, pp: int, ep: int, etp: int
+                     ) -> tuple[float, float]:
+    per_stage = math.ceil(model.num_hidden_layers / pp)
+    dense = expert = 0.0
+    for i in range(per_stage):  # the first stage's layers (plus the embedding)
+        full = ops.layer_weight_params(model, i, tp, ep, etp)
+        if model.is_moe_layer(i):
+            routed = model.params_per_layer(i).moe_routed / (ep * etp)
+            expert += routed
+            dense += full - routed
+        else:
+            dense += full
+    dense += model.params_embedding / tp
+    if pp == 1:
+        dense += model.params_lm_head / tp
+    return dense, expert
+
+
+@lru_cache(maxsize=256)
+def _hfu_flops(model: ModelSpec, seq_len: int, recompute: str) -> float:
+    return ops.hardware_flops_per_token(model, seq_len, recompute)  # type: ignore[arg-type]

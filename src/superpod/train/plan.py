@@ -1,0 +1,89 @@
+"""A training parallel layout (the Plan of ``evaluate(system, workload, plan)``).
+
+Degrees follow Megatron-LM's conventions (Shoeybi et al. 2019; Narayanan et al. SC'21;
+Korthikanti et al. 2022): ``tp x pp x cp x dp`` ranks; expert layers re-partition the
+``tp x cp x dp`` ranks of a stage as ``etp x ep x edp``. ``micro_batch`` sequences per
+micro-batch, ``global_batch`` sequences per optimizer step, so each pipeline runs
+``global_batch / (dp x micro_batch)`` micro-batches per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from superpod.errors import Infeasible
+
+RECOMPUTE = ("none", "selective", "full")
+SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
+PRECISIONS = ("bf16", "fp8", "fp4")
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    tp: int = 1
+    pp: int = 1
+    vpp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    etp: int = 1
+    sequence_parallel: bool = False
+    zero: int = 1
+    micro_batch: int = 1
+    global_batch: int = 1
+    seq_len: int = 2048
+    recompute: str = "none"
+    precision: str = "bf16"
+    pp_schedule: str = "1f1b"
+    attention_kernel: str = "auto"  # fa2 | fa3 | auto (best calibrated for the chip)
+
+    @property
+    def world(self) -> int:
+        return self.tp * self.pp * self.cp * self.dp
+
+    @property
+    def microbatches(self) -> int:
+        return self.global_batch // (self.dp * self.micro_batch)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_plan(plan: TrainPlan, ranks: int, layers: int, experts: int, heads: int,
+               kv_heads: int, ranks_per_domain: int) -> Infeasible | None:
+    """Why a plan cannot run on ``ranks`` ranks, or None. Reasons are short stable keys."""
+    p = plan
+    if p.world != ranks:
+        return Infeasible("world_size", f"tp*pp*cp*dp = {p.world} but the system has "
+                                        f"{ranks} ranks")
+    if p.global_batch % (p.dp * p.micro_batch):
+        return Infeasible("batch_divisibility", f"global batch {p.global_batch} is not a "
+                          f"multiple of dp*micro_batch = {p.dp * p.micro_batch}")
+    if layers < p.pp * p.vpp:
+        return Infeasible("too_few_layers", f"{layers} layers cannot fill pp*vpp = "
+                          f"{p.pp * p.vpp} stages")
+    if heads % p.tp or (kv_heads % p.tp and p.tp % kv_heads):
+        return Infeasible("heads_divisibility", f"{heads} heads / {kv_heads} KV heads do not "
+                          f"split over tp = {p.tp}")
+    if p.seq_len % (2 * p.cp) and p.cp > 1:
+        return Infeasible("seq_divisibility", f"sequence {p.seq_len} does not split into "
+                          f"2*cp = {2 * p.cp} chunks")
+    if experts:
+        if experts % p.ep:
+            return Infeasible("experts_divisibility", f"{experts} experts do not split over "
+                              f"ep = {p.ep}")
+        if (p.tp * p.cp * p.dp) % (p.ep * p.etp):
+            return Infeasible("expert_group", f"ep*etp = {p.ep * p.etp} does not divide "
+                              f"tp*cp*dp = {p.tp * p.cp * p.dp}")
+    elif p.ep > 1 or p.etp > 1:
+        return Infeasible("no_experts", "ep/etp > 1 on a dense model")
+    if p.vpp > 1 and p.pp == 1:
+        return Infeasible("vpp_without_pp", "virtual stages need pp > 1")
+    if p.vpp > 1 and p.microbatches % p.pp:
+        return Infeasible("interleave_microbatches", f"{p.microbatches} micro-batches are "
+                          f"not a multiple of pp = {p.pp} (interleaved schedule)")
+    if p.tp > ranks_per_domain:
+        return Infeasible("tp_beyond_scale_up", f"tp = {p.tp} spans beyond the scale-up "
+                          f"domain of {ranks_per_domain} ranks")
+    return None

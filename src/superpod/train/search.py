@@ -1,0 +1,95 @@
+"""``plan train``: enumerate every valid layout, evaluate each, keep the best K.
+
+Axes are data (``AXES``); a generator yields candidate plans; each candidate goes through
+the same pure ``evaluate_train``. Infeasible candidates are counted by reason. Costs that
+repeat across candidates (GEMM shapes, collectives on the same group) are memoised inside
+the evaluator, so the search touches each distinct kernel and collective once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from superpod.errors import Infeasible
+from superpod.hardware.system import System
+from superpod.train.modelfacts import model_facts
+from superpod.train.plan import TrainPlan
+from superpod.train.step import TrainResult, evaluate_train
+from superpod.workload.model import ModelSpec
+
+MICRO_BATCHES = (1, 2, 4, 8)
+ZERO_STAGES = (1, 3)
+RECOMPUTE = ("none", "selective", "full")
+
+
+@dataclass
+class SearchResult:
+    candidates: list[TrainResult]
+    infeasible: Counter[str] = field(default_factory=Counter)
+    evaluated: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"candidates": [c.to_dict() for c in self.candidates],
+                "infeasible": dict(self.infeasible.most_common()),
+                "evaluated": self.evaluated}
+
+
+def _divisors(n: int, limit: int | None = None) -> list[int]:
+    return [d for d in range(1, (limit or n) + 1) if n % d == 0]
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    out, v = [], 1
+    while v <= limit:
+        out.append(v)
+        v *= 2
+    return out
+
+
+def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int,
+               precision: str, ranks_per_chip: int = 1) -> Iterator[TrainPlan]:
+    """Every layout worth evaluating (impossible combinations are filtered cheaply here or
+    reported by the evaluator)."""
+    f = model_facts(model)
+    world = system.counts.chips * ranks_per_chip
+    domain = system.counts.chips_per_domain * ranks_per_chip
+    tps = [t for t in _powers_of_two(min(domain, f.heads)) if world % t == 0]
+    pps = [p for p in _divisors(f.layers, 64) if world % p == 0]
+    cps = [c for c in _powers_of_two(16) if seq_len % (2 * c) == 0 and (c == 1 or seq_len >= 16384)]
+    eps = [e for e in _powers_of_two(min(f.experts or 1, world)) if not f.experts or
+           f.experts % e == 0] if f.experts else [1]
+    for tp, pp, cp in itertools.product(tps, pps, cps):
+        if world % (tp * pp * cp):
+            continue
+        dp = world // (tp * pp * cp)
+        vpps = [v for v in (1, 2, 4, 8) if pp > 1 and (f.layers // pp) % v == 0] or [1]
+        for vpp, ep, mb, zero, rec in itertools.product(vpps, eps, MICRO_BATCHES, ZERO_STAGES,
+                                                         RECOMPUTE):
+            if global_batch % (dp * mb) or (tp * cp * dp) % ep:
+                continue
+            yield TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp, cp=cp, ep=ep,
+                            sequence_parallel=tp > 1, zero=zero, micro_batch=mb,
+                            global_batch=global_batch, seq_len=seq_len, recompute=rec,
+                            precision=precision,
+                            pp_schedule="interleaved" if vpp > 1 else "1f1b")
+
+
+def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int,
+               precision: str = "bf16", top: int = 5, ranks_per_chip: int = 1) -> SearchResult:
+    """The ``top`` fastest feasible layouts, and the infeasible ones counted by reason."""
+    out = SearchResult(candidates=[])
+    best: list[TrainResult] = []
+    for plan in candidates(system, model, global_batch, seq_len, precision, ranks_per_chip):
+        out.evaluated += 1
+        res = evaluate_train(system, model, plan, ranks_per_chip=ranks_per_chip)
+        if isinstance(res, Infeasible):
+            out.infeasible[res.reason] += 1
+            continue
+        best.append(res)
+        if len(best) > 4 * top:
+            best = sorted(best, key=lambda r: r.step_time_s)[:top]
+    out.candidates = sorted(best, key=lambda r: r.step_time_s)[:top]
+    return out

@@ -1,0 +1,309 @@
+"""Training step time: a per-stage timeline of compute and communication.
+
+Per micro-batch and pipeline stage (the slowest stage sets the pace):
+
+* compute: every layer's GEMMs (``compute.kernels.gemm``: calibrated roofline per chip,
+  precision and shape), the attention core (flash-style FLOPs at a per-chip attention
+  efficiency) and the memory-bound element-wise work (the layer's activation bytes over
+  the chip's copy bandwidth); backward = 2 x forward; recompute adds a forward (full) or
+  the attention core (selective);
+* tensor parallel: all-gather + reduce-scatter (sequence parallel) or all-reduce pairs, two
+  per layer each way (Megatron, Shoeybi et al. 2019), costed on the TP group's placement
+  and exposed (not overlapped);
+* context parallel: ring attention passes K/V chunks to the next rank (cp - 1 hops per
+  layer), overlapped with attention compute: only the excess is exposed;
+* expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
+  under DualPipe, which overlaps them with compute (DeepSeek-V3 report, arXiv 2412.19437);
+* pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
+  (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
+  with a bubble of (p - 1)/3 slots (Qi et al. 2023);
+* data parallel: gradient reduce-scatter (or all-reduce) overlapped with the last
+  micro-batch's backward and parameter all-gather with the first forward (Megatron's
+  distributed optimizer); FSDP (ZeRO-3) gathers and reduces per micro-batch, overlapped with
+  that micro-batch's compute; only the excess is exposed;
+* optimizer: Adam's memory traffic (about 30 B per local parameter) over copy bandwidth.
+
+The breakdown (compute, recompute, exposed communication by kind, bubble, optimizer) adds
+up to the step time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from superpod.compute import kernels
+from superpod.compute.calibration import load_calibration
+from superpod.errors import Infeasible, SpecError
+from superpod.hardware.system import System
+from superpod.network.collectives import CollectiveRequest, collective
+from superpod.train import memory as mem
+from superpod.train.modelfacts import ModelFacts, model_facts
+from superpod.train.plan import TrainPlan, check_plan
+from superpod.workload.model import ModelSpec
+
+OPTIMIZER_BYTES_PER_PARAM = 30.0  # Adam: read p, g, m, v (fp32) + bf16 copy; write p, m, v
+ACT_BYTES = 2.0  # bf16 activations on the wire
+ELEMENTWISE_TRAFFIC = 2.0  # bytes streamed forward per byte of stored activation
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    system: str
+    model: str
+    chips: int
+    plan: TrainPlan
+    step_time_s: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    memory: mem.MemoryBreakdown
+    breakdown_s: dict[str, float]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def tokens_per_s_per_chip(self) -> float:
+        return self.tokens_per_s / self.chips
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system": self.system, "model": self.model, "chips": self.chips,
+                "step_time_s": self.step_time_s, "tokens_per_s": self.tokens_per_s,
+                "tokens_per_s_per_chip": self.tokens_per_s_per_chip, "mfu": self.mfu,
+                "hfu": self.hfu, "memory_bytes_per_chip": self.memory.total,
+                "memory_breakdown_bytes": self.memory.to_dict(),
+                "breakdown_s": dict(self.breakdown_s), "plan": self.plan.to_dict(),
+                "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    system: System
+    facts: ModelFacts
+    plan: TrainPlan
+    r: int  # ranks per chip
+    gemm_dtype: str
+
+
+def _gemm_s(ctx: _Ctx, gemms: tuple[tuple[int, int, int, int], ...]) -> float:
+    chip = ctx.system.chip
+    cal = load_calibration()
+    dtype = ctx.gemm_dtype
+    total = 0.0
+    for m, n, k, count in gemms:
+        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, id(cal))
+    return total
+
+
+@lru_cache(maxsize=65536)
+def _gemm_time(chip_id: str, m: int, n: int, k: int, dtype: str, r: int, _cal: int) -> float:
+    from superpod.hardware.catalog import load_catalog
+
+    chip = load_catalog().chips[chip_id]
+    # a rank that is one of r dies owns 1/r of the package: scale time by r
+    return kernels.gemm(chip, m, n, k, dtype).time_s * r
+
+
+def _attention_s(ctx: _Ctx, flops: float) -> float:
+    chip = ctx.system.chip
+    eff = kernels.attention_efficiency(chip, ctx.plan.attention_kernel)
+    peak = chip.peak_flop_per_s.get("bf16") or max(chip.peak_flop_per_s.values())
+    return flops / (peak / ctx.r * eff)
+
+
+def _copy_s(ctx: _Ctx, nbytes: float) -> float:
+    bw, _, _ = kernels.copy_bandwidth(ctx.system.chip, load_calibration())
+    return nbytes / (bw / ctx.r)
+
+
+def _coll(ctx: _Ctx, op: str, ranks: int, nbytes: float, stride: int = 1,
+          groups: int = 1, **ep: Any) -> float:
+    if ranks <= 1 or nbytes <= 0 and not ep:
+        return 0.0
+    req = CollectiveRequest(op=op, ranks=ranks, bytes_=nbytes, ranks_per_chip=ctx.r,
+                            stride=stride, concurrent_groups=groups, **ep)
+    return collective(ctx.system, req).time_s
+
+
+@dataclass(frozen=True)
+class _Layer:
+    fwd_s: float
+    bwd_s: float
+    recompute_s: float
+    tp_s: float
+    cp_s: float
+    ep_s: float
+
+
+def _layer(ctx: _Ctx, moe: bool) -> _Layer:
+    p, f = ctx.plan, ctx.facts
+    tokens = p.micro_batch * p.seq_len // p.cp
+    gemm = _gemm_s(ctx, f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp))
+    attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
+    # element-wise work (norms, activation functions, residuals, casts) streams about
+    # twice the stored activations forward (read + write) and twice that backward
+    elem = ELEMENTWISE_TRAFFIC * _copy_s(ctx, f.activation_bytes(
+        p.seq_len // p.cp, p.micro_batch, p.tp, p.sequence_parallel, "none"))
+    fwd = gemm + attn + elem
+    recompute = {"full": fwd, "selective": attn}.get(p.recompute, 0.0)
+    act = tokens * f.hidden * ACT_BYTES
+    if p.tp > 1:
+        one = (_coll(ctx, "all_gather", p.tp, act) + _coll(ctx, "reduce_scatter", p.tp, act)
+               if p.sequence_parallel else _coll(ctx, "all_reduce", p.tp, act))
+        tp_s = 2 * 2 * one  # two per layer, forward and backward
+    else:
+        tp_s = 0.0
+    cp_s = 0.0
+    if p.cp > 1:
+        kv = tokens * f.kv_bytes_per_token / p.tp
+        hop = _coll(ctx, "send_recv", 2, kv, stride=p.tp)
+        cp_s = max(0.0, (p.cp - 1) * hop - attn) + max(0.0, 2 * (p.cp - 1) * hop - 2 * attn)
+    ep_s = 0.0
+    if moe and p.ep > 1:
+        dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
+        kw = {"tokens": tokens // p.tp if p.sequence_parallel else tokens,
+              "hidden": f.hidden, "top_k": f.top_k}
+        one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
+               + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16", **kw))
+        exposed = 0.0 if p.pp_schedule == "dualpipe" else 1.0
+        ep_s = 2 * one * exposed
+    return _Layer(fwd_s=fwd, bwd_s=2 * (gemm + attn) + 2 * elem, recompute_s=recompute,
+                  tp_s=tp_s, cp_s=cp_s, ep_s=ep_s)
+
+
+def _bubble_slots(p: TrainPlan) -> float:
+    if p.pp == 1:
+        return 0.0
+    if p.pp_schedule in ("dualpipe", "zero_bubble"):
+        return (p.pp - 1) / 3.0
+    return (p.pp - 1) / (p.vpp if p.vpp > 1 else 1)
+
+
+def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
+                params_rank: float, expert_params_rank: float) -> float:
+    """Exposed data-parallel communication per step."""
+    p = ctx.plan
+    n, stride = p.dp * p.cp, p.tp
+    if n <= 1:
+        return 0.0
+    grads = params_rank * mem.GRAD_BYTES
+    weights = params_rank * mem.WEIGHT_BYTES
+    if p.zero >= 3:
+        per_mb = (2 * _coll(ctx, "all_gather", n, weights, stride)
+                  + _coll(ctx, "reduce_scatter", n, grads, stride))
+        return p.microbatches * max(0.0, per_mb - per_mb_compute)
+    if p.zero >= 1:
+        rs, ag = (_coll(ctx, "reduce_scatter", n, grads, stride),
+                  _coll(ctx, "all_gather", n, weights, stride))
+    else:
+        rs, ag = _coll(ctx, "all_reduce", n, grads, stride), 0.0
+    if expert_params_rank:
+        edp = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp))
+        rs += _coll(ctx, "reduce_scatter", edp, expert_params_rank * mem.GRAD_BYTES,
+                    stride * p.ep)
+    return max(0.0, rs - bwd_mb) + max(0.0, ag - fwd_mb)
+
+
+def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_per_chip: int = 1,
+                   check_memory: bool = True) -> TrainResult | Infeasible:
+    """Step time, throughput, MFU, memory and breakdown of one layout, or why it cannot run.
+
+    ``check_memory=False`` predicts the time of a layout even where the memory model says
+    it does not fit (validation of runs that did fit); the result then says so.
+    """
+    facts = model_facts(model)
+    r = ranks_per_chip
+    ranks = system.counts.chips * r
+    bad = check_plan(plan, ranks, facts.layers, facts.experts, facts.heads, facts.kv_heads,
+                     system.counts.chips_per_domain * r)
+    if bad:
+        return bad
+    chip = system.chip
+    dtype = plan.precision if plan.precision in chip.peak_flop_per_s else "bf16"
+    ctx = _Ctx(system, facts, plan, r, dtype)
+    notes: list[str] = []
+    if dtype != plan.precision:
+        notes.append(f"{chip.id} has no {plan.precision} peak: GEMMs costed at bf16")
+    memory = _memory(ctx)
+    cap = chip.hbm_bytes / r * mem.USABLE_FRACTION
+    if memory.total > cap:
+        worst = max(memory.to_dict().items(), key=lambda kv: kv[1])
+        detail = (f"needs {memory.total / 1e9:.1f} GB per rank, {cap / 1e9:.1f} GB usable; "
+                  f"largest: {worst[0]} {worst[1] / 1e9:.1f} GB (over by "
+                  f"{(memory.total - cap) / 1e9:.1f} GB)")
+        if check_memory:
+            return Infeasible("out_of_memory", detail)
+        notes.append(f"memory model: {detail}")
+    return _timeline(ctx, memory, notes)
+
+
+def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
+    """(dense, MoE) layers on the slowest rank (all its virtual stages)."""
+    p, f = ctx.plan, ctx.facts
+    per_rank = math.ceil(f.layers / (p.pp * p.vpp)) * p.vpp
+    moe = min(per_rank, f.moe_layers)
+    return per_rank - moe, moe
+
+
+def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
+    p, f, s = ctx.plan, ctx.facts, ctx.system
+    dense_n, moe_n = _stage_layers(ctx)
+    layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
+    tokens = p.micro_batch * p.seq_len // p.cp
+    head = _gemm_s(ctx, f.head_gemms(tokens, p.tp))  # the last stage carries the LM head
+    fwd = sum(lay.fwd_s * n for lay, n in layers) + head
+    bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head
+    rec = sum(lay.recompute_s * n for lay, n in layers)
+    comm = {k: sum(getattr(lay, f"{k}_s") * n for lay, n in layers) for k in ("tp", "cp", "ep")}
+    pp_p2p = 0.0
+    if p.pp > 1:
+        act = tokens * f.hidden * ACT_BYTES / (p.tp if p.sequence_parallel else 1)
+        pp_p2p = 2 * _coll(ctx, "send_recv", 2, act, stride=p.tp * p.cp * p.dp)
+    slot = fwd + bwd + rec + sum(comm.values()) + pp_p2p
+    m = p.microbatches
+    params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
+    dp = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
+    shard = p.dp * p.cp if p.zero >= 1 else 1
+    opt = _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
+    bubble = _bubble_slots(p) * slot
+    breakdown = {
+        "compute": m * (fwd + bwd), "recompute": m * rec,
+        "tp_comm": m * comm["tp"], "cp_comm": m * comm["cp"], "ep_comm": m * comm["ep"],
+        "pp_comm": m * pp_p2p, "pipeline_bubble": bubble, "dp_comm": dp, "optimizer": opt,
+    }
+    step = sum(breakdown.values())
+    tokens_step = p.global_batch * p.seq_len
+    chips = s.counts.chips
+    peaks: dict[str, float] = {str(k): v for k, v in s.chip.peak_flop_per_s.items()}
+    peak = peaks.get(p.precision) or peaks[ctx.gemm_dtype]
+    mfu = f.model_flops_per_token(p.seq_len) * tokens_step / step / (chips * peak)
+    hfu = f.hardware_flops_per_token(p.seq_len, p.recompute) * tokens_step / step / (chips * peak)
+    return TrainResult(system=s.spec.id, model=f.name, chips=chips, plan=p, step_time_s=step,
+                       tokens_per_s=tokens_step / step, mfu=mfu, hfu=hfu, memory=memory,
+                       breakdown_s=breakdown, notes=tuple(notes))
+
+
+def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
+    p, f = ctx.plan, ctx.facts
+    params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
+    w, g, o = mem.state_bytes(params_rank, p.dp * p.cp, p.zero)
+    edp = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp))
+    we, ge, oe = mem.state_bytes(expert_rank, edp, p.zero)
+    dense_n, moe_n = _stage_layers(ctx)
+    per_layer = f.activation_bytes(p.seq_len // p.cp, p.micro_batch, p.tp,
+                                   p.sequence_parallel, p.recompute)
+    held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule)
+    acts = per_layer * (dense_n + moe_n) * held
+    if p.zero >= 3:  # one gathered layer (and the next, prefetched) in flight
+        w += 2 * f.largest_layer_params(p.tp, p.ep, p.etp) * mem.WEIGHT_BYTES
+    return mem.MemoryBreakdown(weights=w + we, gradients=g + ge, optimizer=o + oe,
+                               activations=acts, workspace=mem.WORKSPACE_BYTES)
+
+
+def evaluate_or_raise(system: System, model: ModelSpec, plan: TrainPlan, **kw: Any
+                      ) -> TrainResult:
+    res = evaluate_train(system, model, plan, **kw)
+    if isinstance(res, Infeasible):
+        raise SpecError(f"infeasible ({res.reason}): {res.detail}", field="plan")
+    return res

@@ -1,0 +1,1 @@
+"""Workloads: transformer model specs (from Hugging Face configs) and per-operator accounting."""
