@@ -48,3 +48,13 @@ def test_collective_cases_within_tolerance(public_cases) -> None:  # type: ignor
     s = validate_file(str(public_cases))["summary"]["collective"]
     assert s["ok"] == s["cases"]  # every collective case evaluated
     assert s["median_abs_error_pct"] <= COLLECTIVE_MEDIAN_ABS_ERROR_PCT
+
+
+#: Only ever tightened (the training issue's target is 15 %; see the closing notes).
+TRAIN_MEDIAN_ABS_ERROR_PCT = 30.0
+
+
+def test_train_cases_evaluated_and_within_tolerance(public_cases) -> None:  # type: ignore[no-untyped-def]
+    s = validate_file(str(public_cases))["summary"]["train"]
+    assert s["ok"] >= 0.9 * s["cases"]
+    assert s["median_abs_error_pct"] <= TRAIN_MEDIAN_ABS_ERROR_PCT
