@@ -57,15 +57,18 @@ def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int
     world = system.counts.chips * ranks_per_chip
     domain = system.counts.chips_per_domain * ranks_per_chip
     tps = [t for t in _powers_of_two(min(domain, f.heads)) if world % t == 0]
-    pps = [p for p in _divisors(f.layers, 64) if world % p == 0]
-    cps = [c for c in _powers_of_two(16) if seq_len % (2 * c) == 0 and (c == 1 or seq_len >= 16384)]
+    # stages may be uneven (the slowest stage sets the pace), so powers of two join divisors
+    pps = sorted({p for p in [*_divisors(f.layers, 64), *_powers_of_two(64)]
+                  if world % p == 0 and p <= f.layers})
+    cps = [c for c in _powers_of_two(16) if seq_len % (2 * c) == 0 and
+           (c == 1 or seq_len >= 8192 * c)]
     eps = [e for e in _powers_of_two(min(f.experts or 1, world)) if not f.experts or
            f.experts % e == 0] if f.experts else [1]
     for tp, pp, cp in itertools.product(tps, pps, cps):
         if world % (tp * pp * cp):
             continue
         dp = world // (tp * pp * cp)
-        vpps = [v for v in (1, 2, 4, 8) if pp > 1 and (f.layers // pp) % v == 0] or [1]
+        vpps = [v for v in (1, 2, 4, 8) if pp > 1 and f.layers >= pp * v * 2] or [1]
         for vpp, ep, mb, zero, rec in itertools.product(vpps, eps, MICRO_BATCHES, ZERO_STAGES,
                                                          RECOMPUTE):
             if global_batch % (dp * mb) or (tp * cp * dp) % ep:
@@ -92,4 +95,6 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
         if len(best) > 4 * top:
             best = sorted(best, key=lambda r: r.step_time_s)[:top]
     out.candidates = sorted(best, key=lambda r: r.step_time_s)[:top]
+    if out.evaluated == 0:  # every (tp, pp, cp) left a dp that does not divide the batch
+        out.infeasible["no_dp_divides_global_batch"] += 1
     return out

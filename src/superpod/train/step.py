@@ -121,6 +121,10 @@ def _coll(ctx: _Ctx, op: str, ranks: int, nbytes: float, stride: int = 1,
           groups: int = 1, **ep: Any) -> float:
     if ranks <= 1 or nbytes <= 0 and not ep:
         return 0.0
+    # a group can never span more ranks than exist (the layout check ensures it; clamp
+    # the stride so that uneven groupings are costed on the nearest real placement)
+    total = ctx.system.counts.chips * ctx.r
+    stride = max(1, min(stride, (total - 1) // (ranks - 1)))
     req = CollectiveRequest(op=op, ranks=ranks, bytes_=nbytes, ranks_per_chip=ctx.r,
                             stride=stride, concurrent_groups=groups, **ep)
     return collective(ctx.system, req).time_s
@@ -201,7 +205,7 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
     if expert_params_rank:
         edp = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp))
         rs += _coll(ctx, "reduce_scatter", edp, expert_params_rank * mem.GRAD_BYTES,
-                    stride * p.ep)
+                    p.ep * p.etp)
     return max(0.0, rs - bwd_mb) + max(0.0, ag - fwd_mb)
 
 
