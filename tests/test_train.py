@@ -140,3 +140,15 @@ def test_train_cli_infeasible_and_bad_choice() -> None:
                                  "--global-batch", "8", "--seq-len", "8192",
                                  "--recompute", "some"])
     assert r.exit_code == 2 and "--recompute" in r.output
+
+
+def test_train_json_carries_goodput_power_and_cost() -> None:
+    r = CliRunner().invoke(app, ["train", "--system", "gb200-nvl72", "--model", "llama3-8b",
+                                 "--global-batch", "72", "--seq-len", "4096", "--zero", "3",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)
+    g = row["goodput"]
+    assert 0 < g["ettr"] < 1 and math.isclose(g["tokens_per_s"], row["tokens_per_s"] * g["ettr"])
+    assert 0 < row["power_w"] <= api.show("gb200-nvl72")["power_w"] * (1 + 1e-9)
+    assert row["usd_per_million_tokens"] > 0 and row["tokens_per_joule"] > 0

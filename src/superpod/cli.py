@@ -247,6 +247,8 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           recompute: str = "none", precision: str = "bf16", pp_schedule: str = "auto",
           chips: Chips = None,
           trace: Annotated[Path | None, typer.Option(help="Write a Chrome trace here.")] = None,
+          economics: Annotated[bool, typer.Option(
+              help="Add goodput after failures, power, tokens/J and $/Mtok.")] = True,
           as_json: Json = False) -> None:
     """Step time, tokens/s, MFU, memory and a breakdown for one training layout."""
     from superpod.errors import Infeasible
@@ -279,10 +281,15 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
         raise typer.Exit(1)
     if trace:
         write_trace(res, trace)
+    row = res.to_dict()
+    if economics:
+        from superpod.train.economics import train_economics
+
+        row |= train_economics(sysm, api.catalog(files), spec, res)
     if as_json:
-        _emit_json(res.to_dict())
+        _emit_json(row)
     else:
-        out.print(train_view(res.to_dict()))
+        out.print(train_view(row))
 
 
 def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -317,6 +324,11 @@ def plan_train_cmd(
         _emit_json(res.to_dict())
     else:
         out.print(plan_view(res.to_dict()))
+
+
+from superpod.cli_reliability import register as _register_reliability  # noqa: E402
+
+_register_reliability(app)
 
 
 def main() -> None:

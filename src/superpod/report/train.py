@@ -26,6 +26,14 @@ def train_view(r: dict[str, Any]) -> Group:
     t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}")
     t.add_row("MFU (6N + attention)", f"{r['mfu']:.1%}")
     t.add_row("HFU", f"{r['hfu']:.1%}")
+    if "goodput" in r:
+        g = r["goodput"]
+        t.add_row("goodput tokens/s (x ETTR)", f"{g['tokens_per_s']:,.0f} (x {g['ettr']:.3f})")
+        t.add_row("interruptions per day", f"{g['interruptions_per_day']:.2f}")
+    if "power_w" in r:
+        t.add_row("IT power at this load", si(r["power_w"], "W"))
+        t.add_row("tokens per joule (facility)", f"{r['tokens_per_joule']:.3g}")
+        t.add_row("$ per million tokens", f"${r['usd_per_million_tokens']:.3f}")
     t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
     for k, v in r["memory_breakdown_bytes"].items():
         t.add_row(f"  {k}", si(v, "B"))
