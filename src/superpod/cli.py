@@ -6,75 +6,32 @@ what is allowed, and exits with code 2; it never prints a traceback.
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from superpod import api
+from superpod.cli_common import Chips, Json, err, out
+from superpod.cli_common import emit_json as _emit_json
+from superpod.cli_common import friendly as _friendly
+from superpod.cli_common import resolve_id as _resolve_id
+from superpod.cli_common import system_arg as _system_arg
+from superpod.cli_reliability import register as register_reliability
 from superpod.errors import SpecError
-from superpod.hardware.catalog import user_system_ids
 from superpod.report.systems import compare_view, show_view, systems_view
 
 app = typer.Typer(
     name="superpod", no_args_is_help=True, add_completion=False,
     help="Model an accelerator system (chip -> supernode -> SuperCluster) as one logical "
          "machine and predict what it delivers.")
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
 SystemFile = Annotated[list[Path] | None, typer.Option(
     "--system", "-s", help="YAML file with your own chips / parts / systems (repeatable).")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
-Chips = Annotated[int | None, typer.Option(
-    "--chips", "-n", min=1, help="Scale the system to N chips (replicates building blocks).")]
-
-
-def _friendly(fn: F) -> F:
-    """Turn bad input into one line on stderr and exit code 2."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-    return wrapper  # type: ignore[return-value]
-
-
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def _files(system: list[Path] | None) -> list[str]:
     return [str(p) for p in system or []]
-
-
-def _system_arg(value: str) -> tuple[str, list[str]]:
-    """``--system`` of the workload commands: a catalog id, a YAML file, or FILE:ID."""
-    path, _, sid = value.partition(":") if ".yaml:" in value or ".yml:" in value else (
-        value, "", "")
-    if path.endswith((".yaml", ".yml")) or Path(path).is_file():
-        return _resolve_id(sid or None, [path]), [path]
-    return value, []
-
-
-def _resolve_id(system_id: str | None, files: list[str]) -> str:
-    """The positional id, or the single system a ``--system`` file defines."""
-    if system_id:
-        return system_id
-    ids = [i for f in files for i in user_system_ids(f)]
-    if len(ids) == 1:
-        return ids[0]
-    raise SpecError("name a SYSTEM id" + (f" (the files define: {', '.join(ids)})"
-                                          if ids else ""), field="SYSTEM")
 
 
 @app.command()
@@ -326,9 +283,7 @@ def plan_train_cmd(
         out.print(plan_view(res.to_dict()))
 
 
-from superpod.cli_reliability import register as _register_reliability  # noqa: E402
-
-_register_reliability(app)
+register_reliability(app)
 
 
 def main() -> None:

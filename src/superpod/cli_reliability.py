@@ -2,57 +2,32 @@
 
 A thin layer like ``superpod.cli``: parse the options, call ``superpod.reliability.analyse``
 or ``superpod.cost.cost_report``, print a rich table or ``--json`` (SI units). Bad input
-prints one line and exits with code 2. ``superpod.cli`` is imported only inside the commands
-(for ``--system FILE[:ID]``), so ``cli.py`` may import this module at any point.
+prints one line and exits with code 2 (the shared pieces live in ``superpod.cli_common``).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
-import sys
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from superpod.cli_common import Chips, Json, out
+from superpod.cli_common import emit_json as _emit_json
+from superpod.cli_common import friendly as _friendly
 from superpod.errors import SpecError
 from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
 
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
 SystemArg = Annotated[str, typer.Option(
     "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")]
-Chips = Annotated[int | None, typer.Option(
-    "--chips", "-n", min=1, help="Scale the system to N chips (the job's size).")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
-
-
-def _friendly(fn: F) -> F:
-    """Bad input: one line on stderr and exit code 2 (as ``superpod.cli`` does)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-    return wrapper  # type: ignore[return-value]
-
-
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
     from superpod import api
-    from superpod.cli import _system_arg
+    from superpod.cli_common import system_arg as _system_arg
 
     system_id, files = _system_arg(system_arg)
     return api.system(system_id, chips, files), api.catalog(files)

@@ -1,0 +1,61 @@
+"""Pieces every ``superpod`` command shares: consoles, option types, the bad-input wrapper,
+JSON output and the ``--system`` argument of the workload commands."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from superpod.errors import SpecError
+from superpod.hardware.catalog import user_system_ids
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
+Chips = Annotated[int | None, typer.Option(
+    "--chips", "-n", min=1, help="Scale the system to N chips (replicates building blocks).")]
+
+
+def friendly(fn: F) -> F:
+    """Turn bad input into one line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def resolve_id(system_id: str | None, files: list[str]) -> str:
+    """The positional id, or the single system a ``--system`` file defines."""
+    if system_id:
+        return system_id
+    ids = [i for f in files for i in user_system_ids(f)]
+    if len(ids) == 1:
+        return ids[0]
+    raise SpecError("name a SYSTEM id" + (f" (the files define: {', '.join(ids)})"
+                                          if ids else ""), field="SYSTEM")
+
+
+def system_arg(value: str) -> tuple[str, list[str]]:
+    """``--system`` of the workload commands: a catalog id, a YAML file, or FILE:ID."""
+    path, _, sid = value.partition(":") if ".yaml:" in value or ".yml:" in value else (
+        value, "", "")
+    if path.endswith((".yaml", ".yml")) or Path(path).is_file():
+        return resolve_id(sid or None, [path]), [path]
+    return value, []
