@@ -79,3 +79,11 @@ def test_topology_facts_agree_with_show() -> None:
     assert topo["bisection_bandwidth_bytes_per_s"] == show["bisection_bandwidth_bytes_per_s"]
     assert topo["links"]["up"] == 384 * 7  # one link per chip per UB plane
     assert topo["diameter_hops"] == 2
+
+
+def test_example_hf_config_trains() -> None:
+    r = runner.invoke(app, ["train", "--system", "gb200-nvl72", "--model",
+                            "examples/llama3-8b-config.json", "--global-batch", "72",
+                            "--seq-len", "4096", "--json", "--no-economics"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["tokens_per_s"] > 0
