@@ -82,8 +82,11 @@ def test_topology_facts_agree_with_show() -> None:
 
 
 def test_example_hf_config_trains() -> None:
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parent.parent / "examples" / "llama3-8b-config.json"
     r = runner.invoke(app, ["train", "--system", "gb200-nvl72", "--model",
-                            "examples/llama3-8b-config.json", "--global-batch", "72",
+                            str(config), "--global-batch", "72",
                             "--seq-len", "4096", "--json", "--no-economics"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["tokens_per_s"] > 0
