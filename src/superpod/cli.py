@@ -255,6 +255,27 @@ def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
                         allowed=", ".join(allowed))
 
 
+@app.command()
+@_friendly
+def calibrate(chip: Annotated[str, typer.Option(help="Catalog chip id the measurements are for.")],
+              output: Annotated[Path, typer.Option("--output", "-o",
+                                                   help="Calibration YAML to write.")],
+              dtype: str = "bf16", device: Annotated[str | None, typer.Option(
+                  help="torch device (default: cuda if present, else cpu).")] = None,
+              repeats: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """Measure GEMM and copy throughput here (needs the `calibrate` extra: PyTorch) and
+    write a calibration file for `--calibration`."""
+    import yaml
+
+    from superpod.compute.measure import measure, with_defaults
+
+    api.catalog().chip(chip)  # an unknown chip id is bad input
+    doc = with_defaults(measure(chip, dtype, device, repeats))
+    output.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    out.print(f"wrote {output}: {len(doc['gemm'][0]['points'])} GEMM shapes, copy "
+              f"{doc['memcpy'][0]['copy_bandwidth']}")
+
+
 plan_app = typer.Typer(help="Search layouts for a workload.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 
