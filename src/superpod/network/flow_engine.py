@@ -174,7 +174,8 @@ def _load_bound_s(f: Fabric, req: CollectiveRequest, nbytes: float, cap: np.ndar
         how = f"busiest link-class load from {sources.size} sampled sources"
     used = load > 0
     if (cap[used] <= 0).any():
-        raise ValueError("traffic crosses a failed link")
+        raise SpecError("infeasible: traffic crosses a failed link with no detour",
+                        field="--fail-links")
     return (float((load[used] / cap[used]).max()) if used.any() else 0.0), how
 
 

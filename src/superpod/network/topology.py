@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from superpod.errors import SpecError
 from superpod.hardware.system import System
 from superpod.network.clos import leaf_down_ports
 from superpod.units import BITS_PER_BYTE
@@ -282,7 +283,8 @@ def _detour(f: Fabric, a: int, b: int) -> tuple[int, ...]:
                 prev[v] = u
                 queue.append(v)
     if b not in prev:
-        raise ValueError(f"chips {a} and {b} are disconnected by the failed links")
+        raise SpecError(f"infeasible: chips {a} and {b} are disconnected by the failed links",
+                        field="--fail-links")
     path, v = [], b
     while v != a:
         path.append(f.link(prev[v], v))
@@ -308,7 +310,8 @@ def failed_sample(f: Fabric, count: int, seed: int = 0, level: str = "up") -> li
     pairs = sorted({(min(u, v), max(u, v)) for (u, v), i in f.index.items()
                     if f.level[i] == level})
     if count > len(pairs):
-        raise ValueError(f"only {len(pairs)} {level} links to fail")
+        raise SpecError("more failed links than the fabric has", field="--fail-links",
+                        value=count, allowed=f"0..{len(pairs)} {level} links")
     rng = np.random.default_rng(seed)
     pick: list[int] = list(rng.choice(len(pairs), size=count, replace=False)) if count else []
     out: list[int] = []
