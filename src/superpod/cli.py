@@ -219,16 +219,19 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     ranks = sysm.counts.chips
+    _check_choice("--recompute", recompute, ("none", "selective", "full"))
+    _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
+    _check_choice("--pp-schedule", pp_schedule,
+                  ("auto", "1f1b", "interleaved", "dualpipe", "zero_bubble"))
+    for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp)):
+        if v < 1:
+            raise SpecError("must be a positive integer", field=name, value=v)
     plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp or max(1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
                      zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                      seq_len=seq_len, recompute=recompute, precision=precision,
                      pp_schedule=("interleaved" if vpp > 1 else "1f1b")
                      if pp_schedule == "auto" else pp_schedule)
-    _check_choice("--recompute", recompute, ("none", "selective", "full"))
-    _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
-    _check_choice("--pp-schedule", plan.pp_schedule,
-                  ("1f1b", "interleaved", "dualpipe", "zero_bubble"))
     res = evaluate_train(sysm, spec, plan)
     if isinstance(res, Infeasible):
         if as_json:

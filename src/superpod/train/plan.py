@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 
 RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
@@ -37,6 +37,21 @@ class TrainPlan:
     precision: str = "bf16"
     pp_schedule: str = "1f1b"
     attention_kernel: str = "auto"  # fa2 | fa3 | auto (best calibrated for the chip)
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "vpp", "dp", "cp", "ep", "etp", "micro_batch",
+                     "global_batch", "seq_len"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise SpecError("must be a positive integer", field=name, value=v)
+        if self.zero not in (0, 1, 2, 3):
+            raise SpecError("unknown ZeRO stage", field="zero", value=self.zero,
+                            allowed="0, 1, 2, 3")
+        for name, allowed in (("recompute", RECOMPUTE), ("precision", PRECISIONS),
+                              ("pp_schedule", SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise SpecError("not a known choice", field=name, value=getattr(self, name),
+                                allowed=", ".join(allowed))
 
     @property
     def world(self) -> int:
