@@ -18,6 +18,7 @@ from superpod.cli_common import emit_json as _emit_json
 from superpod.cli_common import friendly as _friendly
 from superpod.cli_common import resolve_id as _resolve_id
 from superpod.cli_common import system_arg as _system_arg
+from superpod.cli_infer import register as register_infer
 from superpod.cli_reliability import register as register_reliability
 from superpod.errors import SpecError
 from superpod.report.systems import compare_view, show_view, systems_view
@@ -308,6 +309,7 @@ def plan_train_cmd(
 
 
 register_reliability(app)
+register_infer(app)
 
 
 def main() -> None:

@@ -99,9 +99,13 @@ def _collective(case: Case, cat: Catalog) -> tuple[float, str]:
     return value[case.measured.metric], note
 
 
-_NOT_YET = {
-    "infer": "inference prediction is not modelled yet",
-}
+_NOT_YET: dict[str, str] = {}
+
+
+def _infer(case: Case, cat: Catalog) -> tuple[float, str]:
+    from superpod.infer.validate import evaluate_infer_case
+
+    return evaluate_infer_case(case, cat)
 
 
 def _train(case: Case, cat: Catalog) -> tuple[float, str]:
@@ -168,6 +172,8 @@ def evaluate(case: Case, cat: Catalog, cal: CalibrationFile) -> CaseResult:
             predicted, note = _collective(case, cat)
         elif case.kind == "train":
             predicted, note = _train(case, cat)
+        elif case.kind == "infer":
+            predicted, note = _infer(case, cat)
         else:
             predicted, note = _kernel(case, cat, cal)
     except Unsupported as exc:

@@ -1,0 +1,256 @@
+"""The inference commands, added to the ``superpod`` app by ``register``:
+
+* ``superpod infer``     - one serving configuration: prefill, decode, end to end, or
+  disaggregated pools; TTFT, TPOT, tokens/s (per chip), memory and a breakdown;
+* ``superpod plan infer`` - the layout with the most tokens/s per chip within TPOT / TTFT SLOs;
+* ``superpod serve-sim`` - the request-level simulation (Poisson arrivals or a trace).
+
+A thin layer like ``superpod.cli``: parse, call ``superpod.infer``, print a rich table or
+``--json`` (SI units). Bad input prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from superpod.cli_common import Chips, Json, err, out
+from superpod.cli_common import emit_json as _emit_json
+from superpod.cli_common import friendly as _friendly
+from superpod.errors import Infeasible, SpecError
+from superpod.infer.config import (
+    DEFAULT_MTP_ACCEPTANCE,
+    KV_PRECISIONS,
+    PHASES,
+    PRECISIONS,
+    InferOptions,
+    ServingLayout,
+    check_choice,
+)
+
+SystemArg = Annotated[str, typer.Option("--system", "-s",
+                                        help="System id, or a YAML file (FILE or FILE:ID).")]
+ModelArg = Annotated[str, typer.Option("--model", "-m",
+                                       help="Preset id or a Hugging Face config.json path.")]
+InputLen = Annotated[int, typer.Option(min=1, help="Prompt tokens per request.")]
+OutputLen = Annotated[int, typer.Option(min=1, help="Generated tokens per request.")]
+Precision = Annotated[str, typer.Option(help="Weights: " + ", ".join(PRECISIONS) + ".")]
+KvPrecision = Annotated[str, typer.Option(
+    help="KV cache: " + ", ".join(KV_PRECISIONS) + " (auto: FP8 with FP8/FP4 weights on "
+         "chips with FP8, else BF16).")]
+Mtp = Annotated[int, typer.Option(min=0, help="Speculative (MTP) tokens per decode step.")]
+MtpAcc = Annotated[float, typer.Option(
+    min=0.0, max=1.0, help="Acceptance per drafted token (DeepSeek-V3 report: 85-90%).")]
+Degree = Annotated[int, typer.Option(min=1)]
+SloTpot = Annotated[float | None, typer.Option(help="TPOT SLO in milliseconds.")]
+SloTtft = Annotated[float | None, typer.Option(help="TTFT SLO in milliseconds.")]
+
+
+def _system(system_arg: str, chips: int | None) -> Any:
+    from superpod import api
+    from superpod.cli_common import system_arg as parse
+
+    sid, files = parse(system_arg)
+    return api.system(sid, chips, files)
+
+
+def _options(precision: str, kv_precision: str, mtp: int, mtp_acceptance: float,
+             tbo: bool | None) -> InferOptions:
+    check_choice("--precision", precision, PRECISIONS)
+    check_choice("--kv-precision", kv_precision, KV_PRECISIONS)
+    return InferOptions(precision=precision, kv_precision=kv_precision, mtp=mtp,
+                        mtp_acceptance=mtp_acceptance, two_batch_overlap=tbo)
+
+
+def _layout(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int) -> ServingLayout:
+    ranks = sysm.counts.chips * r
+    if dp is None:
+        if ranks % (tp * pp):
+            raise SpecError(f"tp*pp = {tp * pp} does not divide the {ranks} ranks",
+                            field="--tp", value=tp)
+        dp = ranks // (tp * pp)
+    return ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r)
+
+
+def _fail(res: Infeasible, as_json: bool) -> None:
+    if as_json:
+        _emit_json(res.to_dict())
+    else:
+        err.print(f"infeasible ({res.reason}): {res.detail}", highlight=False)
+    raise typer.Exit(1)
+
+
+@_friendly
+def infer(system_arg: SystemArg, model: ModelArg,
+          phase: Annotated[str, typer.Option(help="prefill, decode or e2e.")] = "e2e",
+          batch: Annotated[int | None, typer.Option(
+              min=1, help="Sequences per instance (default: the most throughput within "
+                          "memory and the SLOs).")] = None,
+          input_len: InputLen = 1024, output_len: OutputLen = 1024,
+          context_len: Annotated[float | None, typer.Option(
+              help="Decode: mean KV length (default input + output/2).")] = None,
+          tp: Degree = 1, dp: Annotated[int | None, typer.Option(
+              min=1, help="Attention data parallel (default: fills the chips).")] = None,
+          ep: Degree = 1, pp: Degree = 1,
+          ranks_per_chip: Annotated[int, typer.Option(
+              min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+          precision: Precision = "bf16", kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
+          mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
+          two_batch_overlap: Annotated[bool | None, typer.Option(
+              "--two-batch-overlap/--no-two-batch-overlap",
+              help="Overlap communication with a second micro-batch (default: if faster).")]
+          = None,
+          slo_tpot_ms: SloTpot = None, slo_ttft_ms: SloTtft = None,
+          prefill_chips: Annotated[int | None, typer.Option(
+              min=1, help="Disaggregated: chips of the prefill pool.")] = None,
+          decode_chips: Annotated[int | None, typer.Option(
+              min=1, help="Disaggregated: chips of the decode pool.")] = None,
+          chips: Chips = None, as_json: Json = False) -> None:
+    """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
+    from superpod.infer.serving import Workload, best_batch, disaggregated, serve
+    from superpod.report.infer import infer_view
+    from superpod.workload.model import load_model
+
+    check_choice("--phase", phase, PHASES)
+    sysm = _system(system_arg, chips)
+    spec = load_model(model)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap)
+    work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
+    slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
+    slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
+    if prefill_chips or decode_chips:
+        lay = _layout_for(sysm, tp, dp, ep, pp, ranks_per_chip,
+                          min(x for x in (prefill_chips, decode_chips) if x))
+        res = disaggregated(sysm, spec, opts, work, prefill_layout=lay, decode_layout=lay,
+                            prefill_batch=batch or lay.dp, decode_batch=batch or lay.dp,
+                            prefill_chips=prefill_chips, decode_chips=decode_chips)
+    else:
+        lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+        res = (serve(sysm, spec, lay, opts, phase=phase, batch=batch, work=work) if batch
+               else best_batch(sysm, spec, lay, opts, phase=phase, work=work,
+                               slo_tpot_s=slo_tpot, slo_ttft_s=slo_ttft))
+    if isinstance(res, Infeasible):
+        _fail(res, as_json)
+        return
+    row = res.to_dict()
+    if as_json:
+        _emit_json(row)
+    else:
+        out.print(infer_view(row))
+
+
+def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
+                chips: int) -> ServingLayout:
+    """An instance layout of ``chips`` chips (disaggregated pools)."""
+    if dp is None:
+        ranks = chips * r
+        if ranks % (tp * pp):
+            raise SpecError(f"tp*pp = {tp * pp} does not divide the pool's {ranks} ranks",
+                            field="--tp", value=tp)
+        dp = ranks // (tp * pp)
+    return ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r)
+
+
+@_friendly
+def plan_infer(system_arg: SystemArg, model: ModelArg,
+               slo_tpot_ms: Annotated[float, typer.Option(help="TPOT SLO in milliseconds.")],
+               slo_ttft_ms: SloTtft = None, input_len: InputLen = 1024,
+               output_len: OutputLen = 1024, precision: Precision = "bf16",
+               kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
+               mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
+               disaggregate: Annotated[bool, typer.Option(
+                   help="Also try prefill / decode pools.")] = True,
+               top: Annotated[int, typer.Option(min=1)] = 5,
+               chips: Chips = None, as_json: Json = False) -> None:
+    """The serving layout with the most output tokens/s per chip within the SLOs."""
+    from superpod.infer.search import plan_infer as search
+    from superpod.infer.serving import Workload
+    from superpod.report.infer import plan_infer_view
+    from superpod.workload.model import load_model
+
+    sysm = _system(system_arg, chips)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None)
+    res = search(sysm, load_model(model), opts,
+                 Workload(input_len=input_len, output_len=output_len),
+                 slo_tpot_s=slo_tpot_ms / 1e3,
+                 slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None, top=top,
+                 disaggregate=disaggregate)
+    if as_json:
+        _emit_json(res.to_dict())
+    else:
+        out.print(plan_infer_view(res.to_dict()))
+    if not res.candidates:
+        raise typer.Exit(1)
+
+
+@_friendly
+def serve_sim(system_arg: SystemArg, model: ModelArg,
+              rate: Annotated[float | None, typer.Option(
+                  help="Poisson arrivals per second (with --trace: when it has no "
+                       "arrival_s).")] = None,
+              duration: Annotated[float, typer.Option(help="Seconds of arrivals.")] = 600.0,
+              input_len: InputLen = 1024, output_len: OutputLen = 256,
+              trace: Annotated[Path | None, typer.Option(
+                  help="CSV / JSON trace: input_len, output_len[, arrival_s].")] = None,
+              seed: int = 0,
+              max_batch: Annotated[int | None, typer.Option(
+                  min=1, help="Batch slots (default: as many as the KV cache holds).")]
+              = None,
+              tp: Degree = 1, dp: Annotated[int | None, typer.Option(min=1)] = None,
+              ep: Degree = 1, pp: Degree = 1,
+              ranks_per_chip: Annotated[int, typer.Option(min=1)] = 1,
+              precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
+              mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
+              progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
+              chips: Chips = None, as_json: Json = False) -> None:
+    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput."""
+    from superpod.infer.simulate import poisson_requests, simulate, trace_requests
+    from superpod.report.infer import sim_view
+    from superpod.workload.model import load_model
+
+    sysm = _system(system_arg, chips)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None)
+    lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+    if trace is not None:
+        reqs = trace_requests(trace, rate, seed)
+    elif rate is None:
+        raise SpecError("give --rate (or a --trace)", field="--rate")
+    else:
+        reqs = poisson_requests(rate, duration, input_len, output_len, seed)
+    res = simulate(sysm, load_model(model), lay, opts, reqs, max_batch=max_batch,
+                   progress=progress and not as_json)
+    if as_json:
+        _emit_json(res.to_dict())
+    else:
+        out.print(sim_view(res.to_dict()))
+
+
+class _WatchGroups(list):  # type: ignore[type-arg]
+    """A Typer app's ``registered_groups`` that attaches our command to the ``plan`` group
+    when it is added (``superpod.cli`` registers us before it defines ``plan``)."""
+
+    def __init__(self, items: list[Any], attach: Any) -> None:
+        super().__init__(items)
+        self.attach = attach
+
+    def append(self, info: Any) -> None:
+        super().append(info)
+        if getattr(info, "name", None) == "plan":
+            self.attach(info.typer_instance)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``infer``, ``serve-sim`` and ``plan infer`` to a Typer app (``superpod.cli.app``)."""
+    app.command(name="infer")(infer)
+    app.command(name="serve-sim")(serve_sim)
+
+    def attach(plan: typer.Typer) -> None:
+        plan.command(name="infer")(plan_infer)
+
+    for info in app.registered_groups:
+        if info.name == "plan":
+            attach(info.typer_instance)  # type: ignore[arg-type]
+            return
+    app.registered_groups = _WatchGroups(app.registered_groups, attach)

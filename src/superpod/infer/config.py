@@ -1,0 +1,222 @@
+"""What an inference prediction is asked about: the serving layout and the numeric formats.
+
+Layout (one serving instance; SGLang / vLLM / TensorRT-LLM conventions):
+
+* ``tp``  - attention tensor parallel: heads split ``tp`` ways (Megatron column / row split);
+* ``dp``  - attention data parallel: ``dp`` copies of attention, each serving ``B / dp`` of
+  the instance's ``B`` sequences with its own KV cache (DeepSeek's "DP attention");
+* ``pp``  - pipeline stages (layers split ``pp`` ways, ``pp`` micro-batches in flight);
+* ``ep``  - expert parallel inside a stage: the routed experts are spread over ``ep`` of the
+  stage's ``tp x dp`` ranks, each expert split ``etp = tp dp / ep`` ways. ``ep`` may exceed
+  the routed-expert count (redundant and replicated experts, as CloudMatrix-Infer's EP320
+  for 256 experts); the load is then shared by the replicas.
+
+An instance has ``tp x dp x pp`` ranks; ``ranks_per_chip`` ranks share one package (dies,
+e.g. Ascend 910C: 2), each rank owning 1/r of the package's FLOP/s, HBM and bandwidth.
+
+Formats. Weights (``precision``) set the bytes streamed per parameter and the GEMM's tensor
+core format; embedding and LM head stay BF16 (DeepSeek-V3's FP8 checkpoint and NVIDIA
+ModelOpt's FP8 / NVFP4 checkpoints leave them unquantised). NVFP4 carries one FP8 scale per
+16 elements (NVIDIA, "Introducing NVFP4", 2025): 0.5 + 1/16 bytes a parameter. A format the
+chip has no tensor-core peak for runs on the next wider one it has (weight-only
+quantisation: the bytes stay those of the stored format).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from superpod.errors import Infeasible, SpecError
+
+if TYPE_CHECKING:
+    from superpod.hardware.specs import Chip
+    from superpod.workload.model import ModelSpec
+
+PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
+KV_PRECISIONS = ("auto", "bf16", "fp16", "fp8", "int8", "fp4")
+PHASES = ("prefill", "decode", "e2e")
+
+#: bytes a weight parameter takes in HBM (block scales included where they are not tiny)
+WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5 + 1 / 16,
+                "int4": 0.5 + 2 / 128}
+#: bytes of one cached K / V (or MLA latent) element
+KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
+#: tensor-core formats to try, in order, for each weight format
+GEMM_FORMATS = {"bf16": ("bf16", "fp16"), "fp16": ("fp16", "bf16"),
+                "fp8": ("fp8", "bf16", "fp16"), "int8": ("int8", "fp8", "bf16", "fp16"),
+                "fp4": ("fp4", "fp8", "bf16", "fp16"), "int4": ("int8", "fp8", "bf16", "fp16")}
+#: MoE dispatch payload element: 8-bit when the weights are 8-bit or narrower (DeepEP
+#: dispatches FP8, CloudMatrix-Infer INT8); combine is always BF16
+DISPATCH_DTYPE = {"fp8": "fp8", "fp4": "fp8", "int8": "int8", "int4": "int8"}
+
+#: DeepSeek-V3 report (arXiv 2412.19437, §5.4.3): the second token predicted by MTP is
+#: accepted 85-90% of the time. superpod takes 0.80, below that range, for sampling at
+#: production temperatures (CloudMatrix-Infer assumes ~0.7; the user can set it).
+DEFAULT_MTP_ACCEPTANCE = 0.80
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingLayout:
+    """Parallel degrees of one serving instance (module docstring)."""
+
+    tp: int = 1
+    dp: int = 1
+    ep: int = 1
+    pp: int = 1
+    ranks_per_chip: int = 1
+
+    @property
+    def ranks(self) -> int:
+        return self.tp * self.dp * self.pp
+
+    @property
+    def stage_ranks(self) -> int:
+        return self.tp * self.dp
+
+    @property
+    def etp(self) -> int:
+        """Tensor-parallel split of each expert: the stage's ranks not used by ``ep``."""
+        return max(1, self.stage_ranks // self.ep)
+
+    @property
+    def chips(self) -> int:
+        return math.ceil(self.ranks / self.ranks_per_chip)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"chips": self.chips}
+
+    def label(self) -> str:
+        parts = [f"{k}={v}" for k, v in (("tp", self.tp), ("dp", self.dp), ("ep", self.ep),
+                                          ("pp", self.pp)) if v > 1]
+        r = f" ({self.ranks_per_chip} ranks/chip)" if self.ranks_per_chip > 1 else ""
+        return (" ".join(parts) or "tp=1") + r
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferOptions:
+    """Numeric formats and serving techniques."""
+
+    precision: str = "bf16"  #: weights
+    kv_precision: str = "bf16"  #: KV cache; "auto": ``auto_kv_precision`` (on a chip)
+    mtp: int = 0  #: speculative (multi-token-prediction) tokens per step
+    mtp_acceptance: float = DEFAULT_MTP_ACCEPTANCE  #: per drafted token
+    #: two-batch overlap (two micro-batches, one's communication under the other's
+    #: compute); None: whichever is faster, as serving frameworks enable it where it helps
+    two_batch_overlap: bool | None = None
+    #: busiest expert rank's load over the mean (1.0: perfectly balanced, e.g. by EPLB)
+    ep_imbalance: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("kv_precision", self.kv_precision, KV_PRECISIONS)
+        if self.mtp < 0:
+            raise SpecError("must be >= 0", field="mtp", value=self.mtp)
+        if not 0.0 <= self.mtp_acceptance <= 1.0:
+            raise SpecError("must be in [0, 1]", field="mtp_acceptance",
+                            value=self.mtp_acceptance)
+        if self.ep_imbalance < 1.0:
+            raise SpecError("must be >= 1 (busiest rank over the mean)", field="ep_imbalance",
+                            value=self.ep_imbalance)
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens a sequence gains per decode step: 1 + mtp x acceptance (a drafted token
+        counts only when every earlier one was accepted: 1 + a + a^2 + ... for mtp > 1)."""
+        return 1.0 + sum(self.mtp_acceptance ** i for i in range(1, self.mtp + 1))
+
+    @property
+    def weight_bytes(self) -> float:
+        return WEIGHT_BYTES[self.precision]
+
+    @property
+    def kv_bytes(self) -> float:
+        if self.kv_precision == "auto":
+            raise SpecError("resolve kv_precision 'auto' for a chip first (for_chip)",
+                            field="kv_precision")
+        return KV_BYTES[self.kv_precision]
+
+    def for_chip(self, chip: Chip) -> InferOptions:
+        """These options with ``kv_precision="auto"`` resolved for ``chip``."""
+        if self.kv_precision != "auto":
+            return self
+        return replace(self, kv_precision=auto_kv_precision(chip, self.precision))
+
+    @property
+    def dispatch_dtype(self) -> str:
+        return DISPATCH_DTYPE.get(self.precision, "bf16")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"tokens_per_step": self.tokens_per_step}
+
+
+def auto_kv_precision(chip: Chip, precision: str) -> str:
+    """The KV format a framework picks when none is set: FP8 for FP8 / FP4 weights on a chip
+    with FP8 tensor cores, else BF16. NVIDIA's ModelOpt FP8 and NVFP4 checkpoints (the ones
+    TensorRT-LLM publishes its performance with) record ``kv_cache_quant_algo: FP8`` and the
+    runtime's ``auto`` KV dtype follows the checkpoint; unquantised and INT8 checkpoints keep
+    a 16-bit cache."""
+    if precision in ("fp8", "fp4") and "fp8" in chip.peak_flop_per_s:
+        return "fp8"
+    return "bf16"
+
+
+def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError("not a known choice", field=field, value=value,
+                        allowed=", ".join(allowed))
+
+
+def gemm_dtype(chip: Chip, precision: str) -> str:
+    """The tensor-core format GEMMs of ``precision`` weights run in on ``chip``."""
+    peaks = chip.peak_flop_per_s
+    for fmt in GEMM_FORMATS[precision]:
+        if fmt in peaks:
+            return fmt
+    return max(peaks, key=lambda p: peaks[p])
+
+
+def attention_dtype(chip: Chip) -> str:
+    """Flash-style attention runs in 16-bit (FlashMLA, FlashAttention-3 default)."""
+    peaks = chip.peak_flop_per_s
+    return "bf16" if "bf16" in peaks else "fp16" if "fp16" in peaks else max(
+        peaks, key=lambda p: peaks[p])
+
+
+def check_layout(model: ModelSpec, layout: ServingLayout, ranks_available: int
+                 ) -> Infeasible | None:
+    """Why ``layout`` cannot serve ``model`` on ``ranks_available`` ranks, or None.
+
+    Reasons are short stable keys; the detail names the degree and what would divide.
+    """
+    lay = layout
+    for name in ("tp", "dp", "ep", "pp", "ranks_per_chip"):
+        if getattr(lay, name) < 1:
+            return Infeasible("bad_degree", f"{name} = {getattr(lay, name)} must be >= 1")
+    if lay.ranks > ranks_available:
+        return Infeasible("too_few_chips", f"tp*dp*pp = {lay.ranks} ranks, the system has "
+                                            f"{ranks_available}")
+    heads, kv = model.num_attention_heads, model.num_key_value_heads
+    if heads % lay.tp:
+        return Infeasible("tp_does_not_divide_heads",
+                          f"tp = {lay.tp} does not divide {heads} attention heads")
+    if not model.is_mla and kv % lay.tp and lay.tp % kv:
+        return Infeasible("tp_does_not_divide_kv_heads",
+                          f"tp = {lay.tp} neither divides nor is a multiple of {kv} KV heads")
+    if lay.pp > model.num_hidden_layers:
+        return Infeasible("pp_exceeds_layers",
+                          f"pp = {lay.pp} > {model.num_hidden_layers} layers")
+    if not model.is_moe:
+        if lay.ep > 1:
+            return Infeasible("ep_without_experts", f"ep = {lay.ep} but the model is dense")
+        return None
+    if lay.stage_ranks % lay.ep:
+        return Infeasible("ep_does_not_divide_ranks",
+                          f"ep = {lay.ep} does not divide the stage's tp*dp = "
+                          f"{lay.stage_ranks} ranks")
+    if model.moe_intermediate_size % lay.etp:
+        return Infeasible("etp_does_not_divide_experts",
+                          f"expert tensor split tp*dp/ep = {lay.etp} does not divide "
+                          f"moe_intermediate_size {model.moe_intermediate_size}")
+    return None

@@ -1,0 +1,473 @@
+"""Time of one serving iteration (a prefill forward, or one decode step) on one instance.
+
+Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel group,
+``T = b q`` tokens: q = prompt length in prefill, 1 + mtp in decode):
+
+* GEMMs (``workload.ops.layer_gemms``; routed experts below): the calibrated roofline of
+  ``compute.kernels`` - ``max(2mnk / (P e q_wave) + waves c_tile, bytes / B_copy) + t0`` - with
+  the weight bytes of the stored format, so a small-``m`` GEMM is bound by streaming its
+  weights. Routed experts run as one grouped GEMM over the ``f E / ep`` local experts that
+  receive tokens (f = 1 - (1 - k/E)^(T_group / replicas), uniform routing), ``T dp k / ep``
+  token-expert pairs a rank (times ``ep_imbalance``), weights read once per active expert.
+* attention: prefill is compute-bound, ``ops.attention_core_flops`` (causal) at the chip's
+  calibrated flash-attention efficiency of its BF16 peak; decode takes the larger of its
+  FLOPs and streaming the KV cache, ``b x L x (KV bytes per token per layer)`` over the copy
+  bandwidth. MLA decodes in the absorbed form (DeepSeek-V2 §2.1.2; FlashMLA): every head
+  attends over the 512 + 64 latent, ``2 q L H (2 r_kv + d_r)`` FLOPs - compute-bound on
+  Hopper at serving batches, while MHA / GQA decode is memory-bound.
+* element-wise work (norms, residual adds, activation function, MoE permutation): the bytes
+  it streams over the copy bandwidth - 10 h-wide BF16 passes a token (two RMSNorms read and
+  write 4h, two residual adds 6h), 1.5 x the fc1 output (SwiGLU reads it, writes half) and
+  2 x h per token-expert pair (permute, un-permute).
+* tensor parallel: two all-reduces of ``T h`` BF16 per layer (Megatron) on the TP group;
+* expert parallel: dispatch (8-bit when the weights are) + combine (BF16) per MoE layer via
+  ``network.collectives`` (DeepEP-style kernels on the real topology). DeepEP's normal
+  (prefill) kernels send a token once per destination scale-up domain over RDMA and fan out
+  over NVLink (DeepEP README, "asymmetric-domain bandwidth forwarding"): the RDMA payload is
+  ``E[distinct remote domains] = (G - 1)(1 - (1 - 1/G)^k)`` copies a token, not k (G domains).
+* two-batch overlap (DeepSeek's inference system, Day-6 write-up; SGLang TBO): the batch is
+  split in two micro-batches and one's communication runs under the other's compute:
+  ``t = sqrt((2 compute(b/2) + s)^2 + (2 comm(b/2))^2)`` - a soft maximum, as a layer's
+  stages never pair off exactly - where ``s`` is the compute lost to the compute units the
+  communication kernels hold (``COMM_UNIT_FRACTION``). It re-reads the weights once per
+  micro-batch, so it loses at small batches; ``None`` picks the faster, as frameworks do.
+* MTP (DeepSeek-V3 §2.2): each decode step verifies ``1 + mtp`` positions a sequence and
+  runs the MTP block (one MoE layer + the shared head) ``mtp`` times on ``b`` tokens; the
+  sequence gains ``1 + a + ... + a^mtp`` tokens (``InferOptions.tokens_per_step``).
+* pipeline (``pp``): ``pp`` micro-batches in flight; each stage runs its layers for one
+  micro-batch of ``B / (dp pp)`` sequences and sends ``T h`` BF16 on; an iteration (every
+  sequence advanced once) takes ``pp`` stage times.
+
+The breakdown (GEMM compute, weight streaming, attention compute, KV streaming, element-wise,
+exposed TP / EP / PP communication) adds up to the iteration time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from superpod.compute import kernels
+from superpod.compute.calibration import CalibrationFile, gemm_entry, load_calibration
+from superpod.errors import Infeasible, SpecError
+from superpod.hardware.specs import Chip
+from superpod.hardware.system import System
+from superpod.infer import memory as mem
+from superpod.infer.config import (
+    InferOptions,
+    ServingLayout,
+    attention_dtype,
+    check_layout,
+    gemm_dtype,
+)
+from superpod.network.collectives import CollectiveRequest, collective
+from superpod.network.expert_parallel import LOW_LATENCY_MAX_TOKENS
+from superpod.workload import ops
+from superpod.workload.model import ModelSpec
+
+ACT_BYTES = 2.0  #: BF16 activations between layers and on the wire (TP, PP, combine)
+ELEMENTWISE_PASSES_H = 10.0  #: h-wide BF16 reads + writes per token per layer (docstring)
+FC1_ELEMENTWISE = 1.5  #: activation function: read the fc1 output, write half of it
+PERMUTE_PASSES_H = 2.0  #: MoE permute + un-permute, h-wide per token-expert pair
+SPLIT_K_MIN = 256  #: smallest k slice of a split-K GEMM
+#: rows of the half-height tile a GEMM runs where it pads fewer rows than the calibrated
+#: tile (Hopper's smallest wgmma M; cuBLAS and CUTLASS pick such tiles for skinny shapes)
+SMALL_M_TILE = 64
+#: share of the compute units communication kernels hold while they run: DeepSeek-V3
+#: (arXiv 2412.19437 §3.2.2) runs its all-to-all on 20 of the H800's 132 SMs, DeepEP's
+#: normal kernels default to the same; its low-latency (decode) kernels hold none (hook-based
+#: receive, DeepEP README). Taken for every chip.
+COMM_UNIT_FRACTION = 20 / 132
+SM_COMM = "_holds_units"
+COMPUTE_PARTS = ("gemm_compute", "weight_memory", "attention_compute", "kv_memory",
+                 "elementwise")
+COMM_PARTS = ("tp_comm", "ep_comm")
+BREAKDOWN_KEYS = (*COMPUTE_PARTS, *COMM_PARTS, "pp_comm")
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One prefill forward or one decode step of an instance."""
+
+    phase: str  #: prefill | decode
+    batch: int  #: sequences in the instance
+    context: float  #: prefill: prompt length; decode: KV length attended to
+    time_s: float
+    tokens_processed: float  #: token positions through the model (prefill B I; decode B q)
+    tokens_generated: float  #: prefill: B first tokens; decode: B x tokens_per_step
+    breakdown_s: dict[str, float]
+    memory: mem.ServingMemory
+    max_batch: int  #: largest batch that fits at this context
+    two_batch_overlap: bool
+    layout: ServingLayout
+    options: InferOptions
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def bound(self) -> str:
+        """The largest part of the breakdown."""
+        return max(self.breakdown_s.items(), key=lambda kv: kv[1])[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "batch": self.batch, "context": self.context,
+                "time_s": self.time_s, "tokens_processed": self.tokens_processed,
+                "tokens_generated": self.tokens_generated,
+                "breakdown_s": dict(self.breakdown_s), "bound": self.bound,
+                "memory_bytes_per_rank": self.memory.total,
+                "memory_breakdown_bytes": self.memory.to_dict(),
+                "max_batch": self.max_batch, "two_batch_overlap": self.two_batch_overlap,
+                "layout": self.layout.to_dict(), "options": self.options.to_dict(),
+                "notes": list(self.notes)}
+
+
+Parts = dict[str, float]
+
+
+def attention_efficiency(chip: Chip, cal: CalibrationFile) -> float:
+    """Flash-attention efficiency a serving engine reaches: the chip's best calibrated
+    kernel, but never below the documented default - engines run their own tuned kernels
+    (TensorRT-LLM FMHA, FlashInfer, FlashMLA), and a chip whose only calibration is a kernel
+    not tuned for it (FlashAttention-2 on Blackwell, marked a floor) is not held to it."""
+    return max(kernels.attention_efficiency(chip, "auto", cal),
+               cal.defaults.attention_efficiency)
+
+
+def _add(into: Parts, other: Parts, times: float = 1.0) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0.0) + v * times
+
+
+class _Engine:
+    """Costs of one (system, model, layout, options), memoised by shape."""
+
+    def __init__(self, system: System, model: ModelSpec, layout: ServingLayout,
+                 opts: InferOptions) -> None:
+        self.system, self.model, self.layout, self.opts = system, model, layout, opts
+        self.chip = system.chip
+        self.r = layout.ranks_per_chip
+        self.cal = load_calibration()
+        self.dtype = gemm_dtype(self.chip, opts.precision)
+        self.fit = kernels.gemm_fit(self.chip, self.dtype, self.cal)
+        self.head_fit = kernels.gemm_fit(self.chip, attention_dtype(self.chip), self.cal)
+        self.bw = kernels.copy_bandwidth(self.chip, self.cal)[0] / self.r
+        self.attn_flop_per_s = (kernels.peak_for(self.chip, attention_dtype(self.chip))
+                                * attention_efficiency(self.chip, self.cal) / self.r)
+        self.kv_elems = mem.kv_elements_per_token_layer_rank(model, layout.tp)
+        first_dense = next((i for i in range(model.num_hidden_layers)
+                            if not model.is_moe_layer(i)), None)
+        first_moe = next((i for i in range(model.num_hidden_layers)
+                          if model.is_moe_layer(i)), None)
+        per_stage = mem.stage_layers(model, layout.pp)
+        moe_n = min(per_stage, model.num_moe_layers)
+        self.layers = [(i, n) for i, n in ((first_dense, per_stage - moe_n), (first_moe, moe_n))
+                       if i is not None and n > 0]
+        self.mtp_layer = (model.num_hidden_layers
+                          if opts.mtp and model.num_nextn_predict_layers else None)
+        self._gemm: dict[tuple[float, ...], tuple[float, float]] = {}
+        self._coll: dict[tuple[Any, ...], float] = {}
+        self._stage: dict[tuple[Any, ...], tuple[Parts, Parts]] = {}
+        self.iterations: OrderedDict[tuple[Any, ...], Iteration | Infeasible] = OrderedDict()
+        self.calibrated = gemm_entry(self.cal, self.chip.id, self.dtype) is not None
+
+    # ------------------------------------------------------------------ kernels
+
+    def gemm(self, m: float, n: int, k: int, count: float, w_bytes: float,
+             head: bool = False) -> tuple[float, float]:
+        """(seconds, share of it due to memory) of ``count`` (m x k)(k x n) GEMMs run as one
+        grouped kernel: ``compute.kernels.gemm``'s terms with explicit weight bytes, joined
+        as ``sqrt(t_compute^2 + t_memory^2) + t0``."""
+        key = (m, n, k, count, w_bytes, head)
+        hit = self._gemm.get(key)
+        if hit is not None:
+            return hit
+        dtype = attention_dtype(self.chip) if head else self.dtype
+        fit = self.head_fit if head else self.fit
+        a_el = kernels.BYTES_PER_ELEMENT[dtype]
+        out_el = kernels.OUTPUT_BYTES.get(dtype, a_el)
+        # grouped wave quantization over all groups' output tiles; a GEMM with fewer tiles
+        # than compute units splits k (split-K / stream-K, as cuBLAS and CUTLASS do) in
+        # slices of at least SPLIT_K_MIN until the units are busy
+        tm = fit.tile[0]
+        if tm > SMALL_M_TILE and (math.ceil(m / SMALL_M_TILE) * SMALL_M_TILE
+                                  < math.ceil(m / tm) * tm):
+            tm = SMALL_M_TILE  # the half-height tile pads less
+        tiles = count * math.ceil(max(m, 1e-9) / tm) * math.ceil(n / fit.tile[1])
+        split = max(1, min(int(fit.compute_units // max(tiles, 1e-9)), k // SPLIT_K_MIN))
+        items = tiles * split
+        w = max(1, math.ceil(items / fit.compute_units - 1e-9))
+        q = count * m * n * split / (w * fit.compute_units * tm * fit.tile[1])
+        flop = 2.0 * m * n * k * count
+        t_compute = flop / (kernels.peak_for(self.chip, dtype) / self.r * fit.e_max * q) \
+            + w * fit.tile_overhead_s * self.r
+        nbytes = count * (a_el * m * k + w_bytes * k * n + out_el * m * n)
+        t_memory = nbytes / self.bw
+        # smooth roofline: near the ridge neither pipe is saturated while the other works
+        # (checked against DeepGEMM's H800 table, tests/test_infer.py)
+        both = math.hypot(t_compute, t_memory)
+        res = (both + fit.overhead_s, t_memory**2 / both**2 if both > 0 else 0.0)
+        self._gemm[key] = res
+        return res
+
+    def coll(self, op: str, ranks: int, nbytes: float = 0.0, **ep: Any) -> float:
+        if ranks <= 1:
+            return 0.0
+        key = (op, ranks, nbytes, tuple(sorted(ep.items())))
+        hit = self._coll.get(key)
+        if hit is None:
+            stride = ep.pop("stride", 1)
+            req = CollectiveRequest(op=op, ranks=ranks, bytes_=nbytes, ranks_per_chip=self.r,
+                                    stride=stride, **ep)
+            hit = self._coll[key] = collective(self.system, req).time_s
+        return hit
+
+    # ------------------------------------------------------------------ one layer
+
+    @staticmethod
+    def _gemm_parts(parts: Parts, t: float, memory_share: float) -> None:
+        parts["weight_memory"] = parts.get("weight_memory", 0.0) + t * memory_share
+        parts["gemm_compute"] = parts.get("gemm_compute", 0.0) + t * (1.0 - memory_share)
+
+    def _experts(self, layer: int, tokens: float, parts: Parts) -> float:
+        """Routed-expert grouped GEMMs on the busiest expert rank; returns its pairs."""
+        m, lay = self.model, self.layout
+        e, k = m.n_routed_experts, m.num_experts_per_tok
+        group_tokens = tokens * lay.dp  # the stage's tokens (tp ranks share a group's)
+        # each expert rank works on 1/etp slices of the pairs its experts receive
+        pairs = group_tokens * k / lay.ep * self.opts.ep_imbalance
+        local = e / lay.ep if lay.ep <= e else 1.0
+        replicas = max(1.0, lay.ep / e)
+        miss = 1.0 - k / e
+        f = 1.0 - miss ** (group_tokens / replicas)
+        active = max(min(local, 1.0), local * f)
+        per_expert = pairs / active
+        width = m.moe_intermediate_size // lay.etp
+        up = 2 * width if m.gated_mlp else width
+        w = self.opts.weight_bytes
+        for n_, k_ in ((up, m.hidden_size), (m.hidden_size, width)):
+            t, mb = self.gemm(per_expert, n_, k_, active, w)
+            self._gemm_parts(parts, t, mb)
+        return pairs
+
+    def _attention(self, b: float, q: float, ctx: float, prefill: bool, parts: Parts) -> None:
+        m, tp = self.model, self.layout.tp
+        if prefill:
+            flops = b * ops.attention_core_flops(m, q, q, causal=True, tp=tp)
+            parts["attention_compute"] = parts.get("attention_compute", 0.0) + \
+                flops / self.attn_flop_per_s
+            return
+        if m.is_mla:  # absorbed: every head attends over the latent + rope key
+            r_kv = m.kv_lora_rank or 0
+            flops = 2.0 * b * q * ctx * m.num_attention_heads / tp * (
+                2 * r_kv + m.qk_rope_head_dim)
+        else:
+            flops = b * ops.attention_core_flops(m, q, ctx, causal=False, tp=tp)
+        t_flops = flops / self.attn_flop_per_s
+        t_bytes = b * ctx * self.kv_elems * self.opts.kv_bytes / self.bw
+        key = "kv_memory" if t_bytes >= t_flops else "attention_compute"
+        parts[key] = parts.get(key, 0.0) + max(t_flops, t_bytes)
+
+    def _ep_comm(self, tokens: float) -> tuple[float, bool]:
+        """(dispatch + combine seconds, whether the kernels hold compute units)."""
+        lay, m = self.layout, self.model
+        if lay.ep <= 1:
+            return 0.0, False
+        per_rank = max(1, math.ceil(tokens / lay.tp))
+        k = m.num_experts_per_tok
+        domain_ranks = self.system.counts.chips_per_domain * self.r
+        g = math.ceil(lay.ep / domain_ranks)
+        normal = per_rank > LOW_LATENCY_MAX_TOKENS
+        sent = per_rank
+        if g > 1 and normal:  # DeepEP normal kernels: one RDMA copy per remote domain
+            in_dom = min(lay.ep, domain_ranks)
+            model_copies = k * (lay.ep - in_dom) / lay.ep
+            true_copies = (g - 1) * (1.0 - (1.0 - 1.0 / g) ** k)
+            sent = max(1, round(per_rank * true_copies / model_copies))
+        kw = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
+        t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
+             + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
+        return t, normal
+
+    def layer(self, layer: int, b: float, q: float, ctx: float, prefill: bool
+              ) -> tuple[Parts, Parts]:
+        """(compute parts, communication parts) of one layer for ``b`` sequences."""
+        m, lay = self.model, self.layout
+        tokens = b * q
+        comp: Parts = {}
+        moe = m.is_moe_layer(layer)
+        for g in ops.layer_gemms(m, layer, tokens, tp=lay.tp):
+            if g.kind != "expert":
+                t, mb = self.gemm(g.m, g.n, g.k, g.count, self.opts.weight_bytes)
+                self._gemm_parts(comp, t, mb)
+        fc1 = (m.moe_intermediate_size if moe else m.intermediate_size) / (
+            lay.etp if moe else lay.tp)
+        pairs = self._experts(layer, tokens, comp) if moe else 0.0
+        self._attention(b, q, ctx, prefill, comp)
+        elem = ACT_BYTES * m.hidden_size * (ELEMENTWISE_PASSES_H * tokens
+                                            + PERMUTE_PASSES_H * pairs)
+        elem += ACT_BYTES * FC1_ELEMENTWISE * (2 if m.gated_mlp else 1) * fc1 * (
+            pairs if moe else tokens)
+        comp["elementwise"] = elem / self.bw
+        comm: Parts = {}
+        if lay.tp > 1:
+            comm["tp_comm"] = comm[SM_COMM] = 2 * self.coll(
+                "all_reduce", lay.tp, tokens * m.hidden_size * ACT_BYTES)
+        if moe:
+            comm["ep_comm"], holds_units = self._ep_comm(tokens)
+            if holds_units:
+                comm[SM_COMM] = comm.get(SM_COMM, 0.0) + comm["ep_comm"]
+        return comp, comm
+
+    def head(self, tokens: float) -> Parts:
+        m = self.model
+        t, share = self.gemm(tokens, math.ceil(m.vocab_size / self.layout.tp), m.hidden_size,
+                             1.0, mem.HEAD_BYTES, head=True)
+        out: Parts = {}
+        self._gemm_parts(out, t, share)
+        return out
+
+    # ------------------------------------------------------------------ one stage
+
+    def stage(self, b: float, q: float, ctx: float, prefill: bool) -> tuple[Parts, Parts]:
+        """Compute and communication of the busiest stage for one micro-batch."""
+        key = (b, q, ctx, prefill)
+        hit = self._stage.get(key)
+        if hit is not None:
+            return hit
+        comp: Parts = {}
+        comm: Parts = {}
+        for layer, n in self.layers:
+            c, x = self.layer(layer, b, q, ctx, prefill)
+            _add(comp, c, n)
+            _add(comm, x, n)
+        _add(comp, self.head(b if prefill else b * q))
+        if self.mtp_layer is not None:
+            drafts = 1 if prefill else self.opts.mtp
+            c, x = self.layer(self.mtp_layer, b, q if prefill else 1.0, ctx, prefill)
+            _add(comp, c, drafts)
+            _add(comp, self.head(b), drafts)
+            _add(comm, x, drafts)
+        self._stage[key] = (comp, comm)
+        return comp, comm
+
+
+_ENGINES: OrderedDict[tuple[Any, ...], tuple[System, _Engine]] = OrderedDict()
+_MAX_ENGINES = 512
+
+
+def engine(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions
+           ) -> _Engine:
+    key = (id(system), model, layout, opts)
+    hit = _ENGINES.get(key)
+    if hit is not None and hit[0] is system:
+        _ENGINES.move_to_end(key)
+        return hit[1]
+    eng = _Engine(system, model, layout, opts)
+    _ENGINES[key] = (system, eng)
+    if len(_ENGINES) > _MAX_ENGINES:
+        _ENGINES.popitem(last=False)
+    return eng
+
+
+def _timeline(eng: _Engine, b: float, q: float, ctx: float, prefill: bool, tbo: bool
+              ) -> Parts:
+    """Breakdown of one stage pass of one micro-batch (``b`` sequences a DP group)."""
+    if tbo:
+        comp, comm = eng.stage(math.ceil(b / 2), q, ctx, prefill)
+        comp, comm = {k: 2 * v for k, v in comp.items()}, {k: 2 * v for k, v in comm.items()}
+    else:
+        comp, comm = eng.stage(b, q, ctx, prefill)
+    comm = dict(comm)
+    sm_busy = comm.pop(SM_COMM, 0.0)
+    t_comp, t_comm = sum(comp.values()), sum(comm.values())
+    if tbo:  # overlapped kernels take their compute units from the other micro-batch
+        slowed = min(sm_busy, t_comp) * COMM_UNIT_FRACTION / (1.0 - COMM_UNIT_FRACTION)
+        # soft maximum: the layer's stages never pair off exactly, so when the two streams
+        # are comparable part of the communication stays exposed (as the GEMM roofline)
+        exposed = math.hypot(t_comp + slowed, t_comm) - t_comp
+    else:
+        exposed = t_comm
+    scale = exposed / t_comm if t_comm > 0 else 0.0
+    out = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
+    for k, v in comp.items():
+        out[k] += v
+    for k, v in comm.items():
+        out[k] += v * scale
+    lay = eng.layout
+    if lay.pp > 1:
+        out["pp_comm"] = eng.coll("send_recv", 2, b * q * eng.model.hidden_size * ACT_BYTES,
+                                  stride=lay.stage_ranks)
+    return out
+
+
+def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
+              *, phase: str, batch: int, context: float, kv_context: float | None = None,
+              check_memory: bool = True) -> Iteration | Infeasible:
+    """One iteration of ``batch`` sequences (module docstring), or why it cannot run.
+
+    ``phase="prefill"``: ``batch`` prompts of ``context`` tokens; ``"decode"``: one step of
+    ``batch`` sequences attending to ``context`` cached tokens. ``kv_context``: tokens a
+    sequence's KV cache must hold for the memory check (default: ``context`` + the step's).
+    """
+    if phase not in ("prefill", "decode"):
+        raise SpecError("an iteration is a prefill or a decode step", field="phase",
+                        value=phase, allowed="prefill, decode")
+    if batch < 1 or context < 1:
+        raise SpecError("batch and context must be >= 1", field="batch",
+                        value=f"{batch} x {context}")
+    opts = opts.for_chip(system.chip)
+    eng = engine(system, model, layout, opts)
+    key = (phase, batch, context, kv_context, check_memory)
+    hit = eng.iterations.get(key)
+    if hit is not None:
+        return hit
+    res = _iteration(eng, phase, batch, context, kv_context, check_memory)
+    eng.iterations[key] = res
+    if len(eng.iterations) > 65536:
+        eng.iterations.popitem(last=False)
+    return res
+
+
+def _iteration(eng: _Engine, phase: str, batch: int, context: float,
+               kv_context: float | None, check_memory: bool) -> Iteration | Infeasible:
+    system, model, lay, opts = eng.system, eng.model, eng.layout, eng.opts
+    bad = check_layout(model, lay, system.counts.chips * lay.ranks_per_chip)
+    if bad:
+        return bad
+    prefill = phase == "prefill"
+    q = float(context) if prefill else 1.0 + opts.mtp
+    b = math.ceil(batch / (lay.dp * lay.pp))  # one micro-batch of one DP group
+    kv_ctx = kv_context if kv_context is not None else (context if prefill else context + q)
+    memory = mem.serving_memory(model, lay, opts, system.chip.hbm_bytes, batch=batch,
+                                context=kv_ctx, tokens_in_flight=b * q)
+    most = mem.max_batch(model, lay, opts, system.chip.hbm_bytes, context=kv_ctx,
+                         tokens_per_seq=q)
+    notes: list[str] = []
+    if not memory.fits:
+        if check_memory:
+            return Infeasible("out_of_memory", memory.excess_detail())
+        notes.append(f"memory model: {memory.excess_detail()}")
+    if eng.dtype != opts.precision:
+        notes.append(f"{system.chip.id} has no {opts.precision} tensor-core peak: GEMMs "
+                     f"run at {eng.dtype}")
+    if not eng.calibrated:
+        notes.append(f"no GEMM calibration for {system.chip.id} at {eng.dtype}: default "
+                     "efficiency")
+    if opts.mtp and eng.mtp_layer is None:
+        notes.append("the model has no MTP block: the draft's cost is not counted")
+    candidates = [opts.two_batch_overlap] if opts.two_batch_overlap is not None \
+        else [False, True]
+    if b < 2 and True in candidates:
+        if opts.two_batch_overlap:
+            notes.append("two-batch overlap needs >= 2 sequences per rank: off")
+        candidates = [False]
+    runs = [(_timeline(eng, b, q, context, prefill, tbo), tbo) for tbo in candidates]
+    parts, tbo = min(runs, key=lambda r: sum(r[0].values()))
+    breakdown = {k: v * lay.pp for k, v in parts.items()}
+    time_s = sum(breakdown.values())
+    per_seq = 1.0 if prefill else opts.tokens_per_step
+    return Iteration(phase=phase, batch=batch, context=context, time_s=time_s,
+                     tokens_processed=batch * q, tokens_generated=batch * per_seq,
+                     breakdown_s=breakdown, memory=memory, max_batch=most,
+                     two_batch_overlap=tbo, layout=lay, options=opts, notes=tuple(notes))

@@ -1,0 +1,386 @@
+"""Request-level discrete-event simulation of one serving instance.
+
+Requests arrive (Poisson at ``rate`` per second, seeded, or from a trace of input / output
+lengths with optional arrival times), wait in a FIFO queue, and are admitted while a batch
+slot and KV memory for their whole sequence (``I + O`` tokens, TensorRT-LLM's
+GUARANTEED_NO_EVICT policy) are free. The engine runs continuous batching with chunked
+prefill (Orca, OSDI'22; Sarathi-Serve, OSDI'24): every engine step decodes one step for all
+sequences past their prefill and prefills up to ``PREFILL_TOKEN_BUDGET`` prompt tokens per
+attention data-parallel rank, oldest first. A step takes
+
+    t_decode(B, mean KV length) + sum over prefill chunks  c x t_prefill(I) / I
+
+from the iteration model (``infer.iteration``), memoised on a grid of batch sizes (steps of
+``BATCH_BUCKET``) and lengths (``LENGTH_BUCKET`` tokens), so the simulation advances once per
+engine step, not per token per request; per-step bookkeeping is NumPy over the batch slots.
+A sequence's first token comes with the end of its last prefill chunk; each decode step then
+adds ``1 + a + ... a^mtp`` tokens (the expected MTP gain).
+
+Outputs: TTFT (arrival to first token), TPOT ((finish - first token) / (O - 1)) and
+end-to-end latency percentiles over the requests that finished, output tokens per second
+(overall and per ``bin_s`` bin), and the time-averaged number of requests in the system,
+which Little's law ties to the arrival rate and the mean latency (L = lambda W).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from superpod.errors import Infeasible, SpecError
+from superpod.hardware.system import System
+from superpod.infer import memory as mem
+from superpod.infer.config import InferOptions, ServingLayout
+from superpod.infer.iteration import iteration
+from superpod.infer.serving import PREFILL_TOKEN_BUDGET
+from superpod.workload.model import ModelSpec
+
+BATCH_BUCKET = 1.08  #: geometric step of the memoised batch sizes
+LENGTH_BUCKET = 256  #: tokens per memoised context / prompt length step
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Arrival times (s) and input / output lengths (tokens), sorted by arrival."""
+
+    arrival_s: np.ndarray
+    input_len: np.ndarray
+    output_len: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.size)
+
+
+def poisson_requests(rate_per_s: float, duration_s: float, input_len: int, output_len: int,
+                     seed: int = 0) -> Requests:
+    """Poisson arrivals at ``rate_per_s`` for ``duration_s`` with fixed lengths (seeded)."""
+    if rate_per_s <= 0 or duration_s <= 0:
+        raise SpecError("rate and duration must be positive", field="rate",
+                        value=f"{rate_per_s} / {duration_s}")
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(rate_per_s * duration_s)
+    t = np.sort(rng.uniform(0.0, duration_s, n))
+    return Requests(t, np.full(n, input_len, dtype=np.int64),
+                    np.full(n, output_len, dtype=np.int64))
+
+
+def trace_requests(path: str | Path, rate_per_s: float | None = None, seed: int = 0
+                   ) -> Requests:
+    """A trace (CSV with a header, or a JSON list of objects) of ``input_len`` and
+    ``output_len``, with ``arrival_s`` or Poisson arrivals at ``rate_per_s``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read trace: {exc}", file=str(p)) from None
+    try:
+        rows: list[dict[str, Any]] = (json.loads(text) if p.suffix.lower() == ".json"
+                                      else list(csv.DictReader(text.splitlines())))
+        inp = np.array([int(r["input_len"]) for r in rows], dtype=np.int64)
+        out = np.array([int(r["output_len"]) for r in rows], dtype=np.int64)
+        has_t = bool(rows) and all("arrival_s" in r for r in rows)
+        t = np.array([float(r["arrival_s"]) for r in rows]) if has_t else None
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"trace rows need input_len and output_len (and optionally "
+                        f"arrival_s): {exc}", file=str(p)) from None
+    if inp.size == 0 or (inp < 1).any() or (out < 1).any():
+        raise SpecError("trace lengths must be >= 1 and the trace non-empty", file=str(p))
+    if t is None:
+        if not rate_per_s:
+            raise SpecError("the trace has no arrival_s: give a rate", field="rate")
+        gaps = np.random.default_rng(seed).exponential(1.0 / rate_per_s, inp.size)
+        t = np.cumsum(gaps)
+    order = np.argsort(t, kind="stable")
+    return Requests(t[order], inp[order], out[order])
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Latency percentiles (s), throughput and queueing facts of one simulated run."""
+
+    requests: int
+    finished: int
+    duration_s: float
+    output_tokens_per_s: float
+    ttft_s: dict[int, float]
+    tpot_s: dict[int, float]
+    e2e_s: dict[int, float]
+    mean_in_system: float
+    mean_latency_s: float
+    arrival_rate_per_s: float
+    throughput_per_bin: np.ndarray = field(repr=False)
+    bin_s: float
+    steps: int
+    wall_s: float
+    max_batch: int
+    chips: int
+
+    @property
+    def output_tokens_per_s_per_chip(self) -> float:
+        return self.output_tokens_per_s / self.chips
+
+    def to_dict(self) -> dict[str, Any]:
+        def pct(d: dict[int, float]) -> dict[str, float]:
+            return {f"p{k}": v for k, v in d.items()}
+
+        return {"requests": self.requests, "finished": self.finished,
+                "duration_s": self.duration_s,
+                "output_tokens_per_s": self.output_tokens_per_s,
+                "output_tokens_per_s_per_chip": self.output_tokens_per_s_per_chip,
+                "ttft_s": pct(self.ttft_s), "tpot_s": pct(self.tpot_s),
+                "e2e_s": pct(self.e2e_s), "mean_in_system": self.mean_in_system,
+                "mean_latency_s": self.mean_latency_s,
+                "arrival_rate_per_s": self.arrival_rate_per_s,
+                "littles_law_lambda_w": self.arrival_rate_per_s * self.mean_latency_s,
+                "bin_s": self.bin_s,
+                "throughput_per_bin": [round(float(x), 3) for x in self.throughput_per_bin],
+                "steps": self.steps, "wall_s": self.wall_s, "max_batch": self.max_batch,
+                "chips": self.chips}
+
+
+class _Costs:
+    """Iteration times on a bucketed grid, memoised for the run."""
+
+    def __init__(self, system: System, model: ModelSpec, layout: ServingLayout,
+                 opts: InferOptions, slots: int) -> None:
+        self.args = (system, model, layout, opts)
+        self.dp = layout.dp
+        self.grid = batch_grid(slots, layout.dp)
+        self._dec: dict[tuple[int, int], float] = {}
+        self._pre: dict[int, float] = {}
+
+    def _time(self, phase: str, batch: int, context: int) -> float:
+        it = iteration(*self.args, phase=phase, batch=batch, context=context,
+                       check_memory=False)
+        if isinstance(it, Infeasible):
+            raise SpecError(f"layout cannot run ({it.reason}): {it.detail}", field="layout")
+        return it.time_s
+
+    def _decode_at(self, b: int, c: int) -> float:
+        hit = self._dec.get((b, c))
+        if hit is None:
+            hit = self._dec[(b, c)] = self._time("decode", b, c)
+        return hit
+
+    def decode(self, batch: int, ctx: float) -> float:
+        """Decode step of ``batch`` sequences: linear between the grid batches around it,
+        at the context bucket above ``ctx``."""
+        c = max(1, int(math.ceil(ctx / LENGTH_BUCKET))) * LENGTH_BUCKET
+        i = min(bisect.bisect_left(self.grid, batch), len(self.grid) - 1)
+        hi = self.grid[i]
+        if hi <= batch or i == 0:
+            return self._decode_at(hi, c) * (batch / hi if batch > hi else 1.0)
+        lo = self.grid[i - 1]
+        t_lo, t_hi = self._decode_at(lo, c), self._decode_at(hi, c)
+        return t_lo + (t_hi - t_lo) * (batch - lo) / (hi - lo)
+
+    def prefill_per_token(self, prompt: int) -> float:
+        """Seconds per prompt token for one prompt of about ``prompt`` tokens a DP rank."""
+        c = max(1, int(math.ceil(prompt / LENGTH_BUCKET))) * LENGTH_BUCKET
+        hit = self._pre.get(c)
+        if hit is None:
+            hit = self._pre[c] = self._time("prefill", self.dp, c) / (c * self.dp)
+        return hit
+
+
+def batch_grid(limit: int, dp: int) -> list[int]:
+    """Memoised batch sizes: multiples of ``dp`` on a geometric grid up to ``limit``."""
+    out, b = {dp}, float(dp)
+    while b < limit:
+        b *= BATCH_BUCKET
+        out.add(int(math.ceil(b / dp)) * dp)
+    return sorted(out)
+
+
+def _capacity(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions
+              ) -> float:
+    """KV tokens the instance holds (all DP groups)."""
+    base = mem.serving_memory(model, layout, opts, system.chip.hbm_bytes, batch=0,
+                              context=0.0, tokens_in_flight=0.0)
+    per_token = mem.kv_bytes_per_token_rank(model, layout, opts)
+    return base.kv_pool / per_token * layout.dp if per_token > 0 else math.inf
+
+
+def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
+             requests: Requests, *, max_batch: int | None = None, bin_s: float = 60.0,
+             progress: bool = False) -> SimResult:
+    """Run the instance on ``requests`` until every admitted request has finished."""
+    start_wall = time.perf_counter()
+    opts = opts.for_chip(system.chip)
+    cap_tokens = _capacity(system, model, layout, opts)
+    n = len(requests)
+    arr, inp, out = requests.arrival_s, requests.input_len, requests.output_len
+    if n and (inp + out).max() > cap_tokens:
+        raise SpecError(f"a request of {int((inp + out).max())} tokens exceeds the KV "
+                        f"cache ({cap_tokens:,.0f} tokens)", field="requests")
+    slots = max_batch or max(layout.dp, int(cap_tokens // max(1.0, float(np.mean(inp + out))
+                                                              if n else 1.0)))
+    costs = _Costs(system, model, layout, opts, slots)
+    st = _State(slots, n)
+    tps = opts.tokens_per_step
+    budget = PREFILL_TOKEN_BUDGET * layout.dp
+    horizon = float(arr[-1]) if n else 0.0
+    bins = np.zeros(int(horizon // bin_s) + 2)
+    bar = _Bar(progress, horizon)
+    now, used, arr_ptr, adm_ptr = 0.0, 0.0, 0, 0
+    area, steps = 0.0, 0
+    while adm_ptr < n or st.busy:
+        while arr_ptr < n and arr[arr_ptr] <= now:
+            area += now - arr[arr_ptr]  # in the system since it arrived, mid-step
+            arr_ptr += 1
+        while (adm_ptr < arr_ptr and st.busy < slots
+               and used + inp[adm_ptr] + out[adm_ptr] <= cap_tokens):
+            st.queue.append([adm_ptr, int(inp[adm_ptr])])
+            used += float(inp[adm_ptr] + out[adm_ptr])
+            adm_ptr += 1
+        if not st.busy:
+            now = max(now, float(arr[arr_ptr])) if arr_ptr < n else now
+            continue
+        chunks = st.take_prefill(budget)
+        k = st.n
+        t = costs.decode(k, float(st.ctx[:k].sum()) / k) if k else 0.0
+        t += sum(c * costs.prefill_per_token(int(inp[r])) for r, c in chunks)
+        area += (arr_ptr - st.done) * t
+        now += t
+        steps += 1
+        gained = st.advance(now, tps)
+        gained += st.finish_prefill(chunks, now, inp, out)
+        bins[min(int(now // bin_s), bins.size - 1)] += gained
+        used -= st.retire(now, inp, out)
+        bar.update(now)
+    bar.close()
+    return _result(st, requests, now, area, steps, bins, bin_s, start_wall, slots,
+                   layout.chips)
+
+
+class _State:
+    """The prefill queue (request, prompt tokens left) and the decoding sequences, kept
+    compact in NumPy arrays ``[:n]``; per-request timestamps."""
+
+    def __init__(self, slots: int, n: int) -> None:
+        self.req = np.zeros(slots, dtype=np.int64)
+        self.ctx = np.zeros(slots)
+        self.left = np.zeros(slots)  #: output tokens still to generate
+        self.n = 0  #: decoding sequences
+        self.queue: deque[list[int]] = deque()  #: [request, prompt tokens left], oldest first
+        self.first = np.full(n, np.nan)
+        self.finish = np.full(n, np.nan)
+        self.done = 0
+
+    @property
+    def busy(self) -> int:
+        return self.n + len(self.queue)
+
+    def take_prefill(self, budget: int) -> list[tuple[int, int]]:
+        chunks: list[tuple[int, int]] = []
+        for r, left in self.queue:
+            if budget <= 0:
+                break
+            c = min(budget, left)
+            chunks.append((r, c))
+            budget -= c
+        return chunks
+
+    def advance(self, now: float, tps: float) -> float:
+        """One decode step for the decoding sequences; returns the tokens they gained."""
+        k = self.n
+        if not k:
+            return 0.0
+        left = self.left[:k]
+        gained = float(np.minimum(left, tps).sum())
+        self.ctx[:k] += tps
+        left -= tps
+        return gained
+
+    def finish_prefill(self, chunks: list[tuple[int, int]], now: float, inp: np.ndarray,
+                       out: np.ndarray) -> float:
+        """Consume the prefill chunks; a finished prompt yields its first token and joins
+        the decoding sequences. Returns the first tokens produced."""
+        gained = 0.0
+        for r, c in chunks:
+            head = self.queue[0]
+            head[1] -= c
+            if head[1] > 0:
+                break
+            self.queue.popleft()
+            self.first[r] = now
+            gained += 1.0
+            k = self.n
+            self.req[k], self.ctx[k], self.left[k] = r, float(inp[r]), float(out[r] - 1)
+            self.n = k + 1
+        return gained
+
+    def retire(self, now: float, inp: np.ndarray, out: np.ndarray) -> float:
+        """Drop finished sequences (compacting the arrays); returns the KV tokens freed."""
+        k = self.n
+        done = self.left[:k] <= 1e-9
+        if not done.any():
+            return 0.0
+        r = self.req[:k][done]
+        self.finish[r] = now
+        keep = ~done
+        m = int(keep.sum())
+        for a in (self.req, self.ctx, self.left):
+            a[:m] = a[:k][keep]
+        self.n = m
+        self.done += int(r.size)
+        return float((inp[r] + out[r]).sum())
+
+
+class _Bar:
+    """An optional rich progress bar over simulated time."""
+
+    def __init__(self, show: bool, horizon: float) -> None:
+        self.progress: Any = None
+        self.last = 0.0
+        if show:
+            from rich.progress import Progress
+
+            self.progress = Progress(transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("simulating", total=max(horizon, 1e-9))
+
+    def update(self, now: float) -> None:
+        if self.progress is not None and now - self.last > 1.0:
+            self.progress.update(self.task, completed=now)
+            self.last = now
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _pcts(x: np.ndarray) -> dict[int, float]:
+    if x.size == 0:
+        return dict.fromkeys(PERCENTILES, math.nan)
+    vals = np.percentile(x, PERCENTILES)
+    return {p: float(v) for p, v in zip(PERCENTILES, vals, strict=True)}
+
+
+def _result(st: _State, reqs: Requests, end: float, area: float, steps: int,
+            bins: np.ndarray, bin_s: float, start_wall: float, slots: int, chips: int
+            ) -> SimResult:
+    ok = ~np.isnan(st.finish)
+    arr, out = reqs.arrival_s[ok], reqs.output_len[ok]
+    first, finish = st.first[ok], st.finish[ok]
+    multi = out > 1
+    tpot = (finish[multi] - first[multi]) / (out[multi] - 1)
+    latency = finish - arr
+    span = max(end, 1e-12)
+    return SimResult(
+        requests=len(reqs), finished=int(ok.sum()), duration_s=end,
+        output_tokens_per_s=float(out.sum()) / span, ttft_s=_pcts(first - arr),
+        tpot_s=_pcts(tpot), e2e_s=_pcts(latency), mean_in_system=float(area) / span,
+        mean_latency_s=float(latency.mean()) if latency.size else math.nan,
+        arrival_rate_per_s=len(reqs) / span, throughput_per_bin=bins / bin_s, bin_s=bin_s,
+        steps=steps, wall_s=time.perf_counter() - start_wall, max_batch=slots, chips=chips)

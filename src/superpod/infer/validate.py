@@ -1,0 +1,133 @@
+"""Predict a validation case of kind ``infer`` (``shared/validation/README.md``, ``serving``).
+
+Every ``serving`` key is honoured:
+
+* ``instance_chips`` (default: the case's chips) is one instance; throughput per chip is the
+  instance's over its chips. Parallel degrees larger than the instance's chips count ranks
+  (dies): ``ranks_per_chip`` = degree / chips (CloudMatrix-Infer counts 910C dies).
+* ``tp`` / ``dp`` / ``ep`` / ``pp``; when ``tp x dp x pp`` leaves ranks of the instance
+  unused (the source gave only ``ep``), attention data parallel fills them (DP attention +
+  EP, the only layout the sources describe for such instances) and the note says so.
+* ``precision`` (weights), ``kv_precision`` (absent: ``config.auto_kv_precision``),
+  ``mtp`` (acceptance ``DEFAULT_MTP_ACCEPTANCE``).
+* ``batch`` absent (``max_throughput``, or an offline run whose batch the runtime chose):
+  the batch that maximises throughput within memory - and within ``slo_tpot_ms`` /
+  ``slo_ttft_ms`` when given.
+* decode context: ``context_len``, else ``input_len + output_len / 2``, else ``input_len``.
+* ``prefill_chips`` / ``decode_chips``: disaggregated pools of the instance layout.
+
+Nothing is fitted per case: the kernels' per-chip calibration, the fabrics' collective
+calibration and the documented defaults are all there is. A layout the memory model says
+does not fit is still predicted (the run did fit) and the note says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from superpod.errors import Infeasible, SpecError
+from superpod.infer.config import InferOptions, ServingLayout
+from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
+
+_METRICS: dict[str, Callable[[ServingResult], float]] = {
+    "tokens_per_s_per_chip": lambda r: r.tokens_per_s_per_chip,
+    "ttft_ms": lambda r: (r.ttft_s or 0.0) * 1e3,
+    "tpot_ms": lambda r: (r.tpot_s or 0.0) * 1e3}
+
+
+def _layout(case: Any, notes: list[str]) -> ServingLayout:
+    s = case.serving
+    chips = s.instance_chips or case.system.chips
+    if chips > case.system.chips:
+        raise SpecError("instance_chips exceeds the system's chips",
+                        field="serving.instance_chips", value=chips)
+    r = case.system.ranks_per_chip
+    needed = max(s.tp * s.dp * s.pp, s.ep)
+    if r == 1 and needed > chips and needed % chips == 0:
+        r = needed // chips
+        notes.append(f"degrees count ranks: {r} ranks (dies) per chip")
+    ranks = chips * r
+    dp = s.dp
+    if s.tp * dp * s.pp < ranks and s.dp == 1 and ranks % (s.tp * s.pp) == 0:
+        dp = ranks // (s.tp * s.pp)
+        notes.append(f"attention data parallel assumed to fill the instance: dp={dp}")
+    if s.tp * dp * s.pp != ranks:
+        raise SpecError(f"tp*dp*pp = {s.tp * dp * s.pp} does not fill the instance's "
+                        f"{ranks} ranks", field="serving")
+    return ServingLayout(tp=s.tp, dp=dp, ep=s.ep, pp=s.pp, ranks_per_chip=r)
+
+
+def _workload(case: Any) -> Workload:
+    from superpod.validate.runner import Unsupported
+
+    s = case.serving
+    if s.input_len is None and s.context_len is None:
+        raise Unsupported("no input_len: the prompt length the throughput depends on is "
+                          "not given")
+    if s.phase != "decode" and s.input_len is None:
+        raise Unsupported(f"{s.phase} needs input_len")
+    if s.phase == "e2e" and s.output_len is None:
+        raise Unsupported("e2e needs output_len")
+    inp = s.input_len if s.input_len is not None else int(s.context_len)
+    out = s.output_len or 1
+    ctx = s.context_len if s.context_len is not None else (
+        None if s.output_len else float(inp))
+    return Workload(input_len=max(1, inp), output_len=max(1, out), context_len=ctx)
+
+
+def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
+             work: Workload, notes: list[str]) -> ServingResult:
+    from superpod.validate.runner import case_system
+
+    s = case.serving
+    system = case_system(case, cat)
+    from superpod.workload.model import model_from_config
+
+    model = model_from_config(case.model.model_dump(exclude_none=True), file=case.id)
+    if s.prefill_chips or s.decode_chips:
+        batch = s.batch or layout.dp
+        res: ServingResult | Infeasible = disaggregated(
+            system, model, opts, work, prefill_layout=layout, decode_layout=layout,
+            prefill_batch=batch, decode_batch=batch, prefill_chips=s.prefill_chips,
+            decode_chips=s.decode_chips)
+    elif s.batch is None:
+        res = best_batch(system, model, layout, opts, phase=s.phase, work=work,
+                         slo_tpot_s=s.slo_tpot_ms / 1e3 if s.slo_tpot_ms else None,
+                         slo_ttft_s=s.slo_ttft_ms / 1e3 if s.slo_ttft_ms else None)
+        if not isinstance(res, Infeasible):
+            notes.append(f"batch {res.batch} maximises throughput (max {res.max_batch})")
+    else:
+        res = serve(system, model, layout, opts, phase=s.phase, batch=s.batch, work=work)
+        if isinstance(res, Infeasible) and res.reason == "out_of_memory":
+            notes.append(f"memory model says it does not fit: {res.detail}")
+            res = serve(system, model, layout, opts, phase=s.phase, batch=s.batch, work=work,
+                        check_memory=False)
+    if isinstance(res, Infeasible):
+        raise SpecError(f"layout is infeasible here ({res.reason}): {res.detail}",
+                        field="serving")
+    return res
+
+
+def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
+    """(predicted metric value, note) for one ``infer`` case."""
+    from superpod.validate.runner import Unsupported
+
+    s = case.serving
+    assert s is not None and case.model is not None  # guaranteed by parse_case
+    notes: list[str] = []
+    metric = case.measured.metric
+    if metric not in _METRICS:
+        raise Unsupported(f"metric {metric} is not predicted for inference")
+    layout = _layout(case, notes)
+    opts = InferOptions(precision=s.precision, kv_precision=s.kv_precision or "auto",
+                        mtp=s.mtp)
+    work = _workload(case)
+    res = _predict(case, cat, layout, opts, work, notes)
+    value = _METRICS[metric](res)
+    top = max(res.breakdown_s.items(), key=lambda kv: kv[1])
+    total = sum(res.breakdown_s.values())
+    notes.append(f"{res.phase} {layout.label()} batch {res.batch}; largest part {top[0]} "
+                 f"{top[1] / total:.0%}")
+    notes += [n for n in res.notes if "calibration" not in n]
+    return value, "; ".join(dict.fromkeys(notes))

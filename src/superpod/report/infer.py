@@ -1,0 +1,93 @@
+"""Text views of inference results: one serving configuration, a layout search, a simulation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from superpod.units import si
+
+
+def _layout_text(lay: dict[str, Any]) -> str:
+    parts = [f"{k}={lay[k]}" for k in ("tp", "dp", "ep", "pp") if lay[k] > 1] or ["tp=1"]
+    r = lay.get("ranks_per_chip", 1)
+    return " ".join(parts) + (f" ({r} ranks/chip)" if r > 1 else "") + f", {lay['chips']} chips"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else si(x, "s")
+
+
+def infer_view(r: dict[str, Any]) -> Group:
+    o = r["options"]
+    t = Table(title=f"{r['phase']} {r['model']} on {r['system']}: {_layout_text(r['layout'])}; "
+                    f"{o['precision']} weights, {o['kv_precision']} KV"
+                    + (f", MTP {o['mtp']} (a={o['mtp_acceptance']:g})" if o["mtp"] else ""),
+              title_justify="left")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("batch (sequences per instance)", f"{r['batch']:,} (max {r['max_batch']:,})")
+    t.add_row("input / output tokens", f"{r['input_len']:,} / {r['output_len']:,}")
+    t.add_row("tokens/s" + (" (output)" if r["phase"] != "prefill" else " (input)"),
+              f"{r['tokens_per_s']:,.0f}")
+    t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}")
+    t.add_row("TTFT", _ms(r["ttft_s"]))
+    t.add_row("TPOT", _ms(r["tpot_s"]))
+    t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
+    for key in ("prefill_instances", "decode_instances", "prefill_chips", "decode_chips",
+                "kv_transfer_s"):
+        if key in r:
+            v = r[key]
+            t.add_row(key.replace("_", " "), _ms(v) if key.endswith("_s") else f"{v:,}")
+    b = Table(title="where a step goes (adds up to the step)", title_justify="left")
+    b.add_column("part")
+    b.add_column("seconds", justify="right")
+    b.add_column("share", justify="right")
+    total = sum(r["breakdown_s"].values()) or 1.0
+    for k, v in r["breakdown_s"].items():
+        if v > 0:
+            b.add_row(k, si(v, "s"), f"{v / total:.1%}")
+    parts: list[Any] = [t, b]
+    parts += [f"note: {n}" for n in r["notes"]]
+    return Group(*parts)
+
+
+def plan_infer_view(res: dict[str, Any]) -> Group:
+    t = Table(title=f"best serving layouts ({res['evaluated']:,} layouts, "
+                    f"{res['wall_s']:.1f} s)", title_justify="left")
+    for col in ("#", "mode", "layout", "batch", "tok/s/chip", "TPOT", "TTFT", "largest part"):
+        t.add_column(col, justify="left" if col in ("mode", "layout", "largest part")
+                     else "right")
+    for i, c in enumerate(res["candidates"], 1):
+        top = max(c["breakdown_s"].items(), key=lambda kv: kv[1])
+        mode = c["phase"]
+        if mode == "disaggregated":
+            mode += f" {c['prefill_chips']}P+{c['decode_chips']}D"
+        t.add_row(str(i), mode, _layout_text(c["layout"]), f"{c['batch']:,}",
+                  f"{c['tokens_per_s_per_chip']:,.0f}", _ms(c["tpot_s"]), _ms(c["ttft_s"]),
+                  f"{top[0]} {si(top[1], 's')}")
+    inf = Table(title="infeasible layouts by reason", title_justify="left")
+    inf.add_column("reason")
+    inf.add_column("count", justify="right")
+    for k, v in res["infeasible"].items():
+        inf.add_row(k, f"{v:,}")
+    return Group(t, inf)
+
+
+def sim_view(r: dict[str, Any]) -> Table:
+    t = Table(title=f"request-level simulation: {r['requests']:,} requests, "
+                    f"{r['steps']:,} engine steps in {r['wall_s']:.1f} s",
+              title_justify="left")
+    t.add_column("quantity")
+    for p in ("p50", "p90", "p99"):
+        t.add_column(p, justify="right")
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end to end")):
+        t.add_row(label, *(_ms(r[key][p]) for p in ("p50", "p90", "p99")))
+    t.add_row("output tokens/s", f"{r['output_tokens_per_s']:,.0f}", "", "")
+    t.add_row("  per chip", f"{r['output_tokens_per_s_per_chip']:,.1f}", "", "")
+    t.add_row("finished / simulated time", f"{r['finished']:,}", si(r["duration_s"], "s"), "")
+    t.add_row("mean in system (Little: lambda W)", f"{r['mean_in_system']:,.1f}",
+              f"{r['littles_law_lambda_w']:,.1f}", "")
+    return t
