@@ -17,6 +17,7 @@ from superpod.errors import Infeasible, SpecError
 RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
 PRECISIONS = ("bf16", "fp8", "fp4")
+ATTENTION_KERNELS = ("auto", "fa2", "fa3", "unfused")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class TrainPlan:
     recompute: str = "none"
     precision: str = "bf16"
     pp_schedule: str = "1f1b"
-    attention_kernel: str = "auto"  # fa2 | fa3 | auto (best calibrated for the chip)
+    attention_kernel: str = "auto"  # fa2 | fa3 | unfused | auto (best calibrated for the chip)
+    tp_comm_overlap: bool = False  # TP all-gather / reduce-scatter pipelined with the GEMMs
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "vpp", "dp", "cp", "ep", "etp", "micro_batch",
@@ -48,7 +50,8 @@ class TrainPlan:
             raise SpecError("unknown ZeRO stage", field="zero", value=self.zero,
                             allowed="0, 1, 2, 3")
         for name, allowed in (("recompute", RECOMPUTE), ("precision", PRECISIONS),
-                              ("pp_schedule", SCHEDULES)):
+                              ("pp_schedule", SCHEDULES),
+                              ("attention_kernel", ATTENTION_KERNELS)):
             if getattr(self, name) not in allowed:
                 raise SpecError("not a known choice", field=name, value=getattr(self, name),
                                 allowed=", ".join(allowed))

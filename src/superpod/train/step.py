@@ -7,9 +7,17 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   efficiency) and the memory-bound element-wise work (the layer's activation bytes over
   the chip's copy bandwidth); backward = 2 x forward; recompute adds a forward (full) or
   the attention core (selective);
+* attention: a flash-style kernel (``fa2``/``fa3``: causal FLOPs at a calibrated efficiency,
+  no score matrix in memory), or ``unfused`` as before FlashAttention (Megatron-LM 2021):
+  ``QK^T`` and ``PV`` as batched GEMMs over the full square (the causal mask skips no
+  work), and the score matrix streamed through memory by the fused scale-mask-softmax and
+  dropout kernels, ``SCORE_BYTES_FWD`` bytes per score element forward;
 * tensor parallel: all-gather + reduce-scatter (sequence parallel) or all-reduce pairs, two
-  per layer each way (Megatron, Shoeybi et al. 2019), costed on the TP group's placement
-  and exposed (not overlapped);
+  per layer each way (Megatron, Shoeybi et al. 2019), costed on the TP group's placement.
+  Exposed, unless ``tp_comm_overlap`` (Transformer Engine userbuffers, PyTorch AsyncTP):
+  then each collective is split into ``tp`` ring chunks pipelined with the GEMM it feeds
+  (Wang et al., ASPLOS'23), so one chunk stays exposed and the rest hides under the layer's
+  GEMMs up to their duration;
 * context parallel: ring attention passes K/V chunks to the next rank (cp - 1 hops per
   layer), overlapped with attention compute: only the excess is exposed;
 * expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
@@ -21,7 +29,13 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   micro-batch's backward and parameter all-gather with the first forward (Megatron's
   distributed optimizer); FSDP (ZeRO-3) gathers and reduces per micro-batch, overlapped with
   that micro-batch's compute; only the excess is exposed;
-* optimizer: Adam's memory traffic (about 30 B per local parameter) over copy bandwidth.
+* FP8 / FP4 GEMMs: the casts of their inputs (and of output gradients in backward) to the
+  narrow format, with the transposed copy Hopper's FP8 tensor cores need for the weight
+  gradient, streamed through memory (``FP8_CAST_BYTES`` per element);
+* optimizer: Adam's memory traffic (about 30 B per local parameter) over copy bandwidth;
+* overlap interference: communication hidden under compute is not free: NCCL and userbuffer
+  kernels run one block per channel on SMs taken from the GEMMs and stream through the same
+  HBM, so each second of hidden communication slows compute by ``COMM_SM_SHARE`` seconds.
 
 The breakdown (compute, recompute, exposed communication by kind, bubble, optimizer) adds
 up to the step time.
@@ -44,9 +58,19 @@ from superpod.train.modelfacts import ModelFacts, model_facts
 from superpod.train.plan import TrainPlan, check_plan
 from superpod.workload.model import ModelSpec
 
+# assumption: NCCL on Hopper runs 16-32 channels, one thread block each on its own SM
+# (132 SMs), i.e. 12-24 % of the SMs while a collective is in flight; 0.15 is the middle of
+# the lower half (overlap studies report 10-25 % GEMM slowdown: Pati et al., T3, ASPLOS'24)
+COMM_SM_SHARE = 0.15
 OPTIMIZER_BYTES_PER_PARAM = 30.0  # Adam: read p, g, m, v (fp32) + bf16 copy; write p, m, v
 ACT_BYTES = 2.0  # bf16 activations on the wire
 ELEMENTWISE_TRAFFIC = 2.0  # bytes streamed forward per byte of stored activation
+# unfused attention, bytes moved per score element forward beyond the two batched GEMMs
+# (whose roofline already counts writing the scores and reading the probabilities): the
+# fused scale-mask-softmax reads the scores and writes probabilities (2 + 2), dropout reads
+# them and writes its output and a 1-byte mask (2 + 2 + 1) (Korthikanti et al. 2022, 5as/h)
+SCORE_BYTES_FWD = 9.0
+FP8_CAST_BYTES = 4.0  # per element cast to FP8: read 2 (bf16) + write 1 + write 1 transposed
 
 
 @dataclass(frozen=True)
@@ -138,31 +162,55 @@ class _Layer:
     tp_s: float
     cp_s: float
     ep_s: float
+    hidden_s: float  # communication overlapped with compute (costs COMM_SM_SHARE of it)
 
 
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     p, f = ctx.plan, ctx.facts
     tokens = p.micro_batch * p.seq_len // p.cp
     gemm = _gemm_s(ctx, f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp))
-    attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
     # element-wise work (norms, activation functions, residuals, casts) streams about
     # twice the stored activations forward (read + write) and twice that backward
     elem = ELEMENTWISE_TRAFFIC * _copy_s(ctx, f.activation_bytes(
         p.seq_len // p.cp, p.micro_batch, p.tp, p.sequence_parallel, "none"))
-    fwd = gemm + attn + elem
+    if p.attention_kernel == "unfused":
+        m = f.model
+        bh = p.micro_batch * m.num_attention_heads // p.tp  # (sequence, head) pairs
+        sq = p.seq_len // p.cp
+        attn = _gemm_s(ctx, ((sq, p.seq_len, m.head_dim_qk, bh),
+                             (sq, m.head_dim_v, p.seq_len, bh)))
+        attn += _copy_s(ctx, SCORE_BYTES_FWD * bh * sq * p.seq_len)
+    else:
+        attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
+    cast_fwd = cast_bwd = 0.0
+    if ctx.gemm_dtype in ("fp8", "fp4"):
+        # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
+        # write 1 B) and written once more transposed for the weight-gradient GEMM, and so
+        # is every output gradient in backward (FP8 tensor cores take only TN layouts)
+        shapes = f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp)
+        cast_fwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * k_ for m_, _, k_, c in shapes))
+        cast_bwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * n_ for m_, n_, _, c in shapes))
+    fwd = gemm + attn + elem + cast_fwd
     recompute = {"full": fwd, "selective": attn}.get(p.recompute, 0.0)
     act = tokens * f.hidden * ACT_BYTES
     if p.tp > 1:
         one = (_coll(ctx, "all_gather", p.tp, act) + _coll(ctx, "reduce_scatter", p.tp, act)
                if p.sequence_parallel else _coll(ctx, "all_reduce", p.tp, act))
-        tp_s = 2 * 2 * one  # two per layer, forward and backward
+        comm = 2 * one  # two per layer each way
+        if p.tp_comm_overlap:
+            tp_s = sum(comm / p.tp + max(0.0, comm * (p.tp - 1) / p.tp - g)
+                       for g in (gemm, 2 * gemm))  # forward, backward
+        else:
+            tp_s = 2 * comm
+        hidden = 2 * comm - tp_s
     else:
-        tp_s = 0.0
+        tp_s = hidden = 0.0
     cp_s = 0.0
     if p.cp > 1:
         kv = tokens * f.kv_bytes_per_token / p.tp
         hop = _coll(ctx, "send_recv", 2, kv, stride=p.tp)
         cp_s = max(0.0, (p.cp - 1) * hop - attn) + max(0.0, 2 * (p.cp - 1) * hop - 2 * attn)
+        hidden += 3 * (p.cp - 1) * hop - cp_s
     ep_s = 0.0
     if moe and p.ep > 1:
         dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
@@ -172,8 +220,10 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
                + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16", **kw))
         exposed = 0.0 if p.pp_schedule == "dualpipe" else 1.0
         ep_s = 2 * one * exposed
-    return _Layer(fwd_s=fwd, bwd_s=2 * (gemm + attn) + 2 * elem, recompute_s=recompute,
-                  tp_s=tp_s, cp_s=cp_s, ep_s=ep_s)
+        hidden += 2 * one - ep_s
+    return _Layer(fwd_s=fwd, bwd_s=2 * (gemm + attn) + 2 * elem + cast_bwd,
+                  recompute_s=recompute,
+                  tp_s=tp_s, cp_s=cp_s, ep_s=ep_s, hidden_s=hidden)
 
 
 def _bubble_slots(p: TrainPlan) -> float:
@@ -185,18 +235,19 @@ def _bubble_slots(p: TrainPlan) -> float:
 
 
 def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
-                params_rank: float, expert_params_rank: float) -> float:
-    """Exposed data-parallel communication per step."""
+                params_rank: float, expert_params_rank: float) -> tuple[float, float]:
+    """(exposed, hidden) data-parallel communication per step, seconds."""
     p = ctx.plan
     n, stride = p.dp * p.cp, p.tp
     if n <= 1:
-        return 0.0
+        return 0.0, 0.0
     grads = params_rank * mem.GRAD_BYTES
     weights = params_rank * mem.WEIGHT_BYTES
     if p.zero >= 3:
         per_mb = (2 * _coll(ctx, "all_gather", n, weights, stride)
                   + _coll(ctx, "reduce_scatter", n, grads, stride))
-        return p.microbatches * max(0.0, per_mb - per_mb_compute)
+        exposed = max(0.0, per_mb - per_mb_compute)
+        return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
     if p.zero >= 1:
         rs, ag = (_coll(ctx, "reduce_scatter", n, grads, stride),
                   _coll(ctx, "all_gather", n, weights, stride))
@@ -206,7 +257,8 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         edp = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp))
         rs += _coll(ctx, "reduce_scatter", edp, expert_params_rank * mem.GRAD_BYTES,
                     p.ep * p.etp)
-    return max(0.0, rs - bwd_mb) + max(0.0, ag - fwd_mb)
+    exposed = max(0.0, rs - bwd_mb) + max(0.0, ag - fwd_mb)
+    return exposed, rs + ag - exposed
 
 
 def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_per_chip: int = 1,
@@ -267,7 +319,8 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     slot = fwd + bwd + rec + sum(comm.values()) + pp_p2p
     m = p.microbatches
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
-    dp = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
+    dp, dp_hidden = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
+    hidden = m * sum(lay.hidden_s * n for lay, n in layers) + dp_hidden
     shard = p.dp * p.cp if p.zero >= 1 else 1
     opt = _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
     bubble = _bubble_slots(p) * slot
@@ -275,6 +328,7 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
         "compute": m * (fwd + bwd), "recompute": m * rec,
         "tp_comm": m * comm["tp"], "cp_comm": m * comm["cp"], "ep_comm": m * comm["ep"],
         "pp_comm": m * pp_p2p, "pipeline_bubble": bubble, "dp_comm": dp, "optimizer": opt,
+        "overlap_interference": COMM_SM_SHARE * hidden,
     }
     step = sum(breakdown.values())
     tokens_step = p.global_batch * p.seq_len

@@ -2,7 +2,8 @@
 
 One track per activity on the slowest pipeline stage: the micro-batches' forward and
 backward compute, recompute, exposed communication by kind, the pipeline bubble, the
-exposed data-parallel communication and the optimizer, laid end to end in the order they
+exposed data-parallel communication, the optimizer and the compute lost to communication
+running beside it, laid end to end in the order they
 cost time (the breakdown, not a kernel-level replay).
 """
 
@@ -29,7 +30,8 @@ def trace_events(res: TrainResult) -> list[dict[str, Any]]:
                 events.append({"name": f"{name} mb{i}", "ph": "X", "pid": 0,
                                "tid": tid[name], "ts": t * 1e6, "dur": dur * 1e6})
                 t += dur
-    for name in ("pipeline_bubble", "dp_comm", "optimizer"):
+    per_step = [name for name in b if name not in dict(per_mb)]
+    for name in per_step:
         if b[name] > 0:
             events.append({"name": name, "ph": "X", "pid": 0, "tid": tid[name],
                            "ts": t * 1e6, "dur": b[name] * 1e6})

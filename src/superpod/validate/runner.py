@@ -8,6 +8,7 @@ One bad case never stops the file.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -108,6 +109,29 @@ def _infer(case: Case, cat: Catalog) -> tuple[float, str]:
     return evaluate_infer_case(case, cat)
 
 
+def _attention_kernel(framework: str) -> str:
+    """The attention kernel a framework named in a case runs.
+
+    torchtitan: PyTorch SDPA, FlashAttention-2 on Hopper; Megatron-LM as of 2021 predates
+    FlashAttention (Dao et al. 2022) and materialises the score matrix; later Megatron-Core
+    / NeMo use cuDNN fused attention (the best calibrated kernel, ``auto``).
+    """
+    fw = framework.lower()
+    if "torchtitan" in fw:
+        return "fa2"
+    if re.search(r"\b20(19|20|21)\b", fw):
+        return "unfused"
+    return "auto"
+
+
+def _tp_comm_overlap(framework: str) -> bool:
+    """Whether the framework pipelines TP collectives with GEMMs: Megatron-Core's
+    ``--tp-comm-overlap`` (Transformer Engine userbuffers, on in NeMo's performance recipes)
+    or PyTorch AsyncTP in torchtitan."""
+    fw = framework.lower()
+    return "tp-comm-overlap" in fw or "asynctp" in fw or "nemo" in fw
+
+
 def _train(case: Case, cat: Catalog) -> tuple[float, str]:
     from superpod.errors import Infeasible
     from superpod.train.plan import TrainPlan
@@ -123,8 +147,8 @@ def _train(case: Case, cat: Catalog) -> tuple[float, str]:
                 sequence_parallel=p.sequence_parallel, zero=p.zero,
                 global_batch=p.global_batch, seq_len=p.seq_len, recompute=p.recompute,
                 precision=p.precision, pp_schedule=schedule,
-                # torchtitan runs PyTorch SDPA (FlashAttention-2); Megatron / NeMo cuDNN FA
-                attention_kernel="fa2" if "torchtitan" in p.framework.lower() else "auto")
+                attention_kernel=_attention_kernel(p.framework),
+                tp_comm_overlap=_tp_comm_overlap(p.framework))
     system = case_system(case, cat)
     mbs = [p.micro_batch] if p.micro_batch else list(MICRO_BATCHES)
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:

@@ -1,0 +1,109 @@
+"""Training overheads: unfused attention, TP-communication overlap, FP8 casts, interference."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from superpod import api
+from superpod.compute import kernels
+from superpod.compute.calibration import load_calibration
+from superpod.errors import Infeasible, SpecError
+from superpod.train import step
+from superpod.train.plan import TrainPlan
+from superpod.train.step import TrainResult, evaluate_train
+from superpod.workload.model import load_model
+
+L70 = load_model("llama3-70b")
+G175 = load_model("gpt3-175b")
+
+
+def _ok(res: TrainResult | Infeasible) -> TrainResult:
+    assert isinstance(res, TrainResult), res
+    return res
+
+
+def _tp_plan(**kw: object) -> TrainPlan:
+    base: dict[str, object] = dict(tp=8, pp=1, dp=1, micro_batch=1, global_batch=4,
+                                   seq_len=4096, sequence_parallel=True, recompute="full")
+    base.update(kw)
+    return TrainPlan(**base)  # type: ignore[arg-type]
+
+
+def test_unknown_attention_kernel_is_one_line_error() -> None:
+    with pytest.raises(SpecError, match="attention_kernel"):
+        TrainPlan(attention_kernel="magic")
+
+
+@pytest.mark.parametrize("seq", [1024, 2048, 4096])
+def test_unfused_attention_score_traffic_is_the_closed_form(
+        seq: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the streamed score matrix adds SCORE_BYTES_FWD x (b x heads/tp x s^2) bytes over copy
+    # bandwidth per layer forward, twice that backward, per micro-batch
+    s = api.system("dgx-a100", 8)
+    plan = _tp_plan(seq_len=seq, attention_kernel="unfused", recompute="none")
+    with_scores = _ok(evaluate_train(s, G175, plan, check_memory=False))
+    monkeypatch.setattr(step, "SCORE_BYTES_FWD", 0.0)
+    without = _ok(evaluate_train(s, G175, plan, check_memory=False))
+    bw, _, _ = kernels.copy_bandwidth(s.chip, load_calibration())
+    score_s = 9.0 * (G175.num_attention_heads // 8) * seq * seq / bw
+    expected = 3 * G175.num_hidden_layers * plan.microbatches * score_s
+    got = with_scores.breakdown_s["compute"] - without.breakdown_s["compute"]
+    assert math.isclose(got, expected, rel_tol=1e-9)
+
+
+def test_unfused_attention_costs_more_at_longer_sequences() -> None:
+    s = api.system("dgx-a100", 8)
+    ratios = []
+    for seq in (1024, 4096):
+        fused = _ok(evaluate_train(s, G175, _tp_plan(seq_len=seq, attention_kernel="fa2"),
+                                   check_memory=False))
+        unfused = _ok(evaluate_train(s, G175, _tp_plan(seq_len=seq,
+                                                       attention_kernel="unfused"),
+                                     check_memory=False))
+        ratios.append(unfused.step_time_s / fused.step_time_s)
+    assert ratios[0] > 1.0 and ratios[1] > ratios[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(tp=st.sampled_from([2, 4, 8]), seq=st.sampled_from([2048, 4096, 8192]),
+       sp=st.booleans())
+def test_tp_overlap_hides_at_most_all_but_one_chunk(tp: int, seq: int, sp: bool) -> None:
+    s = api.system("dgx-h100", tp)
+    plain = _ok(evaluate_train(s, L70, _tp_plan(tp=tp, seq_len=seq, sequence_parallel=sp),
+                               check_memory=False))
+    over = _ok(evaluate_train(s, L70, _tp_plan(tp=tp, seq_len=seq, sequence_parallel=sp,
+                                               tp_comm_overlap=True), check_memory=False))
+    exposed, total = over.breakdown_s["tp_comm"], plain.breakdown_s["tp_comm"]
+    assert total / tp * (1 - 1e-9) <= exposed <= total * (1 + 1e-9)
+    # what is hidden costs SM share: never free, never more than it hid
+    hidden = total - exposed
+    extra = over.breakdown_s["overlap_interference"] - plain.breakdown_s["overlap_interference"]
+    assert math.isclose(extra, step.COMM_SM_SHARE * hidden, rel_tol=1e-6, abs_tol=1e-12)
+    assert over.step_time_s <= plain.step_time_s
+
+
+def test_interference_is_share_of_hidden_dp_traffic() -> None:
+    # pure data parallel (ZeRO-1): all gradient traffic hidden under backward on 8 GPUs
+    s = api.system("dgx-h100", 8)
+    plan = TrainPlan(dp=8, zero=1, micro_batch=1, global_batch=8, seq_len=4096,
+                     recompute="full")
+    r = _ok(evaluate_train(s, load_model("llama3-8b"), plan, check_memory=False))
+    assert r.breakdown_s["dp_comm"] == 0.0
+    assert r.breakdown_s["overlap_interference"] > 0.0
+    single = _ok(evaluate_train(api.system("dgx-h100", 1), load_model("llama3-8b"),
+                                replace(plan, dp=1, global_batch=1), check_memory=False))
+    assert single.breakdown_s["overlap_interference"] == 0.0
+
+
+def test_fp8_pays_for_its_casts() -> None:
+    s = api.system("dgx-h100", 8)
+    bf16 = _ok(evaluate_train(s, L70, _tp_plan(), check_memory=False))
+    fp8 = _ok(evaluate_train(s, L70, _tp_plan(precision="fp8"), check_memory=False))
+    # faster, but by less than the 2x of the peak: casts and BF16 attention stay
+    assert bf16.breakdown_s["compute"] / 2 < fp8.breakdown_s["compute"] < bf16.breakdown_s[
+        "compute"]
