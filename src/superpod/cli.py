@@ -220,7 +220,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     ranks = sysm.counts.chips
-    _check_choice("--recompute", recompute, ("none", "selective", "full"))
+    _check_choice("--recompute", recompute, ("none", "selective", "op", "full"))
     _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
     _check_choice("--pp-schedule", pp_schedule,
                   ("auto", "1f1b", "interleaved", "dualpipe", "zero_bubble"))

@@ -83,7 +83,8 @@ class ModelFacts:
 
     def activation_bytes(self, seq_len: int, micro_batch: int, tp: int, sp: bool,
                          recompute: str) -> float:
-        mode = "selective" if recompute == "none" else recompute  # flash: no score matrix
+        # flash: no score matrix; op-level checkpointing holds at most what selective holds
+        mode = "selective" if recompute in ("none", "op") else recompute
         return _activation(self.model, seq_len, micro_batch, tp, sp, mode)
 
     def params_per_rank(self, tp: int, pp: int, ep: int, etp: int) -> tuple[float, float]:

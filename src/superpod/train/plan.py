@@ -14,7 +14,7 @@ from typing import Any
 
 from superpod.errors import Infeasible, SpecError
 
-RECOMPUTE = ("none", "selective", "full")
+RECOMPUTE = ("none", "selective", "op", "full")
 SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
 PRECISIONS = ("bf16", "fp8", "fp4")
 ATTENTION_KERNELS = ("auto", "fa2", "fa3", "unfused")

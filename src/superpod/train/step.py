@@ -191,7 +191,10 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         cast_fwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * k_ for m_, _, k_, c in shapes))
         cast_bwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * n_ for m_, n_, _, c in shapes))
     fwd = gemm + attn + elem + cast_fwd
-    recompute = {"full": fwd, "selective": attn}.get(p.recompute, 0.0)
+    # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
+    # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
+    recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + cast_fwd
+                 }.get(p.recompute, 0.0)
     act = tokens * f.hidden * ACT_BYTES
     if p.tp > 1:
         one = (_coll(ctx, "all_gather", p.tp, act) + _coll(ctx, "reduce_scatter", p.tp, act)

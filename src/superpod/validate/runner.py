@@ -142,10 +142,14 @@ def _train(case: Case, cat: Catalog) -> tuple[float, str]:
     assert case.model is not None and case.parallel is not None  # guaranteed by parse_case
     model = model_from_config(case.model.model_dump(exclude_none=True), file=case.id)
     p = case.parallel
-    schedule = p.pp_schedule or ("interleaved" if p.vpp > 1 else "1f1b")
+    schedule = p.pp_schedule or ("dualpipe" if "dualpipe" in p.framework.lower() else
+                                 "interleaved" if p.vpp > 1 else "1f1b")
     base = dict(tp=p.tp, pp=p.pp, vpp=p.vpp, dp=p.dp, cp=p.cp, ep=p.ep, etp=p.etp,
                 sequence_parallel=p.sequence_parallel, zero=p.zero,
-                global_batch=p.global_batch, seq_len=p.seq_len, recompute=p.recompute,
+                global_batch=p.global_batch, seq_len=p.seq_len,
+                # torchtitan's "selective" is PyTorch op-level checkpointing
+                recompute="op" if p.recompute == "selective" and "torchtitan" in
+                p.framework.lower() else p.recompute,
                 precision=p.precision, pp_schedule=schedule,
                 attention_kernel=_attention_kernel(p.framework),
                 tp_comm_overlap=_tp_comm_overlap(p.framework))

@@ -82,8 +82,8 @@ from superpod.errors import SpecError
 from superpod.workload.model import ModelSpec
 
 GemmKind = Literal["dense", "expert", "attention_proj", "lm_head"]
-Recompute = Literal["none", "selective", "full"]
-RECOMPUTE_MODES: tuple[Recompute, ...] = ("none", "selective", "full")
+Recompute = Literal["none", "selective", "op", "full"]
+RECOMPUTE_MODES: tuple[Recompute, ...] = ("none", "selective", "op", "full")
 
 #: backward FLOPs per forward FLOP (input gradient + weight gradient GEMMs)
 BACKWARD_TO_FORWARD = 2.0
@@ -291,7 +291,10 @@ def hardware_flops_per_token(model: ModelSpec, seq_len: int,
     body = sum(total_flops(layer_gemms(model, i, seq_len)) for i in layers)
     head = total_flops(head_gemms(model, seq_len))
     attention = model.num_hidden_layers * attention_core_flops(model, seq_len, seq_len)
-    redo = {"none": 0.0, "selective": attention, "full": body + attention}[recompute]
+    # "op": PyTorch op-level selective checkpointing (torchtitan's default) saves the
+    # attention kernel's output and every other matmul's, recomputing the rest
+    redo = {"none": 0.0, "selective": attention, "op": body / 2,
+            "full": body + attention}[recompute]
     forward = body + head + attention
     return (forward * (1.0 + BACKWARD_TO_FORWARD) + redo) / seq_len
 
@@ -377,6 +380,6 @@ def activation_bytes_per_layer(model: ModelSpec, seq_len: int, micro_batch: int,
     total = 0.0
     for i in layers:
         t = _activation_terms(model, i, seq_len, bytes_per_el, dropout)
-        scores = 0.0 if recompute == "selective" else t.scores
+        scores = 0.0 if recompute in ("selective", "op") else t.scores
         total += tokens * (t.outside_tp / outside_div + (t.inside_tp + scores) / tp)
     return total / len(layers)
