@@ -177,7 +177,9 @@ def test_decode_memory_bound_small_compute_bound_large_crossover_at_roofline() -
         mid = (lo + hi) // 2
         c, m = _gemm_shares(s, mid)
         lo, hi = (mid, hi) if m > c else (lo, mid)
-    assert ridge / 1.6 <= hi <= ridge * 1.6, (hi, ridge)
+    # the fitted per-wave fixed cost (2-3 us per GEMM wave on Hopper) counts as compute, so
+    # compute overtakes weight streaming somewhat before the pure ridge
+    assert ridge / 2 <= hi <= ridge * 1.6, (hi, ridge)
 
 
 def test_mla_decode_attention_is_compute_bound_gqa_is_memory_bound() -> None:
