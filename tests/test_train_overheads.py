@@ -107,3 +107,18 @@ def test_fp8_pays_for_its_casts() -> None:
     # faster, but by less than the 2x of the peak: casts and BF16 attention stay
     assert bf16.breakdown_s["compute"] / 2 < fp8.breakdown_s["compute"] < bf16.breakdown_s[
         "compute"]
+
+
+def test_loss_traffic_is_the_closed_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fp32 cross entropy over tokens x vocab/tp logits, once per micro-batch on the last stage
+    s = api.system("dgx-h100", 8)
+    plan = _tp_plan(global_batch=8, micro_batch=2)
+    model = load_model("llama3-8b")
+    full = _ok(evaluate_train(s, model, plan, check_memory=False))
+    monkeypatch.setattr(step, "LOSS_BYTES_PER_LOGIT", 0.0)
+    without = _ok(evaluate_train(s, model, plan, check_memory=False))
+    bw, _, _ = kernels.copy_bandwidth(s.chip, load_calibration())
+    logits = 2 * 4096 * model.vocab_size / 8
+    expected = plan.microbatches * 60.0 * logits / bw
+    got = full.breakdown_s["compute"] - without.breakdown_s["compute"]
+    assert math.isclose(got, expected, rel_tol=1e-9)

@@ -32,6 +32,8 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
 * FP8 / FP4 GEMMs: the casts of their inputs (and of output gradients in backward) to the
   narrow format, with the transposed copy Hopper's FP8 tensor cores need for the weight
   gradient, streamed through memory (``FP8_CAST_BYTES`` per element);
+* loss: the fp32 cross entropy over the logits on the last stage, streamed through memory
+  (``LOSS_BYTES_PER_LOGIT`` per logit), which weighs on small models with large vocabularies;
 * optimizer: Adam's memory traffic (about 30 B per local parameter) over copy bandwidth;
 * overlap interference: communication hidden under compute is not free: NCCL and userbuffer
   kernels run one block per channel on SMs taken from the GEMMs and stream through the same
@@ -70,6 +72,12 @@ ELEMENTWISE_TRAFFIC = 2.0  # bytes streamed forward per byte of stored activatio
 # fused scale-mask-softmax reads the scores and writes probabilities (2 + 2), dropout reads
 # them and writes its output and a 1-byte mask (2 + 2 + 1) (Korthikanti et al. 2022, 5as/h)
 SCORE_BYTES_FWD = 9.0
+# vocabulary-parallel cross entropy in fp32 over the logits (Megatron-LM's loss): bytes
+# moved per logit element. Forward: cast to fp32 (read 2, write 4), max (4), subtract (4+4),
+# exp (4+4), sum (4), normalise (4+4) = 38; backward: copy the softmax (4+4), scale by the
+# incoming gradient (4+4), cast to bf16 for the head's backward GEMM (4+2) = 22
+LOSS_BYTES_PER_LOGIT = 60.0
+LOSS_FWD_SHARE = 38.0 / 60.0
 FP8_CAST_BYTES = 4.0  # per element cast to FP8: read 2 (bf16) + write 1 + write 1 transposed
 
 
@@ -311,8 +319,9 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
     tokens = p.micro_batch * p.seq_len // p.cp
     head = _gemm_s(ctx, f.head_gemms(tokens, p.tp))  # the last stage carries the LM head
-    fwd = sum(lay.fwd_s * n for lay, n in layers) + head
-    bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head
+    loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
+    fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
+    bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head + loss * (1 - LOSS_FWD_SHARE)
     rec = sum(lay.recompute_s * n for lay, n in layers)
     comm = {k: sum(getattr(lay, f"{k}_s") * n for lay, n in layers) for k in ("tp", "cp", "ep")}
     pp_p2p = 0.0
