@@ -202,7 +202,14 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           tp: int = 1, pp: int = 1, vpp: int = 1, dp: Annotated[int | None, typer.Option(
               help="Default: chips / (tp pp cp).")] = None, cp: int = 1, ep: int = 1,
           etp: int = 1, sequence_parallel: bool = True, zero: int = 1, micro_batch: int = 1,
-          recompute: str = "none", precision: str = "bf16", pp_schedule: str = "auto",
+          recompute: Annotated[str, typer.Option(
+              help="none, selective (attention core), op (every other matmul), full.")] = "none",
+          precision: str = "bf16", pp_schedule: str = "auto",
+          attention_kernel: Annotated[str, typer.Option(
+              help="auto, fa2, fa3 or unfused (score matrix in memory).")] = "auto",
+          tp_comm_overlap: Annotated[bool, typer.Option(
+              help="Pipeline TP collectives with the GEMMs (Megatron-Core / TE, AsyncTP).")
+          ] = True,
           chips: Chips = None,
           trace: Annotated[Path | None, typer.Option(help="Write a Chrome trace here.")] = None,
           economics: Annotated[bool, typer.Option(
@@ -224,6 +231,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
     _check_choice("--pp-schedule", pp_schedule,
                   ("auto", "1f1b", "interleaved", "dualpipe", "zero_bubble"))
+    _check_choice("--attention-kernel", attention_kernel, ("auto", "fa2", "fa3", "unfused"))
     for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp)):
         if v < 1:
             raise SpecError("must be a positive integer", field=name, value=v)
@@ -232,7 +240,8 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
                      zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                      seq_len=seq_len, recompute=recompute, precision=precision,
                      pp_schedule=("interleaved" if vpp > 1 else "1f1b")
-                     if pp_schedule == "auto" else pp_schedule)
+                     if pp_schedule == "auto" else pp_schedule,
+                     attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1)
     res = evaluate_train(sysm, spec, plan)
     if isinstance(res, Infeasible):
         if as_json:
@@ -292,6 +301,9 @@ def plan_train_cmd(
         global_batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")],
         seq_len: Annotated[int, typer.Option(min=1, help="Tokens per sequence.")],
         precision: str = "bf16", top: Annotated[int, typer.Option(min=1)] = 5,
+        tp_comm_overlap: Annotated[bool, typer.Option(
+            help="Layouts pipeline TP collectives with the GEMMs (Megatron-Core / TE).")
+        ] = True,
         chips: Chips = None, as_json: Json = False) -> None:
     """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
     from superpod.report.train import plan_view
@@ -301,7 +313,7 @@ def plan_train_cmd(
     _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
     sid, files = _system_arg(system_arg)
     res = plan_train(api.system(sid, chips, files), load_model(model), global_batch, seq_len,
-                     precision, top)
+                     precision, top, tp_comm_overlap=tp_comm_overlap)
     if as_json:
         _emit_json(res.to_dict())
     else:

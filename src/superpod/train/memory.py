@@ -61,5 +61,7 @@ def in_flight_microbatches(pp: int, vpp: int, microbatches: int, schedule: str) 
         return 1.0
     held = pp * (1.0 + (pp - 1) / (pp * vpp)) if vpp > 1 else float(pp)
     if schedule == "dualpipe":
-        held = 2.0 * pp  # DualPipe keeps both directions' micro-batches (arXiv 2412.19437)
+        # DualPipe: activations of PP + 1 micro-batches, parameters twice (DeepSeek-V3
+        # technical report, arXiv 2412.19437, Table 2)
+        held = pp + 1.0
     return min(held, float(microbatches))

@@ -50,9 +50,10 @@ def _powers_of_two(limit: int) -> list[int]:
 
 
 def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int,
-               precision: str, ranks_per_chip: int = 1) -> Iterator[TrainPlan]:
+               precision: str, ranks_per_chip: int = 1, tp_comm_overlap: bool = True
+               ) -> Iterator[TrainPlan]:
     """Every layout worth evaluating (impossible combinations are filtered cheaply here or
-    reported by the evaluator)."""
+    reported by the evaluator). MoE models also try DualPipe on an even number of stages."""
     f = model_facts(model)
     world = system.counts.chips * ranks_per_chip
     domain = system.counts.chips_per_domain * ranks_per_chip
@@ -69,23 +70,28 @@ def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int
             continue
         dp = world // (tp * pp * cp)
         vpps = [v for v in (1, 2, 4, 8) if pp > 1 and f.layers >= pp * v * 2] or [1]
-        for vpp, ep, mb, zero, rec in itertools.product(vpps, eps, MICRO_BATCHES, ZERO_STAGES,
-                                                         RECOMPUTE):
+        schedules = [("interleaved" if v > 1 else "1f1b", v) for v in vpps]
+        if f.experts and pp > 1 and pp % 2 == 0:
+            schedules.append(("dualpipe", 1))
+        for (sched, vpp), ep, mb, zero, rec in itertools.product(
+                schedules, eps, MICRO_BATCHES, ZERO_STAGES, RECOMPUTE):
             if global_batch % (dp * mb) or (tp * cp * dp) % ep:
                 continue
             yield TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp, cp=cp, ep=ep,
                             sequence_parallel=tp > 1, zero=zero, micro_batch=mb,
                             global_batch=global_batch, seq_len=seq_len, recompute=rec,
-                            precision=precision,
-                            pp_schedule="interleaved" if vpp > 1 else "1f1b")
+                            precision=precision, pp_schedule=sched,
+                            tp_comm_overlap=tp_comm_overlap and tp > 1)
 
 
 def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int,
-               precision: str = "bf16", top: int = 5, ranks_per_chip: int = 1) -> SearchResult:
+               precision: str = "bf16", top: int = 5, ranks_per_chip: int = 1,
+               tp_comm_overlap: bool = True) -> SearchResult:
     """The ``top`` fastest feasible layouts, and the infeasible ones counted by reason."""
     out = SearchResult(candidates=[])
     best: list[TrainResult] = []
-    for plan in candidates(system, model, global_batch, seq_len, precision, ranks_per_chip):
+    for plan in candidates(system, model, global_batch, seq_len, precision, ranks_per_chip,
+                           tp_comm_overlap):
         out.evaluated += 1
         res = evaluate_train(system, model, plan, ranks_per_chip=ranks_per_chip)
         if isinstance(res, Infeasible):

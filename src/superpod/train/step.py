@@ -21,7 +21,8 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
 * context parallel: ring attention passes K/V chunks to the next rank (cp - 1 hops per
   layer), overlapped with attention compute: only the excess is exposed;
 * expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
-  under DualPipe, which overlaps them with compute (DeepSeek-V3 report, arXiv 2412.19437);
+  under DualPipe, which overlaps them with the compute of the other direction's chunk, up
+  to that compute (DeepSeek-V3 report, arXiv 2412.19437);
 * pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
   (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
   with a bubble of (p - 1)/3 slots (Qi et al. 2023);
@@ -229,8 +230,12 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
               "hidden": f.hidden, "top_k": f.top_k}
         one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
                + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16", **kw))
-        exposed = 0.0 if p.pp_schedule == "dualpipe" else 1.0
-        ep_s = 2 * one * exposed
+        if p.pp_schedule == "dualpipe":
+            # a forward chunk's dispatch/combine runs under a backward chunk's compute and
+            # vice versa: hidden up to the layer's forward + backward compute
+            ep_s = max(0.0, 2 * one - 3 * (gemm + attn + elem))
+        else:
+            ep_s = 2 * one
         hidden += 2 * one - ep_s
     return _Layer(fwd_s=fwd, bwd_s=2 * (gemm + attn) + 2 * elem + cast_bwd,
                   recompute_s=recompute,
@@ -365,6 +370,8 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
                                    p.sequence_parallel, p.recompute)
     held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule)
     acts = per_layer * (dense_n + moe_n) * held
+    if p.pp_schedule == "dualpipe":  # both pipeline directions hold the stage's weights
+        w, we = 2 * w, 2 * we
     if p.zero >= 3:  # one gathered layer (and the next, prefetched) in flight
         w += 2 * f.largest_layer_params(p.tp, p.ep, p.etp) * mem.WEIGHT_BYTES
     return mem.MemoryBreakdown(weights=w + we, gradients=g + ge, optimizer=o + oe,
