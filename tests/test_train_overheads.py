@@ -42,16 +42,17 @@ def test_unknown_attention_kernel_is_one_line_error() -> None:
 @pytest.mark.parametrize("seq", [1024, 2048, 4096])
 def test_unfused_attention_score_traffic_is_the_closed_form(
         seq: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the streamed score matrix adds SCORE_BYTES_FWD x (b x heads/tp x s^2) bytes over copy
-    # bandwidth per layer forward, twice that backward, per micro-batch
+    # the streamed score matrix adds 9 B (forward) + 11 B (backward) per score element,
+    # b x heads/tp x s^2 of them per layer and micro-batch, over copy bandwidth
     s = api.system("dgx-a100", 8)
     plan = _tp_plan(seq_len=seq, attention_kernel="unfused", recompute="none")
     with_scores = _ok(evaluate_train(s, G175, plan, check_memory=False))
     monkeypatch.setattr(step, "SCORE_BYTES_FWD", 0.0)
+    monkeypatch.setattr(step, "SCORE_BYTES_BWD", 0.0)
     without = _ok(evaluate_train(s, G175, plan, check_memory=False))
     bw, _, _ = kernels.copy_bandwidth(s.chip, load_calibration())
-    score_s = 9.0 * (G175.num_attention_heads // 8) * seq * seq / bw
-    expected = 3 * G175.num_hidden_layers * plan.microbatches * score_s
+    score_s = (9.0 + 11.0) * (G175.num_attention_heads // 8) * seq * seq / bw
+    expected = G175.num_hidden_layers * plan.microbatches * score_s
     got = with_scores.breakdown_s["compute"] - without.breakdown_s["compute"]
     assert math.isclose(got, expected, rel_tol=1e-9)
 

@@ -73,6 +73,9 @@ ELEMENTWISE_TRAFFIC = 2.0  # bytes streamed forward per byte of stored activatio
 # fused scale-mask-softmax reads the scores and writes probabilities (2 + 2), dropout reads
 # them and writes its output and a 1-byte mask (2 + 2 + 1) (Korthikanti et al. 2022, 5as/h)
 SCORE_BYTES_FWD = 9.0
+# backward: dropout's gradient reads the incoming gradient and the mask and writes (2 + 1 +
+# 2), the softmax gradient reads the gradient and the probabilities and writes (2 + 2 + 2)
+SCORE_BYTES_BWD = 11.0
 # vocabulary-parallel cross entropy in fp32 over the logits (Megatron-LM's loss): bytes
 # moved per logit element. Forward: cast to fp32 (read 2, write 4), max (4), subtract (4+4),
 # exp (4+4), sum (4), normalise (4+4) = 38; backward: copy the softmax (4+4), scale by the
@@ -186,11 +189,13 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         m = f.model
         bh = p.micro_batch * m.num_attention_heads // p.tp  # (sequence, head) pairs
         sq = p.seq_len // p.cp
-        attn = _gemm_s(ctx, ((sq, p.seq_len, m.head_dim_qk, bh),
+        core = _gemm_s(ctx, ((sq, p.seq_len, m.head_dim_qk, bh),
                              (sq, m.head_dim_v, p.seq_len, bh)))
-        attn += _copy_s(ctx, SCORE_BYTES_FWD * bh * sq * p.seq_len)
+        attn = core + _copy_s(ctx, SCORE_BYTES_FWD * bh * sq * p.seq_len)
+        attn_bwd = 2 * core + _copy_s(ctx, SCORE_BYTES_BWD * bh * sq * p.seq_len)
     else:
         attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
+        attn_bwd = 2 * attn
     cast_fwd = cast_bwd = 0.0
     if ctx.gemm_dtype in ("fp8", "fp4"):
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
@@ -233,11 +238,11 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         if p.pp_schedule == "dualpipe":
             # a forward chunk's dispatch/combine runs under a backward chunk's compute and
             # vice versa: hidden up to the layer's forward + backward compute
-            ep_s = max(0.0, 2 * one - 3 * (gemm + attn + elem))
+            ep_s = max(0.0, 2 * one - (3 * gemm + attn + attn_bwd + 3 * elem))
         else:
             ep_s = 2 * one
         hidden += 2 * one - ep_s
-    return _Layer(fwd_s=fwd, bwd_s=2 * (gemm + attn) + 2 * elem + cast_bwd,
+    return _Layer(fwd_s=fwd, bwd_s=2 * gemm + attn_bwd + 2 * elem + cast_bwd,
                   recompute_s=recompute,
                   tp_s=tp_s, cp_s=cp_s, ep_s=ep_s, hidden_s=hidden)
 
