@@ -71,7 +71,8 @@ def _plan_bench() -> None:
     s = api.system("cloudmatrix384", 384)
     m = load_model("deepseek-v3")
     t = time.perf_counter()
-    res = plan_infer(s, m, InferOptions(precision="int8", mtp=1),
+    # CloudMatrix-Infer places experts by load (EPLB), as the paper deploys it
+    res = plan_infer(s, m, InferOptions(precision="int8", mtp=1, eplb=True),
                      Workload(input_len=2048, output_len=1024), slo_tpot_s=0.05, top=3)
     wall = time.perf_counter() - t
     print(f"plan infer, DeepSeek-R1 on CloudMatrix 384 at TPOT <= 50 ms: {wall:.1f} s for "

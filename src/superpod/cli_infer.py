@@ -57,11 +57,12 @@ def _system(system_arg: str, chips: int | None) -> Any:
 
 
 def _options(precision: str, kv_precision: str, mtp: int, mtp_acceptance: float,
-             tbo: bool | None) -> InferOptions:
+             tbo: bool | None, **experts: Any) -> InferOptions:
+    """``experts``: ``eplb`` and ``ep_imbalance`` (``infer.imbalance``) when given."""
     check_choice("--precision", precision, PRECISIONS)
     check_choice("--kv-precision", kv_precision, KV_PRECISIONS)
     return InferOptions(precision=precision, kv_precision=kv_precision, mtp=mtp,
-                        mtp_acceptance=mtp_acceptance, two_batch_overlap=tbo)
+                        mtp_acceptance=mtp_acceptance, two_batch_overlap=tbo, **experts)
 
 
 def _layout(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int) -> ServingLayout:
@@ -102,6 +103,12 @@ def infer(system_arg: SystemArg, model: ModelArg,
               "--two-batch-overlap/--no-two-batch-overlap",
               help="Overlap communication with a second micro-batch (default: if faster).")]
           = None,
+          eplb: Annotated[bool, typer.Option(
+              "--eplb/--no-eplb", help="Experts placed by load (DeepSeek EPLB): the smaller "
+                                       "measured imbalance.")] = False,
+          ep_imbalance: Annotated[float | None, typer.Option(
+              min=1.0, help="Busiest expert rank's load over the mean (default: measured, "
+                            "by EP size).")] = None,
           slo_tpot_ms: SloTpot = None, slo_ttft_ms: SloTtft = None,
           prefill_chips: Annotated[int | None, typer.Option(
               min=1, help="Disaggregated: chips of the prefill pool.")] = None,
@@ -116,7 +123,8 @@ def infer(system_arg: SystemArg, model: ModelArg,
     check_choice("--phase", phase, PHASES)
     sysm = _system(system_arg, chips)
     spec = load_model(model)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
+                    eplb=eplb, ep_imbalance=ep_imbalance)
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None

@@ -105,8 +105,15 @@ class InferOptions:
     #: two-batch overlap (two micro-batches, one's communication under the other's
     #: compute); None: whichever is faster, as serving frameworks enable it where it helps
     two_batch_overlap: bool | None = None
-    #: busiest expert rank's load over the mean (1.0: perfectly balanced, e.g. by EPLB)
-    ep_imbalance: float = 1.0
+    #: busiest expert rank's load over the mean (1.0: perfectly balanced); None: the
+    #: measured default for the layout, ``imbalance.ep_imbalance`` (with or without EPLB)
+    ep_imbalance: float | None = None
+    #: experts placed (and hot ones replicated) by a load balancer such as DeepSeek's EPLB;
+    #: only read when ``ep_imbalance`` is None
+    eplb: bool = False
+    #: decode batch sizes a rank has CUDA graphs for, padding a batch up to the next one
+    #: (TensorRT-LLM ``cuda_graph_config: enable_padding``); () for no padding
+    graph_batch_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
@@ -116,9 +123,33 @@ class InferOptions:
         if not 0.0 <= self.mtp_acceptance <= 1.0:
             raise SpecError("must be in [0, 1]", field="mtp_acceptance",
                             value=self.mtp_acceptance)
-        if self.ep_imbalance < 1.0:
+        if self.ep_imbalance is not None and self.ep_imbalance < 1.0:
             raise SpecError("must be >= 1 (busiest rank over the mean)", field="ep_imbalance",
                             value=self.ep_imbalance)
+        if any(b < 1 for b in self.graph_batch_sizes):
+            raise SpecError("must be >= 1", field="graph_batch_sizes",
+                            value=self.graph_batch_sizes)
+        object.__setattr__(self, "graph_batch_sizes",
+                           tuple(sorted(set(self.graph_batch_sizes))))
+
+    def imbalance(self, model: ModelSpec, layout: ServingLayout) -> float:
+        """Busiest expert rank's load over the mean for ``model`` on ``layout``: as set, or
+        the measured default (``imbalance.ep_imbalance``; 1 for a dense model or ep = 1)."""
+        if not model.is_moe or layout.ep <= 1:
+            return 1.0
+        if self.ep_imbalance is not None:
+            return self.ep_imbalance
+        from superpod.infer.imbalance import ep_imbalance
+
+        return ep_imbalance(model.n_routed_experts, layout.ep, eplb=self.eplb)
+
+    def padded_batch(self, batch: int) -> int:
+        """The CUDA-graph batch a decode step of ``batch`` sequences a rank runs as: the
+        smallest captured size >= ``batch``; past the largest, the batch itself (eager)."""
+        for size in self.graph_batch_sizes:
+            if size >= batch:
+                return size
+        return batch
 
     @property
     def tokens_per_step(self) -> float:

@@ -8,7 +8,8 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   the weight bytes of the stored format, so a small-``m`` GEMM is bound by streaming its
   weights. Routed experts run as one grouped GEMM over the ``f E / ep`` local experts that
   receive tokens (f = 1 - (1 - k/E)^(T_group / replicas), uniform routing), ``T dp k / ep``
-  token-expert pairs a rank (times ``ep_imbalance``), weights read once per active expert.
+  token-expert pairs a rank times the busiest rank's excess ``gamma`` (``infer.imbalance``:
+  measured, by EP size, with or without EPLB), weights read once per active expert.
 * attention: prefill is compute-bound, ``ops.attention_core_flops`` (causal) at the chip's
   calibrated flash-attention efficiency of its BF16 peak; decode takes the larger of its
   FLOPs and streaming the KV cache, ``b x L x (KV bytes per token per layer)`` over the copy
@@ -25,6 +26,10 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   (prefill) kernels send a token once per destination scale-up domain over RDMA and fan out
   over NVLink (DeepEP README, "asymmetric-domain bandwidth forwarding"): the RDMA payload is
   ``E[distinct remote domains] = (G - 1)(1 - (1 - 1/G)^k)`` copies a token, not k (G domains).
+  The busiest expert rank receives and returns ``gamma`` x the mean: the time scales by it.
+* CUDA graphs (``InferOptions.graph_batch_sizes``; TensorRT-LLM ``enable_padding``): a
+  decode step of ``b`` sequences a rank runs as the next captured batch - the padded rows
+  cost what real ones do and generate nothing.
 * two-batch overlap (DeepSeek's inference system, Day-6 write-up; SGLang TBO): the batch is
   split in two micro-batches and one's communication runs under the other's compute:
   ``t = sqrt((2 compute(b/2) + s)^2 + (2 comm(b/2))^2)`` - a soft maximum, as a layer's
@@ -155,6 +160,7 @@ class _Engine:
         self.attn_flop_per_s = (kernels.peak_for(self.chip, attention_dtype(self.chip))
                                 * attention_efficiency(self.chip, self.cal) / self.r)
         self.kv_elems = mem.kv_elements_per_token_layer_rank(model, layout.tp)
+        self.imbalance = opts.imbalance(model, layout)
         first_dense = next((i for i in range(model.num_hidden_layers)
                             if not model.is_moe_layer(i)), None)
         first_moe = next((i for i in range(model.num_hidden_layers)
@@ -235,7 +241,7 @@ class _Engine:
         e, k = m.n_routed_experts, m.num_experts_per_tok
         group_tokens = tokens * lay.dp  # the stage's tokens (tp ranks share a group's)
         # each expert rank works on 1/etp slices of the pairs its experts receive
-        pairs = group_tokens * k / lay.ep * self.opts.ep_imbalance
+        pairs = group_tokens * k / lay.ep * self.imbalance
         local = e / lay.ep if lay.ep <= e else 1.0
         replicas = max(1.0, lay.ep / e)
         miss = 1.0 - k / e
@@ -287,7 +293,8 @@ class _Engine:
         kw = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
         t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
              + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
-        return t, normal
+        # the busiest expert rank receives (and returns) ``imbalance`` x the mean
+        return t * self.imbalance, normal
 
     def layer(self, layer: int, b: float, q: float, ctx: float, prefill: bool
               ) -> tuple[Parts, Parts]:
@@ -436,14 +443,19 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
     if bad:
         return bad
     prefill = phase == "prefill"
+    notes: list[str] = []
     q = float(context) if prefill else 1.0 + opts.mtp
     b = math.ceil(batch / (lay.dp * lay.pp))  # one micro-batch of one DP group
+    if not prefill and opts.graph_batch_sizes:
+        padded = opts.padded_batch(b)
+        if padded > b:
+            notes.append(f"decode batch {b} a rank padded to the CUDA graph of {padded}")
+        b = padded
     kv_ctx = kv_context if kv_context is not None else (context if prefill else context + q)
     memory = mem.serving_memory(model, lay, opts, system.chip.hbm_bytes, batch=batch,
                                 context=kv_ctx, tokens_in_flight=b * q)
     most = mem.max_batch(model, lay, opts, system.chip.hbm_bytes, context=kv_ctx,
                          tokens_per_seq=q)
-    notes: list[str] = []
     if not memory.fits:
         if check_memory:
             return Infeasible("out_of_memory", memory.excess_detail())
@@ -454,6 +466,9 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
     if not eng.calibrated:
         notes.append(f"no GEMM calibration for {system.chip.id} at {eng.dtype}: default "
                      "efficiency")
+    if eng.imbalance > 1.0:
+        notes.append(f"busiest expert rank {eng.imbalance:.2f}x the mean load"
+                     + (" (EPLB)" if opts.eplb and opts.ep_imbalance is None else ""))
     if opts.mtp and eng.mtp_layer is None:
         notes.append("the model has no MTP block: the draft's cost is not counted")
     candidates = [opts.two_batch_overlap] if opts.two_batch_overlap is not None \

@@ -251,6 +251,10 @@ def best_batch(system: System, model: ModelSpec, layout: ServingLayout, opts: In
         return probe if isinstance(probe, Infeasible) else Infeasible(
             "out_of_memory", "no batch fits beside the weights")
     ladder = batch_ladder(most, layout.dp)
+    if phase != "prefill" and opts.graph_batch_sizes:  # the padding-free batches
+        per = layout.dp * layout.pp
+        ladder = sorted(set(ladder) | {g * per for g in opts.graph_batch_sizes
+                                       if g * per <= most})
     reasons: dict[str, int] = {}
 
     def run(b: int) -> ServingResult | None:

@@ -10,6 +10,9 @@ Every ``serving`` key is honoured:
   EP, the only layout the sources describe for such instances) and the note says so.
 * ``precision`` (weights), ``kv_precision`` (absent: ``config.auto_kv_precision``),
   ``mtp`` (acceptance ``DEFAULT_MTP_ACCEPTANCE``).
+* ``framework``: the runtime it names (``infer.runtime``: expert load balancing, CUDA-graph
+  padding of decode batches); expert-rank imbalance is ``infer.imbalance``'s measured
+  default for the layout.
 * ``batch`` absent (``max_throughput``, or an offline run whose batch the runtime chose):
   the batch that maximises throughput within memory - and within ``slo_tpot_ms`` /
   ``slo_ttft_ms`` when given.
@@ -28,6 +31,7 @@ from typing import Any
 
 from superpod.errors import Infeasible, SpecError
 from superpod.infer.config import InferOptions, ServingLayout
+from superpod.infer.runtime import DEFAULT, runtime_for
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
@@ -120,8 +124,11 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
     if metric not in _METRICS:
         raise Unsupported(f"metric {metric} is not predicted for inference")
     layout = _layout(case, notes)
+    rt = runtime_for(s.framework)
     opts = InferOptions(precision=s.precision, kv_precision=s.kv_precision or "auto",
-                        mtp=s.mtp)
+                        mtp=s.mtp, eplb=rt.eplb, graph_batch_sizes=rt.graph_batch_sizes)
+    if rt is not DEFAULT:
+        notes.append(f"runtime {rt.name}")
     work = _workload(case)
     res = _predict(case, cat, layout, opts, work, notes)
     value = _METRICS[metric](res)
