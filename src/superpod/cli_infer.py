@@ -56,6 +56,11 @@ def _system(system_arg: str, chips: int | None) -> Any:
     return api.system(sid, chips, files)
 
 
+Eplb = Annotated[bool, typer.Option(
+    "--eplb/--no-eplb", help="Experts placed by load (DeepSeek EPLB), as large-EP "
+                             "deployments run; --no-eplb: the measured unbalanced router.")]
+
+
 def _options(precision: str, kv_precision: str, mtp: int, mtp_acceptance: float,
              tbo: bool | None, **experts: Any) -> InferOptions:
     """``experts``: ``eplb`` and ``ep_imbalance`` (``infer.imbalance``) when given."""
@@ -103,9 +108,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
               "--two-batch-overlap/--no-two-batch-overlap",
               help="Overlap communication with a second micro-batch (default: if faster).")]
           = None,
-          eplb: Annotated[bool, typer.Option(
-              "--eplb/--no-eplb", help="Experts placed by load (DeepSeek EPLB): the smaller "
-                                       "measured imbalance.")] = False,
+          eplb: Eplb = True,
           ep_imbalance: Annotated[float | None, typer.Option(
               min=1.0, help="Busiest expert rank's load over the mean (default: measured, "
                             "by EP size).")] = None,
@@ -167,7 +170,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                slo_ttft_ms: SloTtft = None, input_len: InputLen = 1024,
                output_len: OutputLen = 1024, precision: Precision = "bf16",
                kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
-               mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
+               mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
                disaggregate: Annotated[bool, typer.Option(
                    help="Also try prefill / decode pools.")] = True,
                top: Annotated[int, typer.Option(min=1)] = 5,
@@ -179,7 +182,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     res = search(sysm, load_model(model), opts,
                  Workload(input_len=input_len, output_len=output_len),
                  slo_tpot_s=slo_tpot_ms / 1e3,
@@ -210,7 +213,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               ep: Degree = 1, pp: Degree = 1,
               ranks_per_chip: Annotated[int, typer.Option(min=1)] = 1,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
-              mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
+              mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
               chips: Chips = None, as_json: Json = False) -> None:
     """Request-level simulation: TTFT / TPOT / latency percentiles and throughput."""
@@ -219,7 +222,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
     if trace is not None:
         reqs = trace_requests(trace, rate, seed)

@@ -108,9 +108,10 @@ class InferOptions:
     #: busiest expert rank's load over the mean (1.0: perfectly balanced); None: the
     #: measured default for the layout, ``imbalance.ep_imbalance`` (with or without EPLB)
     ep_imbalance: float | None = None
-    #: experts placed (and hot ones replicated) by a load balancer such as DeepSeek's EPLB;
-    #: only read when ``ep_imbalance`` is None
-    eplb: bool = False
+    #: experts placed (and hot ones replicated) by a load balancer such as DeepSeek's EPLB,
+    #: as large-EP deployments run (DeepSeek, CloudMatrix-Infer, SGLang / TensorRT-LLM wide
+    #: EP); only read when ``ep_imbalance`` is None
+    eplb: bool = True
     #: decode batch sizes a rank has CUDA graphs for, padding a batch up to the next one
     #: (TensorRT-LLM ``cuda_graph_config: enable_padding``); () for no padding
     graph_batch_sizes: tuple[int, ...] = ()
