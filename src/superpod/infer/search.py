@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from superpod.degrees import powers_of_two
 from superpod.errors import Infeasible
 from superpod.hardware.system import System
 from superpod.infer import memory as mem
@@ -66,18 +67,11 @@ class InferPlan:
                 "evaluated": self.evaluated, "wall_s": self.wall_s}
 
 
-def _powers_of_two(limit: int) -> list[int]:
-    out, v = [], 1
-    while v <= limit:
-        out.append(v)
-        v *= 2
-    return out
-
 
 def instance_sizes(system: System) -> list[int]:
     """Chips per instance: powers of two up to the system, and the whole system."""
     n = system.counts.chips
-    return sorted({*[c for c in _powers_of_two(n)], n})
+    return sorted({*[c for c in powers_of_two(n)], n})
 
 
 def candidate_layouts(system: System, model: ModelSpec, opts: InferOptions
@@ -87,8 +81,8 @@ def candidate_layouts(system: System, model: ModelSpec, opts: InferOptions
     for chips in instance_sizes(system):
         for r in sorted({1, system.chip.dies}):
             ranks = chips * r
-            tps = _powers_of_two(min(domain * r, model.num_attention_heads, ranks, MAX_TP * r))
-            for tp, pp in itertools.product(tps, _powers_of_two(min(MAX_PP, ranks))):
+            tps = powers_of_two(min(domain * r, model.num_attention_heads, ranks, MAX_TP * r))
+            for tp, pp in itertools.product(tps, powers_of_two(min(MAX_PP, ranks))):
                 if ranks % (tp * pp) or (pp > 1 and _fits_unpipelined(
                         system, model, opts, ranks // tp, tp, r)):
                     continue
@@ -111,7 +105,7 @@ def _fits_unpipelined(system: System, model: ModelSpec, opts: InferOptions, dp: 
 def _ep_choices(model: ModelSpec, stage_ranks: int) -> list[int]:
     if not model.is_moe:
         return [1]
-    eps = {e for e in _powers_of_two(stage_ranks)
+    eps = {e for e in powers_of_two(stage_ranks)
            if stage_ranks % e == 0 and e * EP_SPAN >= stage_ranks}
     eps.add(stage_ranks)
     return sorted(eps)

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from superpod.report.breakdown import breakdown_table
 from superpod.units import si
 
 
@@ -41,14 +42,8 @@ def infer_view(r: dict[str, Any]) -> Group:
         if key in r:
             v = r[key]
             t.add_row(key.replace("_", " "), _ms(v) if key.endswith("_s") else f"{v:,}")
-    b = Table(title="where a step goes (adds up to the step)", title_justify="left")
-    b.add_column("part")
-    b.add_column("seconds", justify="right")
-    b.add_column("share", justify="right")
-    total = sum(r["breakdown_s"].values()) or 1.0
-    for k, v in r["breakdown_s"].items():
-        if v > 0:
-            b.add_row(k, si(v, "s"), f"{v / total:.1%}")
+    b = breakdown_table(r["breakdown_s"], sum(r["breakdown_s"].values()),
+                        "where a step goes (adds up to the step)")
     parts: list[Any] = [t, b]
     parts += [f"note: {n}" for n in r["notes"]]
     return Group(*parts)

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from superpod.report.breakdown import breakdown_table
 from superpod.units import si
 
 
@@ -37,13 +38,8 @@ def train_view(r: dict[str, Any]) -> Group:
     t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
     for k, v in r["memory_breakdown_bytes"].items():
         t.add_row(f"  {k}", si(v, "B"))
-    b = Table(title="where the step goes (adds up to the step)", title_justify="left")
-    b.add_column("part")
-    b.add_column("seconds", justify="right")
-    b.add_column("share", justify="right")
-    for k, v in r["breakdown_s"].items():
-        if v > 0:
-            b.add_row(k, si(v, "s"), f"{v / r['step_time_s']:.1%}")
+    b = breakdown_table(r["breakdown_s"], r["step_time_s"],
+                        "where the step goes (adds up to the step)")
     parts: list[Any] = [t, b]
     parts += [f"note: {n}" for n in r["notes"]]
     return Group(*parts)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from superpod.degrees import divisors, powers_of_two
 from superpod.errors import Infeasible
 from superpod.hardware.system import System
 from superpod.train.modelfacts import model_facts
@@ -37,16 +38,6 @@ class SearchResult:
                 "evaluated": self.evaluated}
 
 
-def _divisors(n: int, limit: int | None = None) -> list[int]:
-    return [d for d in range(1, (limit or n) + 1) if n % d == 0]
-
-
-def _powers_of_two(limit: int) -> list[int]:
-    out, v = [], 1
-    while v <= limit:
-        out.append(v)
-        v *= 2
-    return out
 
 
 def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int,
@@ -57,13 +48,13 @@ def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int
     f = model_facts(model)
     world = system.counts.chips * ranks_per_chip
     domain = system.counts.chips_per_domain * ranks_per_chip
-    tps = [t for t in _powers_of_two(min(domain, f.heads)) if world % t == 0]
+    tps = [t for t in powers_of_two(min(domain, f.heads)) if world % t == 0]
     # stages may be uneven (the slowest stage sets the pace), so powers of two join divisors
-    pps = sorted({p for p in [*_divisors(f.layers, 64), *_powers_of_two(64)]
+    pps = sorted({p for p in [*divisors(f.layers, 64), *powers_of_two(64)]
                   if world % p == 0 and p <= f.layers})
-    cps = [c for c in _powers_of_two(16) if seq_len % (2 * c) == 0 and
+    cps = [c for c in powers_of_two(16) if seq_len % (2 * c) == 0 and
            (c == 1 or seq_len >= 8192 * c)]
-    eps = [e for e in _powers_of_two(min(f.experts or 1, world)) if not f.experts or
+    eps = [e for e in powers_of_two(min(f.experts or 1, world)) if not f.experts or
            f.experts % e == 0] if f.experts else [1]
     for tp, pp, cp in itertools.product(tps, pps, cps):
         if world % (tp * pp * cp):
