@@ -1,4 +1,4 @@
-"""A breakdown table: where a step's time goes, each part's share of the total."""
+"""Tables shared by the views: a time breakdown, infeasible layouts by reason."""
 
 from __future__ import annotations
 
@@ -17,3 +17,13 @@ def breakdown_table(breakdown_s: dict[str, float], total_s: float, title: str) -
         if v > 0:
             b.add_row(k, si(v, "s"), f"{v / (total_s or 1.0):.1%}")
     return b
+
+
+def infeasible_table(counts: dict[str, int]) -> Table:
+    """Infeasible layouts of a search, counted by reason."""
+    t = Table(title="infeasible layouts by reason", title_justify="left")
+    t.add_column("reason")
+    t.add_column("count", justify="right")
+    for k, v in counts.items():
+        t.add_row(k, f"{v:,}")
+    return t

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from superpod.report.breakdown import breakdown_table
+from superpod.report.breakdown import breakdown_table, infeasible_table
 from superpod.units import si
 
 
@@ -63,12 +63,7 @@ def plan_infer_view(res: dict[str, Any]) -> Group:
         t.add_row(str(i), mode, _layout_text(c["layout"]), f"{c['batch']:,}",
                   f"{c['tokens_per_s_per_chip']:,.0f}", _ms(c["tpot_s"]), _ms(c["ttft_s"]),
                   f"{top[0]} {si(top[1], 's')}")
-    inf = Table(title="infeasible layouts by reason", title_justify="left")
-    inf.add_column("reason")
-    inf.add_column("count", justify="right")
-    for k, v in res["infeasible"].items():
-        inf.add_row(k, f"{v:,}")
-    return Group(t, inf)
+    return Group(t, infeasible_table(res["infeasible"]))
 
 
 def sim_view(r: dict[str, Any]) -> Table:

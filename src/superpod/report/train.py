@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from superpod.report.breakdown import breakdown_table
+from superpod.report.breakdown import breakdown_table, infeasible_table
 from superpod.units import si
 
 
@@ -55,9 +55,4 @@ def plan_view(res: dict[str, Any]) -> Group:
         t.add_row(str(i), _plan_text(c["plan"]), si(c["step_time_s"], "s"),
                   f"{c['tokens_per_s_per_chip']:,.1f}", f"{c['mfu']:.1%}",
                   si(c["memory_bytes_per_chip"], "B"), f"{over[0]} {si(over[1], 's')}")
-    inf = Table(title="infeasible layouts by reason", title_justify="left")
-    inf.add_column("reason")
-    inf.add_column("count", justify="right")
-    for k, v in res["infeasible"].items():
-        inf.add_row(k, f"{v:,}")
-    return Group(t, inf)
+    return Group(t, infeasible_table(res["infeasible"]))
