@@ -69,3 +69,22 @@ def test_calibration_holds_out_validation_shapes() -> None:
             shapes = {(m, n, k) for m, n, k, _ in e.points}
             assert (8192, 8192, 8192) not in shapes
             assert (16384, 16384, 16384) not in shapes
+
+
+def test_uncalibrated_precision_borrows_the_chips_fixed_costs(cat: Catalog) -> None:
+    # H100 BF16 has no measurements; its FP8 curve gives the per-wave and per-kernel costs
+    cal = load_calibration()
+    h100 = cat.chip("h100-sxm")
+    bf16, fp8 = kernels.gemm_fit(h100, "bf16", cal), kernels.gemm_fit(h100, "fp8", cal)
+    assert not bf16.calibrated and fp8.calibrated
+    assert bf16.e_max == cal.defaults.gemm_efficiency
+    assert (bf16.tile_overhead_s, bf16.overhead_s, bf16.tile) == (
+        fp8.tile_overhead_s, fp8.overhead_s, fp8.tile)
+    # so a thin-k GEMM (small model) reaches less of the default efficiency than a deep one
+    peak = kernels.peak_for(h100, "bf16")
+    thin = kernels.gemm(h100, 16384, 6144, 1024, "bf16", cal).flop_per_s / peak
+    deep = kernels.gemm(h100, 16384, 6144, 16384, "bf16", cal).flop_per_s / peak
+    assert thin < deep <= cal.defaults.gemm_efficiency
+    # a chip with no measurements at all keeps the plain defaults
+    mi = kernels.gemm_fit(cat.chip("mi300x"), "bf16", cal)
+    assert mi.tile_overhead_s == 0.0 and mi.overhead_s == cal.defaults.gemm_overhead_s

@@ -84,10 +84,21 @@ def attention_efficiency(chip: Chip, kernel: str = "auto",
 
 
 def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
+    """The chip's fitted curve at ``dtype``; else the default large-shape efficiency with
+    the per-wave and per-kernel fixed costs measured on the same chip at another precision
+    (prologue, epilogue and launch do not depend on the input format; the tile schedule is
+    the die's), else the defaults alone."""
     entry = gemm_entry(cal, chip.id, dtype)
     if entry:
         return fit_gemm(entry, peak_for(chip, dtype))
     d = cal.defaults
+    other = next((e for e in cal.gemm if chip.id in (e.chip, *e.applies_to)), None)
+    if other is not None:
+        fit = fit_gemm(other, peak_for(chip, other.dtype))
+        return GemmFit(e_max=d.gemm_efficiency, tile_overhead_s=fit.tile_overhead_s,
+                       overhead_s=fit.overhead_s, compute_units=fit.compute_units,
+                       tile=fit.tile, source=f"{d.source}; fixed costs per wave and kernel "
+                       f"from {other.dtype} measurements: {other.source}", calibrated=False)
     return GemmFit(e_max=d.gemm_efficiency, tile_overhead_s=0.0,
                    overhead_s=d.gemm_overhead_s, compute_units=1,
                    tile=(1, 1), source=d.source, calibrated=False)
