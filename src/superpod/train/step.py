@@ -189,8 +189,10 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         m = f.model
         bh = p.micro_batch * m.num_attention_heads // p.tp  # (sequence, head) pairs
         sq = p.seq_len // p.cp
-        core = _gemm_s(ctx, ((sq, p.seq_len, m.head_dim_qk, bh),
-                             (sq, m.head_dim_v, p.seq_len, bh)))
+        # one strided-batched GEMM each (cuBLAS batches the heads in one launch): costed as
+        # the (bh sq)-row GEMM it tiles like, so launch and per-wave costs are paid once
+        core = _gemm_s(ctx, ((bh * sq, p.seq_len, m.head_dim_qk, 1),
+                             (bh * sq, m.head_dim_v, p.seq_len, 1)))
         attn = core + _copy_s(ctx, SCORE_BYTES_FWD * bh * sq * p.seq_len)
         attn_bwd = 2 * core + _copy_s(ctx, SCORE_BYTES_BWD * bh * sq * p.seq_len)
     else:
