@@ -137,3 +137,21 @@ def test_dualpipe_hides_ep_traffic_up_to_compute_and_doubles_weights() -> None:
     assert math.isclose(dual.memory.weights, 2 * plain.memory.weights)
     # whatever DualPipe hides still costs the SMs the communication kernels take
     assert dual.breakdown_s["overlap_interference"] > plain.breakdown_s["overlap_interference"]
+
+
+def test_placement_order_moves_tp_off_the_scale_up_domain() -> None:
+    s = api.system("dgx-h100", 64)
+    base = TrainPlan(tp=8, pp=2, dp=4, micro_batch=1, global_batch=16, seq_len=4096,
+                     sequence_parallel=True, recompute="full")
+    inner = _ok(evaluate_train(s, L70, base, check_memory=False))
+    outer = _ok(evaluate_train(s, L70, replace(base, order="dp-tp-cp-pp"),
+                               check_memory=False))
+    assert base.stride("tp") == 1 and replace(base, order="dp-tp-cp-pp").stride("tp") == 4
+    # TP over InfiniBand instead of NVLink: slower; nothing else changes the FLOPs
+    assert outer.breakdown_s["tp_comm"] > 2 * inner.breakdown_s["tp_comm"]
+    assert outer.breakdown_s["compute"] == inner.breakdown_s["compute"]
+
+
+def test_bad_order_is_one_line_error() -> None:
+    with pytest.raises(SpecError, match="order"):
+        TrainPlan(order="tp-dp")

@@ -210,6 +210,9 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           tp_comm_overlap: Annotated[bool, typer.Option(
               help="Pipeline TP collectives with the GEMMs (Megatron-Core / TE, AsyncTP).")
           ] = True,
+          order: Annotated[str, typer.Option(
+              help="Rank placement, innermost first (tp-cp-dp-pp: TP inside the scale-up "
+                   "domain).")] = "tp-cp-dp-pp",
           chips: Chips = None,
           trace: Annotated[Path | None, typer.Option(help="Write a Chrome trace here.")] = None,
           economics: Annotated[bool, typer.Option(
@@ -241,7 +244,8 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
                      seq_len=seq_len, recompute=recompute, precision=precision,
                      pp_schedule=("interleaved" if vpp > 1 else "1f1b")
                      if pp_schedule == "auto" else pp_schedule,
-                     attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1)
+                     attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1,
+                     order=order)
     res = evaluate_train(sysm, spec, plan)
     if isinstance(res, Infeasible):
         if as_json:

@@ -18,6 +18,7 @@ RECOMPUTE = ("none", "selective", "op", "full")
 SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
 PRECISIONS = ("bf16", "fp8", "fp4")
 ATTENTION_KERNELS = ("auto", "fa2", "fa3", "unfused")
+ORDER_DIMS = ("tp", "cp", "dp", "pp")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class TrainPlan:
     pp_schedule: str = "1f1b"
     attention_kernel: str = "auto"  # fa2 | fa3 | unfused | auto (best calibrated for the chip)
     tp_comm_overlap: bool = False  # TP all-gather / reduce-scatter pipelined with the GEMMs
+    # rank placement, innermost first (Megatron's --order convention): consecutive ranks
+    # (one scale-up domain, then the next) fill the first dimension, then the second, ...
+    order: str = "tp-cp-dp-pp"
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "vpp", "dp", "cp", "ep", "etp", "micro_batch",
@@ -55,6 +59,22 @@ class TrainPlan:
             if getattr(self, name) not in allowed:
                 raise SpecError("not a known choice", field=name, value=getattr(self, name),
                                 allowed=", ".join(allowed))
+
+        dims = self.order.split("-")
+        if sorted(dims) != sorted(ORDER_DIMS):
+            raise SpecError("must list tp, cp, dp and pp once each, innermost first",
+                            field="order", value=self.order, allowed="e.g. tp-cp-dp-pp")
+
+    def stride(self, dim: str) -> int:
+        """Rank distance between neighbours of a ``dim`` group: the product of the degrees
+        placed inside it (``order``)."""
+        out = 1
+        for d in self.order.split("-"):
+            if d == dim:
+                return out
+            out *= getattr(self, d)
+        raise SpecError("unknown parallel dimension", field="order", value=dim,
+                        allowed=", ".join(ORDER_DIMS))
 
     @property
     def world(self) -> int:

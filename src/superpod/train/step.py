@@ -213,8 +213,10 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
                  }.get(p.recompute, 0.0)
     act = tokens * f.hidden * ACT_BYTES
     if p.tp > 1:
-        one = (_coll(ctx, "all_gather", p.tp, act) + _coll(ctx, "reduce_scatter", p.tp, act)
-               if p.sequence_parallel else _coll(ctx, "all_reduce", p.tp, act))
+        st = p.stride("tp")
+        one = (_coll(ctx, "all_gather", p.tp, act, st)
+               + _coll(ctx, "reduce_scatter", p.tp, act, st)
+               if p.sequence_parallel else _coll(ctx, "all_reduce", p.tp, act, st))
         comm = 2 * one  # two per layer each way
         if p.tp_comm_overlap:
             tp_s = sum(comm / p.tp + max(0.0, comm * (p.tp - 1) / p.tp - g)
@@ -227,7 +229,7 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     cp_s = 0.0
     if p.cp > 1:
         kv = tokens * f.kv_bytes_per_token / p.tp
-        hop = _coll(ctx, "send_recv", 2, kv, stride=p.tp)
+        hop = _coll(ctx, "send_recv", 2, kv, stride=p.stride("cp"))
         cp_s = max(0.0, (p.cp - 1) * hop - attn) + max(0.0, 2 * (p.cp - 1) * hop - 2 * attn)
         hidden += 3 * (p.cp - 1) * hop - cp_s
     ep_s = 0.0
@@ -261,7 +263,9 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
                 params_rank: float, expert_params_rank: float) -> tuple[float, float]:
     """(exposed, hidden) data-parallel communication per step, seconds."""
     p = ctx.plan
-    n, stride = p.dp * p.cp, p.tp
+    # the gradient group spans dp x cp ranks; its tightest neighbours set the placement
+    n = p.dp * p.cp
+    stride = min(p.stride("dp"), p.stride("cp")) if p.cp > 1 else p.stride("dp")
     if n <= 1:
         return 0.0, 0.0
     grads = params_rank * mem.GRAD_BYTES
@@ -339,7 +343,7 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     pp_p2p = 0.0
     if p.pp > 1:
         act = tokens * f.hidden * ACT_BYTES / (p.tp if p.sequence_parallel else 1)
-        pp_p2p = 2 * _coll(ctx, "send_recv", 2, act, stride=p.tp * p.cp * p.dp)
+        pp_p2p = 2 * _coll(ctx, "send_recv", 2, act, stride=p.stride("pp"))
     slot = fwd + bwd + rec + sum(comm.values()) + pp_p2p
     m = p.microbatches
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
