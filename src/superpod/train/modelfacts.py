@@ -113,8 +113,13 @@ def _layer_gemms(model: ModelSpec, layer: int, tokens: int, tp: int, ep: int, et
                  ) -> tuple[GemmShape, ...]:
     out = []
     for g in ops.layer_gemms(model, layer, tokens, tp=tp, ep=ep, etp=etp):
-        if g.kind == "expert":  # count local experts with tokens, m tokens each (rounded up)
-            out.append((max(1, math.ceil(g.m)), g.n, g.k, max(1, round(g.count))))
+        if g.kind == "expert":
+            # the local experts with tokens run as one grouped GEMM (Megatron-Core
+            # --moe-grouped-gemm, DeepGEMM): one launch whose tiles are every expert's rows
+            # stacked; at training token counts it is compute-bound, so the stacked shape's
+            # single weight operand does not understate its time
+            experts = max(1, round(g.count))
+            out.append((experts * max(1, math.ceil(g.m)), g.n, g.k, 1))
         else:
             out.append((int(g.m), g.n, g.k, int(g.count)))
     return tuple(out)
