@@ -155,3 +155,19 @@ def test_placement_order_moves_tp_off_the_scale_up_domain() -> None:
 def test_bad_order_is_one_line_error() -> None:
     with pytest.raises(SpecError, match="order"):
         TrainPlan(order="tp-dp")
+
+
+def test_fsdp_gathers_expert_weights_too() -> None:
+    # ZeRO-3 on an MoE model: without expert parallelism every rank gathers all experts
+    s = api.system("dgx-h100", 16)
+    mix = load_model("mixtral-8x7b")
+    base = TrainPlan(dp=16, zero=3, micro_batch=1, global_batch=16, seq_len=4096,
+                     recompute="full")
+    plain = _ok(evaluate_train(s, mix, base, check_memory=False))
+    sharded = _ok(evaluate_train(s, mix, replace(base, ep=8), check_memory=False))
+
+    def dp_traffic(r: TrainResult) -> float:  # exposed + hidden (interference / share)
+        hidden = r.breakdown_s["overlap_interference"] / step.COMM_SM_SHARE
+        return r.breakdown_s["dp_comm"] + hidden
+
+    assert dp_traffic(plain) > 2 * dp_traffic(sharded)

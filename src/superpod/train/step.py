@@ -266,24 +266,23 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
     # the gradient group spans dp x cp ranks; its tightest neighbours set the placement
     n = p.dp * p.cp
     stride = min(p.stride("dp"), p.stride("cp")) if p.cp > 1 else p.stride("dp")
-    if n <= 1:
-        return 0.0, 0.0
-    grads = params_rank * mem.GRAD_BYTES
-    weights = params_rank * mem.WEIGHT_BYTES
-    if p.zero >= 3:
-        per_mb = (2 * _coll(ctx, "all_gather", n, weights, stride)
-                  + _coll(ctx, "reduce_scatter", n, grads, stride))
+    # expert parameters synchronise over their own data-parallel group (edp ranks)
+    edp, estride = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp)), p.ep * p.etp
+    groups = ((n, stride, params_rank), (edp, estride, expert_params_rank))
+
+    def both(op: str, per_param: float) -> float:
+        return sum(_coll(ctx, op, g, count * per_param, st) for g, st, count in groups
+                   if count)
+
+    if p.zero >= 3:  # FSDP: gather weights forward and backward, reduce-scatter grads
+        per_mb = (2 * both("all_gather", mem.WEIGHT_BYTES)
+                  + both("reduce_scatter", mem.GRAD_BYTES))
         exposed = max(0.0, per_mb - per_mb_compute)
         return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
-    if p.zero >= 1:
-        rs, ag = (_coll(ctx, "reduce_scatter", n, grads, stride),
-                  _coll(ctx, "all_gather", n, weights, stride))
+    if p.zero >= 1:  # distributed optimizer: reduce-scatter grads, all-gather weights
+        rs, ag = both("reduce_scatter", mem.GRAD_BYTES), both("all_gather", mem.WEIGHT_BYTES)
     else:
-        rs, ag = _coll(ctx, "all_reduce", n, grads, stride), 0.0
-    if expert_params_rank:
-        edp = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp))
-        rs += _coll(ctx, "reduce_scatter", edp, expert_params_rank * mem.GRAD_BYTES,
-                    p.ep * p.etp)
+        rs, ag = both("all_reduce", mem.GRAD_BYTES), 0.0
     exposed = max(0.0, rs - bwd_mb) + max(0.0, ag - fwd_mb)
     return exposed, rs + ag - exposed
 
