@@ -78,8 +78,13 @@ def _plan_bench() -> None:
     print(f"plan infer, DeepSeek-R1 on CloudMatrix 384 at TPOT <= 50 ms: {wall:.1f} s for "
           f"{res.evaluated:,} layouts; infeasible {dict(res.infeasible)}")
     for c in res.candidates:
-        print(f"  {c.phase} {c.layout.label()}: batch {c.batch:,}, "
-              f"{c.tokens_per_s_per_chip:,.0f} tok/s/chip, TPOT {c.tpot_s * 1e3:.1f} ms")
+        pre = c.extra.get("prefill_layout", {})
+        pools = (f" (prefill tp={pre['tp']} dp={pre['dp']} ep={pre['ep']} pp={pre['pp']}: "
+                 f"{c.extra['prefill_chips']} + {c.extra['decode_chips']} decode chips)"
+                 if pre else "")
+        ttft = f", TTFT {c.ttft_s:.2f} s" if c.ttft_s is not None else ""
+        print(f"  {c.phase} {c.layout.label()}{pools}: batch {c.batch:,}, "
+              f"{c.tokens_per_s_per_chip:,.0f} tok/s/chip, TPOT {c.tpot_s * 1e3:.1f} ms{ttft}")
 
 
 def main() -> None:
