@@ -171,3 +171,22 @@ def test_fsdp_gathers_expert_weights_too() -> None:
         return r.breakdown_s["dp_comm"] + hidden
 
     assert dp_traffic(plain) > 2 * dp_traffic(sharded)
+
+
+def test_cli_ranks_per_chip_counts_dies_as_ranks() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from superpod.cli import app
+
+    def run(*extra: str) -> dict[str, object]:
+        r = CliRunner().invoke(app, ["train", "-s", "cloudmatrix384", "-m", "llama3-70b",
+                                     "--global-batch", "768", "--seq-len", "4096", "--tp", "8",
+                                     "--pp", "4", "--json", *extra])
+        assert r.exit_code == 0, r.output
+        return dict(json.loads(r.stdout))
+
+    one, two = run(), run("--ranks-per-chip", "2")
+    assert one["chips"] == two["chips"] == 384
+    assert two["plan"]["dp"] == 2 * one["plan"]["dp"]  # type: ignore[index]

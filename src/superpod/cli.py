@@ -210,6 +210,8 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           tp_comm_overlap: Annotated[bool, typer.Option(
               help="Pipeline TP collectives with the GEMMs (Megatron-Core / TE, AsyncTP).")
           ] = True,
+          ranks_per_chip: Annotated[int, typer.Option(
+              min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
           order: Annotated[str, typer.Option(
               help="Rank placement, innermost first (tp-cp-dp-pp: TP inside the scale-up "
                    "domain).")] = "tp-cp-dp-pp",
@@ -229,7 +231,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     sid, files = _system_arg(system_arg)
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
-    ranks = sysm.counts.chips
+    ranks = sysm.counts.chips * ranks_per_chip
     _check_choice("--recompute", recompute, ("none", "selective", "op", "full"))
     _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
     _check_choice("--pp-schedule", pp_schedule,
@@ -246,7 +248,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
                      if pp_schedule == "auto" else pp_schedule,
                      attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1,
                      order=order)
-    res = evaluate_train(sysm, spec, plan)
+    res = evaluate_train(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
     if isinstance(res, Infeasible):
         if as_json:
             _emit_json(res.to_dict())
@@ -308,6 +310,8 @@ def plan_train_cmd(
         tp_comm_overlap: Annotated[bool, typer.Option(
             help="Layouts pipeline TP collectives with the GEMMs (Megatron-Core / TE).")
         ] = True,
+        ranks_per_chip: Annotated[int, typer.Option(
+            min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
         chips: Chips = None, as_json: Json = False) -> None:
     """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
     from superpod.report.train import plan_view
@@ -317,7 +321,8 @@ def plan_train_cmd(
     _check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
     sid, files = _system_arg(system_arg)
     res = plan_train(api.system(sid, chips, files), load_model(model), global_batch, seq_len,
-                     precision, top, tp_comm_overlap=tp_comm_overlap)
+                     precision, top, ranks_per_chip=ranks_per_chip,
+                     tp_comm_overlap=tp_comm_overlap)
     if as_json:
         _emit_json(res.to_dict())
     else:
