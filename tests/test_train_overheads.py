@@ -190,3 +190,16 @@ def test_cli_ranks_per_chip_counts_dies_as_ranks() -> None:
     one, two = run(), run("--ranks-per-chip", "2")
     assert one["chips"] == two["chips"] == 384
     assert two["plan"]["dp"] == 2 * one["plan"]["dp"]  # type: ignore[index]
+
+
+def test_cli_degrees_that_do_not_divide_are_one_line_errors() -> None:
+    from typer.testing import CliRunner
+
+    from superpod.cli import app
+
+    r = CliRunner().invoke(app, ["train", "-s", "dgx-h100", "-m", "llama3-8b",
+                                 "--global-batch", "8", "--seq-len", "4096", "--tp", "3"])
+    assert r.exit_code == 2 and "does not divide the 8 ranks" in r.output
+    r = CliRunner().invoke(app, ["plan", "infer", "-s", "gb200-nvl72", "-m", "llama3-8b",
+                                 "--slo-tpot-ms", "-5"])
+    assert r.exit_code == 2 and "Traceback" not in r.output

@@ -240,6 +240,9 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp)):
         if v < 1:
             raise SpecError("must be a positive integer", field=name, value=v)
+    if dp is None and ranks % (tp * pp * cp):
+        raise SpecError(f"does not divide the {ranks} ranks", field="--tp x --pp x --cp",
+                        value=tp * pp * cp, allowed=f"a divisor of {ranks}")
     plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp or max(1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
                      zero=zero, micro_batch=micro_batch, global_batch=global_batch,

@@ -44,8 +44,8 @@ Mtp = Annotated[int, typer.Option(min=0, help="Speculative (MTP) tokens per deco
 MtpAcc = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Acceptance per drafted token (DeepSeek-V3 report: 85-90%).")]
 Degree = Annotated[int, typer.Option(min=1)]
-SloTpot = Annotated[float | None, typer.Option(help="TPOT SLO in milliseconds.")]
-SloTtft = Annotated[float | None, typer.Option(help="TTFT SLO in milliseconds.")]
+SloTpot = Annotated[float | None, typer.Option(min=0.001, help="TPOT SLO in milliseconds.")]
+SloTtft = Annotated[float | None, typer.Option(min=0.001, help="TTFT SLO in milliseconds.")]
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
@@ -166,7 +166,8 @@ def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
 
 @_friendly
 def plan_infer(system_arg: SystemArg, model: ModelArg,
-               slo_tpot_ms: Annotated[float, typer.Option(help="TPOT SLO in milliseconds.")],
+               slo_tpot_ms: Annotated[float, typer.Option(
+                   min=0.001, help="TPOT SLO in milliseconds.")],
                slo_ttft_ms: SloTtft = None, input_len: InputLen = 1024,
                output_len: OutputLen = 1024, precision: Precision = "bf16",
                kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
