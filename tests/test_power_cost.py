@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from superpod import api
-from superpod.cli_reliability import register
+from superpod.cli import app
 from superpod.cost import (
     CostQuery,
     capex,
@@ -172,32 +171,21 @@ def test_bad_price_file(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- CLI
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """superpod (test app)"""
-
-    register(app)
-    return app
-
-
 def test_cost_cli() -> None:
     runner = CliRunner()
-    r = runner.invoke(_app(), ["cost", "--system", "cloudmatrix384", "--tokens-per-s", "2e5",
+    r = runner.invoke(app, ["cost", "--system", "cloudmatrix384", "--tokens-per-s", "2e5",
                                "--json"])
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout)
     assert {"capex_usd", "opex_usd_per_year", "usd_per_million_tokens", "it_power_kw",
             "tokens_per_j", "capex_breakdown_usd"} <= set(row)
-    r2 = runner.invoke(_app(), ["cost", "-s", "cloudmatrix384", "--tokens-per-s", "2e5",
+    r2 = runner.invoke(app, ["cost", "-s", "cloudmatrix384", "--tokens-per-s", "2e5",
                                 "--electricity-usd-per-kwh", "0.078", "--years", "5",
                                 "--json"])
     row2 = json.loads(r2.stdout)
     assert row2["inputs"]["electricity_usd_per_kwh"] == pytest.approx(0.078)
     assert row2["inputs"]["evidence"]["depreciation_years"] == "user"
-    text = runner.invoke(_app(), ["cost", "-s", "gb200-nvl72", "--tokens-per-s", "1e5"])
+    text = runner.invoke(app, ["cost", "-s", "gb200-nvl72", "--tokens-per-s", "1e5"])
     assert text.exit_code == 0 and "USD per million tokens" in text.stdout
-    bad = runner.invoke(_app(), ["cost", "-s", "tpu-v5p-pod", "--tokens-per-s", "1e5"])
+    bad = runner.invoke(app, ["cost", "-s", "tpu-v5p-pod", "--tokens-per-s", "1e5"])
     assert bad.exit_code == 2 and "chip-price-usd" in bad.output

@@ -7,13 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
-import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from superpod import api
-from superpod.cli_reliability import register
+from superpod.cli import app
 from superpod.errors import SpecError
 from superpod.hardware.catalog import Catalog
 from superpod.reliability import (
@@ -290,20 +289,9 @@ def test_analyse_llama_scale() -> None:
 # ----------------------------------------------------------------------------- CLI
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """superpod (test app)"""
-
-    register(app)
-    return app
-
-
 def test_reliability_cli_json_contract() -> None:
     runner = CliRunner()
-    r = runner.invoke(_app(), ["reliability", "--system", "dgx-h100", "--chips", "16384",
+    r = runner.invoke(app, ["reliability", "--system", "dgx-h100", "--chips", "16384",
                                "--model-params", "405e9", "--days", "54", "--trials", "500",
                                "--json"])
     assert r.exit_code == 0, r.output
@@ -313,7 +301,7 @@ def test_reliability_cli_json_contract() -> None:
     assert set(row["monte_carlo"]["completion_days"]) == {"mean", "p50", "p90", "p99"}
     assert len(row["monte_carlo"]["ettr_ci"]) == 2
     assert row["expected_interruptions"] == pytest.approx(419)
-    text = runner.invoke(_app(), ["reliability", "-s", "cloudmatrix384", "--checkpoint-bytes",
+    text = runner.invoke(app, ["reliability", "-s", "cloudmatrix384", "--checkpoint-bytes",
                                   "1TB", "--async-checkpoint", "--spares", "64+1",
                                   "--trials", "100"])
     assert text.exit_code == 0 and "ETTR" in text.stdout and "swap" in text.stdout
@@ -324,6 +312,6 @@ def test_reliability_cli_bad_input() -> None:
     for args in (["--model-params", "1e9", "--checkpoint-bytes", "1TB"],
                  ["--checkpoint-bytes", "lots"], ["--model-params", "1e9", "--spares", "64"],
                  ["--model-params", "1e9", "--storage-bandwidth", "2TB"]):
-        r = runner.invoke(_app(), ["reliability", "-s", "dgx-h100", *args])
+        r = runner.invoke(app, ["reliability", "-s", "dgx-h100", *args])
         assert r.exit_code == 2, args
         assert "error:" in r.output and "Traceback" not in r.output

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from superpod.hardware.loading import read_yaml, spec_error
+from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 
 CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "kernels.yaml"
@@ -143,11 +143,7 @@ def fit_gemm(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
 @lru_cache(maxsize=4)
 def load_calibration(path: str | None = None) -> CalibrationFile:
     """Read a calibration file (default: the one shipped with superpod)."""
-    file = str(path or CALIBRATION_FILE)
-    try:
-        return CalibrationFile.model_validate(read_yaml(file))
-    except ValidationError as exc:
-        raise spec_error(exc, file=file, model=CalibrationFile) from None
+    return read_model_file(str(path or CALIBRATION_FILE), CalibrationFile)
 
 
 def gemm_entry(cal: CalibrationFile, chip: str, dtype: str) -> GemmEntry | None:

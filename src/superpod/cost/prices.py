@@ -14,11 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from superpod.errors import SpecError
 from superpod.hardware.catalog import CATALOG_DIR, Catalog
-from superpod.hardware.loading import read_yaml, spec_error
+from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import Evidence, SystemSpec
 from superpod.units import Dim, UnitError, parse_quantity
 
@@ -196,10 +196,7 @@ def _default_book() -> PriceBook:
 
 def _load(path: Path) -> PriceBook:
     file = str(path)
-    try:
-        data = PriceFile.model_validate(read_yaml(path))
-    except ValidationError as exc:
-        raise spec_error(exc, file=file, model=PriceFile) from None
+    data = read_model_file(path, PriceFile)
     book = PriceBook(data=data, file=file)
     book.electricity(data.electricity_default.region)
     for region in data.electricity_default.by_vendor.values():

@@ -9,12 +9,14 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from superpod.errors import SpecError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -103,6 +105,14 @@ def allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str
     if current is None:
         return []
     return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def read_model_file(path: str | Path, model: type[M]) -> M:
+    """A YAML file validated as ``model``; any problem is one ``SpecError`` line."""
+    try:
+        return model.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise spec_error(exc, file=str(path), model=model) from None
 
 
 def spec_error(exc: ValidationError, *, file: str, model: type[BaseModel],

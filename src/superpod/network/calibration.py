@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from superpod.hardware.loading import read_yaml, spec_error
+from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 
 COLLECTIVES_FILE = Path(__file__).resolve().parent.parent / "calibration" / "collectives.yaml"
@@ -76,11 +76,7 @@ class CollectiveCalibration(_Strict):
 
 @lru_cache(maxsize=4)
 def load_collective_calibration(path: str | None = None) -> CollectiveCalibration:
-    file = str(path or COLLECTIVES_FILE)
-    try:
-        return CollectiveCalibration.model_validate(read_yaml(file))
-    except ValidationError as exc:
-        raise spec_error(exc, file=file, model=CollectiveCalibration) from None
+    return read_model_file(str(path or COLLECTIVES_FILE), CollectiveCalibration)
 
 
 def wire_factor(op: str, algorithm: str, ranks: int) -> float:

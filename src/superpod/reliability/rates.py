@@ -26,11 +26,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from superpod.errors import SpecError
 from superpod.hardware.catalog import CATALOG_DIR, Catalog, load_catalog
-from superpod.hardware.loading import read_yaml, spec_error
+from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import Evidence
 from superpod.hardware.system import System, build_system
 from superpod.units import Dim, UnitError, parse_quantity
@@ -275,10 +275,7 @@ def _default_book() -> RateBook:
 
 def _load(path: Path, cat: Catalog) -> RateBook:
     file = str(path)
-    try:
-        data = ReliabilityFile.model_validate(read_yaml(path))
-    except ValidationError as exc:
-        raise spec_error(exc, file=file, model=ReliabilityFile) from None
+    data = read_model_file(path, ReliabilityFile)
     if len(data.calibration_runs) != 1:
         raise SpecError("exactly one calibration run is supported", file=file,
                         field="calibration_runs")
