@@ -140,6 +140,19 @@ def fit_gemm(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
                    calibrated=True)
 
 
+_FITS: dict[tuple[int, float], tuple[GemmEntry, GemmFit]] = {}
+
+
+def fitted(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
+    """``fit_gemm``, memoised per entry (the entry is kept alive with its fit, so an id is
+    never reused for another entry): the least squares runs once, not per GEMM estimate."""
+    key = (id(entry), peak_flop_per_s)
+    hit = _FITS.get(key)
+    if hit is None or hit[0] is not entry:
+        hit = _FITS[key] = (entry, fit_gemm(entry, peak_flop_per_s))
+    return hit[1]
+
+
 @lru_cache(maxsize=4)
 def load_calibration(path: str | None = None) -> CalibrationFile:
     """Read a calibration file (default: the one shipped with superpod)."""

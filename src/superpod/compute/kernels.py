@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from superpod.compute.calibration import (
     CalibrationFile,
     GemmFit,
-    fit_gemm,
+    fitted,
     gemm_entry,
     load_calibration,
     memcpy_entry,
@@ -90,11 +90,11 @@ def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
     the die's), else the defaults alone."""
     entry = gemm_entry(cal, chip.id, dtype)
     if entry:
-        return fit_gemm(entry, peak_for(chip, dtype))
+        return fitted(entry, peak_for(chip, dtype))
     d = cal.defaults
     other = next((e for e in cal.gemm if chip.id in (e.chip, *e.applies_to)), None)
     if other is not None:
-        fit = fit_gemm(other, peak_for(chip, other.dtype))
+        fit = fitted(other, peak_for(chip, other.dtype))
         return GemmFit(e_max=d.gemm_efficiency, tile_overhead_s=fit.tile_overhead_s,
                        overhead_s=fit.overhead_s, compute_units=fit.compute_units,
                        tile=fit.tile, source=f"{d.source}; fixed costs per wave and kernel "
