@@ -203,3 +203,16 @@ def test_cli_degrees_that_do_not_divide_are_one_line_errors() -> None:
     r = CliRunner().invoke(app, ["plan", "infer", "-s", "gb200-nvl72", "-m", "llama3-8b",
                                  "--slo-tpot-ms", "-5"])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_framework_profiles_from_case_text() -> None:
+    from superpod.train.frameworks import framework_for
+
+    titan = framework_for("torchtitan 2D+AsyncTP + compile")
+    assert (titan.attention_kernel, titan.tp_comm_overlap) == ("fa2", True)
+    assert titan.recompute("selective") == "op" and titan.recompute("full") == "full"
+    assert framework_for("Megatron-LM (2021)").attention_kernel == "unfused"
+    assert framework_for("NeMo 24.07 / Megatron-Core").tp_comm_overlap
+    ds = framework_for("HAI-LLM (DualPipe)")
+    assert ds.schedule(None, 1) == "dualpipe" and ds.schedule("1f1b", 1) == "1f1b"
+    assert framework_for("anything").schedule(None, 4) == "interleaved"

@@ -8,7 +8,6 @@ One bad case never stops the file.
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -109,31 +108,9 @@ def _infer(case: Case, cat: Catalog) -> tuple[float, str]:
     return evaluate_infer_case(case, cat)
 
 
-def _attention_kernel(framework: str) -> str:
-    """The attention kernel a framework named in a case runs.
-
-    torchtitan: PyTorch SDPA, FlashAttention-2 on Hopper; Megatron-LM as of 2021 predates
-    FlashAttention (Dao et al. 2022) and materialises the score matrix; later Megatron-Core
-    / NeMo use cuDNN fused attention (the best calibrated kernel, ``auto``).
-    """
-    fw = framework.lower()
-    if "torchtitan" in fw:
-        return "fa2"
-    if re.search(r"\b20(19|20|21)\b", fw):
-        return "unfused"
-    return "auto"
-
-
-def _tp_comm_overlap(framework: str) -> bool:
-    """Whether the framework pipelines TP collectives with GEMMs: Megatron-Core's
-    ``--tp-comm-overlap`` (Transformer Engine userbuffers, on in NeMo's performance recipes)
-    or PyTorch AsyncTP in torchtitan."""
-    fw = framework.lower()
-    return "tp-comm-overlap" in fw or "asynctp" in fw or "nemo" in fw
-
-
 def _train(case: Case, cat: Catalog) -> tuple[float, str]:
     from superpod.errors import Infeasible
+    from superpod.train.frameworks import framework_for
     from superpod.train.plan import TrainPlan
     from superpod.train.search import MICRO_BATCHES
     from superpod.train.step import TrainResult, evaluate_train
@@ -142,17 +119,13 @@ def _train(case: Case, cat: Catalog) -> tuple[float, str]:
     assert case.model is not None and case.parallel is not None  # guaranteed by parse_case
     model = model_from_config(case.model.model_dump(exclude_none=True), file=case.id)
     p = case.parallel
-    schedule = p.pp_schedule or ("dualpipe" if "dualpipe" in p.framework.lower() else
-                                 "interleaved" if p.vpp > 1 else "1f1b")
+    fw = framework_for(p.framework)
     base = dict(tp=p.tp, pp=p.pp, vpp=p.vpp, dp=p.dp, cp=p.cp, ep=p.ep, etp=p.etp,
                 sequence_parallel=p.sequence_parallel, zero=p.zero,
                 global_batch=p.global_batch, seq_len=p.seq_len,
-                # torchtitan's "selective" is PyTorch op-level checkpointing
-                recompute="op" if p.recompute == "selective" and "torchtitan" in
-                p.framework.lower() else p.recompute,
-                precision=p.precision, pp_schedule=schedule,
-                attention_kernel=_attention_kernel(p.framework),
-                tp_comm_overlap=_tp_comm_overlap(p.framework))
+                recompute=fw.recompute(p.recompute), precision=p.precision,
+                pp_schedule=fw.schedule(p.pp_schedule, p.vpp),
+                attention_kernel=fw.attention_kernel, tp_comm_overlap=fw.tp_comm_overlap)
     system = case_system(case, cat)
     mbs = [p.micro_batch] if p.micro_batch else list(MICRO_BATCHES)
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:
