@@ -180,7 +180,8 @@ class _Layer:
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     p, f = ctx.plan, ctx.facts
     tokens = p.micro_batch * p.seq_len // p.cp
-    gemm = _gemm_s(ctx, f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp))
+    shapes = f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp)
+    gemm = _gemm_s(ctx, shapes)
     # element-wise work (norms, activation functions, residuals, casts) streams about
     # twice the stored activations forward (read + write) and twice that backward
     elem = ELEMENTWISE_TRAFFIC * _copy_s(ctx, f.activation_bytes(
@@ -203,10 +204,10 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
         # write 1 B) and written once more transposed for the weight-gradient GEMM, and so
         # is every output gradient in backward (FP8 tensor cores take only TN layouts)
-        shapes = f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp)
         cast_fwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * k_ for m_, _, k_, c in shapes))
         cast_bwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * n_ for m_, n_, _, c in shapes))
     fwd = gemm + attn + elem + cast_fwd
+    bwd = 2 * gemm + attn_bwd + 2 * elem + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
     recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + cast_fwd
@@ -242,13 +243,12 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         if p.pp_schedule == "dualpipe":
             # a forward chunk's dispatch/combine runs under a backward chunk's compute and
             # vice versa: hidden up to the layer's forward + backward compute
-            ep_s = max(0.0, 2 * one - (3 * gemm + attn + attn_bwd + 3 * elem))
+            ep_s = max(0.0, 2 * one - (fwd - cast_fwd + bwd - cast_bwd))
         else:
             ep_s = 2 * one
         hidden += 2 * one - ep_s
-    return _Layer(fwd_s=fwd, bwd_s=2 * gemm + attn_bwd + 2 * elem + cast_bwd,
-                  recompute_s=recompute,
-                  tp_s=tp_s, cp_s=cp_s, ep_s=ep_s, hidden_s=hidden)
+    return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
+                  ep_s=ep_s, hidden_s=hidden)
 
 
 def _bubble_slots(p: TrainPlan) -> float:
