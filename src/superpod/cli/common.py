@@ -59,3 +59,21 @@ def system_arg(value: str) -> tuple[str, list[str]]:
     if path.endswith((".yaml", ".yml")) or Path(path).is_file():
         return resolve_id(sid or None, [path]), [path]
     return value, []
+
+
+SystemFile = Annotated[list[Path] | None, typer.Option(
+    "--system", "-s", help="YAML file with your own chips / parts / systems (repeatable).")]
+Model = Annotated[str, typer.Option("--model", "-m",
+                                     help="Preset id or a Hugging Face config.json path.")]
+
+
+def files_of(system: list[Path] | None) -> list[str]:
+    """The ``--system`` files as strings."""
+    return [str(p) for p in system or []]
+
+
+def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    """A value that is not one of ``allowed`` is bad input naming the option."""
+    if value not in allowed:
+        raise SpecError("not a known choice", field=field, value=value,
+                        allowed=", ".join(allowed))

@@ -2,7 +2,7 @@
 
 A thin layer like ``superpod.cli``: parse the options, call ``superpod.reliability.analyse``
 or ``superpod.cost.cost_report``, print a rich table or ``--json`` (SI units). Bad input
-prints one line and exits with code 2 (the shared pieces live in ``superpod.cli_common``).
+prints one line and exits with code 2 (the shared pieces live in ``superpod.cli.common``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from superpod.cli_common import Chips, Json, out
-from superpod.cli_common import emit_json as _emit_json
-from superpod.cli_common import friendly as _friendly
+from superpod.cli.common import Chips, Json, out
+from superpod.cli.common import emit_json as _emit_json
+from superpod.cli.common import friendly as _friendly
 from superpod.errors import SpecError
 from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
 
@@ -27,7 +27,7 @@ SystemArg = Annotated[str, typer.Option(
 
 def _system(system_arg: str, chips: int | None) -> Any:
     from superpod import api
-    from superpod.cli_common import system_arg as _system_arg
+    from superpod.cli.common import system_arg as _system_arg
 
     system_id, files = _system_arg(system_arg)
     return api.system(system_id, chips, files), api.catalog(files)

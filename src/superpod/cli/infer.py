@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
-from superpod.cli_common import Chips, Json, err, out
-from superpod.cli_common import emit_json as _emit_json
-from superpod.cli_common import friendly as _friendly
+from superpod.cli.common import Chips, Json, err, out
+from superpod.cli.common import emit_json as _emit_json
+from superpod.cli.common import friendly as _friendly
 from superpod.errors import Infeasible, SpecError
 from superpod.infer.config import (
     DEFAULT_MTP_ACCEPTANCE,
@@ -50,7 +50,7 @@ SloTtft = Annotated[float | None, typer.Option(min=0.001, help="TTFT SLO in mill
 
 def _system(system_arg: str, chips: int | None) -> Any:
     from superpod import api
-    from superpod.cli_common import system_arg as parse
+    from superpod.cli.common import system_arg as parse
 
     sid, files = parse(system_arg)
     return api.system(sid, chips, files)

@@ -1,0 +1,66 @@
+"""The ``collective`` command: one collective on the system's real topology."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from superpod import api
+from superpod.cli.app import app
+from superpod.cli.common import Chips, Json, out
+from superpod.cli.common import emit_json as _emit_json
+from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import system_arg as _system_arg
+from superpod.errors import SpecError
+
+
+@app.command(name="collective")
+@_friendly
+def collective_cmd(
+        system_arg: Annotated[str, typer.Option(
+            "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")],
+        op: Annotated[str, typer.Option(help="all_reduce, all_gather, reduce_scatter, "
+                                             "all_to_all, broadcast, send_recv, ep_dispatch, "
+                                             "ep_combine")],
+        nbytes: Annotated[str, typer.Option("--bytes", help="Buffer per rank, e.g. 256MiB.")]
+        = "0",
+        ranks: Annotated[int | None, typer.Option(min=1, help="Ranks (default: all chips).")]
+        = None,
+        algorithm: Annotated[str, typer.Option(help="auto, ring, tree, halving_doubling, "
+                                                    "nvls, direct, hierarchical")] = "auto",
+        engine: Annotated[str, typer.Option(help="analytic or flow.")] = "analytic",
+        fail_links: Annotated[int, typer.Option(
+            min=0, help="Fail N scale-up links (seeded; flow engine).")] = 0,
+        seed: Annotated[int, typer.Option(help="Seed for --fail-links.")] = 0,
+        concurrent_groups: Annotated[int, typer.Option(
+            min=1, help="Identical groups running at once (contention).")] = 1,
+        tokens: Annotated[int | None, typer.Option(help="EP: tokens per rank.")] = None,
+        hidden: Annotated[int | None, typer.Option(help="EP: hidden size.")] = None,
+        top_k: Annotated[int | None, typer.Option(help="EP: experts per token.")] = None,
+        dtype: Annotated[str, typer.Option(help="Element type.")] = "bf16",
+        chips: Chips = None, as_json: Json = False) -> None:
+    """Time, algbw and busbw of one collective on the system's real topology."""
+    from superpod.network.collectives import CollectiveRequest, collective
+    from superpod.network.flow_engine import check_engine, flow_collective
+    from superpod.network.topology import build_fabric, failed_sample
+    from superpod.report.network import collective_view
+    from superpod.units import UnitError, parse_size_bytes
+
+    try:
+        size = parse_size_bytes(nbytes)
+    except UnitError as exc:
+        raise SpecError(str(exc), field="--bytes", value=nbytes) from None
+    system_id, files = _system_arg(system_arg)
+    sysm = api.system(system_id, chips, files)
+    req = CollectiveRequest(op=op, ranks=ranks or sysm.counts.chips, bytes_=size,
+                            algorithm=algorithm, dtype=dtype, tokens=tokens, hidden=hidden,
+                            top_k=top_k, concurrent_groups=concurrent_groups)
+    failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
+    check_engine(engine, failed)
+    res = flow_collective(sysm, req, failed) if engine == "flow" else collective(sysm, req)
+    row = {"system": system_id, **res.to_dict()}
+    if as_json:
+        _emit_json(row)
+    else:
+        out.print(collective_view(row))

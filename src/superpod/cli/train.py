@@ -1,0 +1,124 @@
+"""Training commands: ``train`` (one layout) and ``plan train`` (the layout search)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from superpod import api
+from superpod.cli.app import app, plan_app
+from superpod.cli.common import Chips, Json, Model, check_choice, err, out
+from superpod.cli.common import emit_json as _emit_json
+from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import system_arg as _system_arg
+from superpod.errors import SpecError
+
+
+@app.command()
+@_friendly
+def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System id or YAML.")],
+          model: Model,
+          global_batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")],
+          seq_len: Annotated[int, typer.Option(min=1, help="Tokens per sequence.")],
+          tp: int = 1, pp: int = 1, vpp: int = 1, dp: Annotated[int | None, typer.Option(
+              help="Default: chips / (tp pp cp).")] = None, cp: int = 1, ep: int = 1,
+          etp: int = 1, sequence_parallel: bool = True, zero: int = 1, micro_batch: int = 1,
+          recompute: Annotated[str, typer.Option(
+              help="none, selective (attention core), op (every other matmul), full.")] = "none",
+          precision: str = "bf16", pp_schedule: str = "auto",
+          attention_kernel: Annotated[str, typer.Option(
+              help="auto, fa2, fa3 or unfused (score matrix in memory).")] = "auto",
+          tp_comm_overlap: Annotated[bool, typer.Option(
+              help="Pipeline TP collectives with the GEMMs (Megatron-Core / TE, AsyncTP).")
+          ] = True,
+          ranks_per_chip: Annotated[int, typer.Option(
+              min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+          order: Annotated[str, typer.Option(
+              help="Rank placement, innermost first (tp-cp-dp-pp: TP inside the scale-up "
+                   "domain).")] = "tp-cp-dp-pp",
+          chips: Chips = None,
+          trace: Annotated[Path | None, typer.Option(help="Write a Chrome trace here.")] = None,
+          economics: Annotated[bool, typer.Option(
+              help="Add goodput after failures, power, tokens/J and $/Mtok.")] = True,
+          as_json: Json = False) -> None:
+    """Step time, tokens/s, MFU, memory and a breakdown for one training layout."""
+    from superpod.errors import Infeasible
+    from superpod.report.train import train_view
+    from superpod.train.plan import TrainPlan
+    from superpod.train.step import evaluate_train
+    from superpod.train.trace import write_trace
+    from superpod.workload.model import load_model
+
+    sid, files = _system_arg(system_arg)
+    sysm = api.system(sid, chips, files)
+    spec = load_model(model)
+    ranks = sysm.counts.chips * ranks_per_chip
+    check_choice("--recompute", recompute, ("none", "selective", "op", "full"))
+    check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
+    check_choice("--pp-schedule", pp_schedule,
+                  ("auto", "1f1b", "interleaved", "dualpipe", "zero_bubble"))
+    check_choice("--attention-kernel", attention_kernel, ("auto", "fa2", "fa3", "unfused"))
+    for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp)):
+        if v < 1:
+            raise SpecError("must be a positive integer", field=name, value=v)
+    if dp is None and ranks % (tp * pp * cp):
+        raise SpecError(f"does not divide the {ranks} ranks", field="--tp x --pp x --cp",
+                        value=tp * pp * cp, allowed=f"a divisor of {ranks}")
+    plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp or max(1, ranks // (tp * pp * cp)), cp=cp,
+                     ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
+                     zero=zero, micro_batch=micro_batch, global_batch=global_batch,
+                     seq_len=seq_len, recompute=recompute, precision=precision,
+                     pp_schedule=("interleaved" if vpp > 1 else "1f1b")
+                     if pp_schedule == "auto" else pp_schedule,
+                     attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1,
+                     order=order)
+    res = evaluate_train(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
+    if isinstance(res, Infeasible):
+        if as_json:
+            _emit_json(res.to_dict())
+        else:
+            err.print(f"infeasible ({res.reason}): {res.detail}")
+        raise typer.Exit(1)
+    if trace:
+        write_trace(res, trace)
+    row = res.to_dict()
+    if economics:
+        from superpod.train.economics import train_economics
+
+        row |= train_economics(sysm, api.catalog(files), spec, res)
+    if as_json:
+        _emit_json(row)
+    else:
+        out.print(train_view(row))
+
+
+@plan_app.command(name="train")
+@_friendly
+def plan_train_cmd(
+        system_arg: Annotated[str, typer.Option("--system", "-s", help="System id or YAML.")],
+        model: Model,
+        global_batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")],
+        seq_len: Annotated[int, typer.Option(min=1, help="Tokens per sequence.")],
+        precision: str = "bf16", top: Annotated[int, typer.Option(min=1)] = 5,
+        tp_comm_overlap: Annotated[bool, typer.Option(
+            help="Layouts pipeline TP collectives with the GEMMs (Megatron-Core / TE).")
+        ] = True,
+        ranks_per_chip: Annotated[int, typer.Option(
+            min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+        chips: Chips = None, as_json: Json = False) -> None:
+    """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
+    from superpod.report.train import plan_view
+    from superpod.train.search import plan_train
+    from superpod.workload.model import load_model
+
+    check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
+    sid, files = _system_arg(system_arg)
+    res = plan_train(api.system(sid, chips, files), load_model(model), global_batch, seq_len,
+                     precision, top, ranks_per_chip=ranks_per_chip,
+                     tp_comm_overlap=tp_comm_overlap)
+    if as_json:
+        _emit_json(res.to_dict())
+    else:
+        out.print(plan_view(res.to_dict()))

@@ -1,0 +1,56 @@
+"""``validate`` (the scoreboard against published measurements) and ``calibrate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from superpod import api
+from superpod.cli.app import app
+from superpod.cli.common import Json, SystemFile, out
+from superpod.cli.common import emit_json as _emit_json
+from superpod.cli.common import files_of as _files
+from superpod.cli.common import friendly as _friendly
+
+
+@app.command()
+@_friendly
+def validate(case_file: Annotated[Path, typer.Argument(metavar="FILE",
+                                                       help="Case file (YAML list).")],
+             system: SystemFile = None,
+             calibration: Annotated[Path | None, typer.Option(
+                 help="Kernel calibration YAML (default: the one shipped).")] = None,
+             as_json: Json = False) -> None:
+    """Predict every published measurement in a case file and report the errors."""
+    from superpod.report.validation import validation_view
+    from superpod.validate.runner import validate_file
+
+    result = validate_file(str(case_file), tuple(_files(system)),
+                           str(calibration) if calibration else None)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(validation_view(result))
+
+
+@app.command()
+@_friendly
+def calibrate(chip: Annotated[str, typer.Option(help="Catalog chip id the measurements are for.")],
+              output: Annotated[Path, typer.Option("--output", "-o",
+                                                   help="Calibration YAML to write.")],
+              dtype: str = "bf16", device: Annotated[str | None, typer.Option(
+                  help="torch device (default: cuda if present, else cpu).")] = None,
+              repeats: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """Measure GEMM and copy throughput here (needs the `calibrate` extra: PyTorch) and
+    write a calibration file for `--calibration`."""
+    import yaml
+
+    from superpod.compute.measure import measure, with_defaults
+
+    api.catalog().chip(chip)  # an unknown chip id is bad input
+    doc = with_defaults(measure(chip, dtype, device, repeats))
+    output.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    out.print(f"wrote {output}: {len(doc['gemm'][0]['points'])} GEMM shapes, copy "
+              f"{doc['memcpy'][0]['copy_bandwidth']}")
