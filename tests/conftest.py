@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from superpod.hardware.catalog import Catalog, load_catalog
+from superpod.validate.cases import PUBLIC_CASES
 
 REPO = Path(__file__).resolve().parent.parent
-PUBLIC_CASES = REPO.parent / "shared" / "validation" / "public.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,6 @@ def cat() -> Catalog:
 
 @pytest.fixture(scope="session")
 def public_cases() -> Path:
-    if not PUBLIC_CASES.exists():
-        pytest.skip("shared/validation/public.yaml is not beside the checkout")
+    """The packaged copy of ``shared/validation/public.yaml`` (``test_packaged_cases``
+    checks it is in sync when the shared folder is beside the checkout)."""
     return PUBLIC_CASES

@@ -17,17 +17,19 @@ from superpod.cli.common import friendly as _friendly
 
 @app.command()
 @_friendly
-def validate(case_file: Annotated[Path, typer.Argument(metavar="FILE",
-                                                       help="Case file (YAML list).")],
+def validate(case_file: Annotated[Path | None, typer.Argument(
+                 metavar="[FILE]", help="Case file (YAML list; default: the published cases "
+                                        "shipped with superpod).")] = None,
              system: SystemFile = None,
              calibration: Annotated[Path | None, typer.Option(
                  help="Kernel calibration YAML (default: the one shipped).")] = None,
              as_json: Json = False) -> None:
     """Predict every published measurement in a case file and report the errors."""
     from superpod.report.validation import validation_view
+    from superpod.validate.cases import PUBLIC_CASES
     from superpod.validate.runner import validate_file
 
-    result = validate_file(str(case_file), tuple(_files(system)),
+    result = validate_file(str(case_file or PUBLIC_CASES), tuple(_files(system)),
                            str(calibration) if calibration else None)
     if as_json:
         _emit_json(result)

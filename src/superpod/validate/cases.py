@@ -8,12 +8,16 @@ is accepted; an undocumented key is an error for that case, never silently ignor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from superpod.errors import SpecError
 from superpod.hardware.loading import format_loc, read_yaml, spec_error
+
+#: The published cases shipped with superpod (a copy of ``shared/validation/public.yaml``).
+PUBLIC_CASES = Path(__file__).resolve().parent.parent / "validation" / "public.yaml"
 
 Kind = Literal["train", "infer", "collective", "kernel"]
 Metric = Literal["step_time_s", "tokens_per_s_per_chip", "mfu", "ttft_ms", "tpot_ms",
