@@ -1,0 +1,1 @@
+"""How far to trust a number: source identity, held-out sources, error bands, evidence."""
