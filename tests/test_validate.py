@@ -75,3 +75,12 @@ def test_validate_without_a_file_runs_the_packaged_cases() -> None:
     r = CliRunner().invoke(app, ["validate", "--json"])
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.stdout)["cases"]) >= 144
+
+
+def test_every_case_kind_has_one_evaluator() -> None:
+    from typing import get_args
+
+    from superpod.validate.cases import REQUIRED_SECTION, Kind
+    from superpod.validate.runner import EVALUATORS
+
+    assert set(EVALUATORS) == set(get_args(Kind)) == set(REQUIRED_SECTION)

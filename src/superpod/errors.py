@@ -31,6 +31,11 @@ class SpecError(Exception):
         return f"{head}{self.detail.strip()}{val if val and head else ''}{tail}"
 
 
+class Unsupported(Exception):
+    """A well-formed validation case that superpod does not model yet (reported with the
+    reason as ``unsupported``, never as an error)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Infeasible:
     """A valid question that cannot run; ``reason`` is a short stable key, ``detail`` prose."""

@@ -29,10 +29,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from superpod.errors import Infeasible, SpecError
+from superpod.errors import Infeasible, SpecError, Unsupported
 from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.runtime import DEFAULT, runtime_for
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
+from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
     "tokens_per_s_per_chip": lambda r: r.tokens_per_s_per_chip,
@@ -63,8 +64,6 @@ def _layout(case: Any, notes: list[str]) -> ServingLayout:
 
 
 def _workload(case: Any) -> Workload:
-    from superpod.validate.runner import Unsupported
-
     s = case.serving
     if s.input_len is None and s.context_len is None:
         raise Unsupported("no input_len: the prompt length the throughput depends on is "
@@ -82,8 +81,6 @@ def _workload(case: Any) -> Workload:
 
 def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
              work: Workload, notes: list[str]) -> ServingResult:
-    from superpod.validate.runner import case_system
-
     s = case.serving
     system = case_system(case, cat)
     from superpod.workload.model import model_from_config
@@ -115,8 +112,6 @@ def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
 
 def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
     """(predicted metric value, note) for one ``infer`` case."""
-    from superpod.validate.runner import Unsupported
-
     s = case.serving
     assert s is not None and case.model is not None  # guaranteed by parse_case
     notes: list[str] = []
