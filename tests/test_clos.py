@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from superpod.network.clos import max_endpoints, size_fat_tree
+from superpod.hardware.clos import max_endpoints, size_fat_tree
 
 
 def test_hand_checked_two_tier() -> None:

@@ -170,7 +170,10 @@ def test_fsdp_gathers_expert_weights_too() -> None:
         hidden = r.breakdown_s["overlap_interference"] / step.COMM_SM_SHARE
         return r.breakdown_s["dp_comm"] + hidden
 
-    assert dp_traffic(plain) > 2 * dp_traffic(sharded)
+    # (the sharded run's hidden traffic also holds its expert all-to-all, so the ratio of
+    # the two is below the 8x expert-weight ratio; 1.5x since issue 11's collective fixes)
+    assert dp_traffic(plain) > 1.5 * dp_traffic(sharded)
+    assert plain.breakdown_s["dp_comm"] > sharded.breakdown_s["dp_comm"]
 
 
 def test_cli_ranks_per_chip_counts_dies_as_ranks() -> None:

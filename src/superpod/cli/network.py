@@ -28,7 +28,8 @@ def collective_cmd(
         ranks: Annotated[int | None, typer.Option(min=1, help="Ranks (default: all chips).")]
         = None,
         algorithm: Annotated[str, typer.Option(help="auto, ring, tree, halving_doubling, "
-                                                    "nvls, direct, hierarchical")] = "auto",
+                                                    "nvls, direct, hierarchical; EP: auto, "
+                                                    "normal, low_latency")] = "auto",
         engine: Annotated[str, typer.Option(help="analytic or flow.")] = "analytic",
         fail_links: Annotated[int, typer.Option(
             min=0, help="Fail N scale-up links (seeded; flow engine).")] = 0,
@@ -39,6 +40,10 @@ def collective_cmd(
         hidden: Annotated[int | None, typer.Option(help="EP: hidden size.")] = None,
         top_k: Annotated[int | None, typer.Option(help="EP: experts per token.")] = None,
         dtype: Annotated[str, typer.Option(help="Element type.")] = "bf16",
+        ep_library: Annotated[str | None, typer.Option(
+            help="EP: kernel library version, e.g. deepep-2025-02 (pure-RDMA low-latency), "
+                 "deepep-2025-06 (NVLink-aware), deepep_ascend-2025-09 (default: the newest "
+                 "calibrated on the system's fabrics).")] = None,
         chips: Chips = None, as_json: Json = False) -> None:
     """Time, algbw and busbw of one collective on the system's real topology."""
     from superpod.network.collectives import CollectiveRequest, collective
@@ -55,7 +60,8 @@ def collective_cmd(
     sysm = api.system(system_id, chips, files)
     req = CollectiveRequest(op=op, ranks=ranks or sysm.counts.chips, bytes_=size,
                             algorithm=algorithm, dtype=dtype, tokens=tokens, hidden=hidden,
-                            top_k=top_k, concurrent_groups=concurrent_groups)
+                            top_k=top_k, concurrent_groups=concurrent_groups,
+                            ep_library=ep_library)
     failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
     check_engine(engine, failed)
     res = flow_collective(sysm, req, failed) if engine == "flow" else collective(sysm, req)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from superpod.hardware.catalog import Catalog
+from superpod.hardware.clos import ClosFabric, size_fat_tree
 from superpod.hardware.specs import Chip, SystemSpec, Transceiver
-from superpod.network.clos import ClosFabric, size_fat_tree
 from superpod.units import BITS_PER_BYTE
 
 POWER_GROUPS = ("accelerators", "cpus", "nics", "switches", "optics", "other")

@@ -66,8 +66,6 @@ def _phases(req: CollectiveRequest, algorithm: str, m: int, kind: str, dims: lis
             max_flows: int) -> list[Phase]:
     n, s = req.ranks, req.bytes_
     op = req.op
-    if op in ("ep_dispatch", "ep_combine"):
-        s, op = req.ep_bytes(), "all_to_all"
     if op == "send_recv":
         return [([(0, n - 1, s)], 1)]
     if op == "all_to_all":
@@ -83,6 +81,28 @@ def _phases(req: CollectiveRequest, algorithm: str, m: int, kind: str, dims: lis
         return half + half[::-1] if op == "all_reduce" else half
     reps = {"all_reduce": 2 * (n - 1), "broadcast": 1}.get(op, n - 1)
     return [(_ring_channels(n, m, kind, dims, s if op == "broadcast" else s / n), reps)]
+
+
+def _ep_transfers(system: System, req: CollectiveRequest) -> list[Transfer] | None:
+    """Dispatch / combine as pairwise flows carrying the analytic model's per-rank bytes
+    (``expert_parallel.ep_traffic``): scale-up bytes spread over the rank's domain peers,
+    scale-out bytes over the other domains' ranks. None for a pure-RDMA library (its copies
+    to its own domain go out through the NIC, which the graph cannot route)."""
+    from superpod.network.calibration import load_collective_calibration
+    from superpod.network.expert_parallel import choose_library, ep_traffic, mode_of
+    from superpod.network.placement import ELEMENT_BYTES, levels
+
+    lv = levels(system, req)
+    lib = choose_library(system, load_collective_calibration(), req.ep_library)
+    tr = ep_traffic(req, lv, lib, mode_of(req), ELEMENT_BYTES[req.dtype])
+    n, m = lv.n, lv.m
+    if tr.up_bytes == 0 and tr.out_bytes > 0 and m > 1:
+        return None
+    up_pair = tr.up_bytes / (m - 1) if m > 1 else 0.0
+    out_pair = tr.out_bytes / (n - m) if n > m else 0.0
+    return [(i, j, up_pair if i // m == j // m else out_pair)
+            for i in range(n) for j in range(n) if i != j
+            and (up_pair if i // m == j // m else out_pair) > 0]
 
 
 def _mesh_channels(dims: list[int], shifts: list[Sequence[int]], nbytes: float
@@ -108,14 +128,17 @@ def _ring_offset(first: int, m: int, nbytes: float) -> list[Transfer]:
 
 
 def _nvls_time(f: Fabric, req: CollectiveRequest, cap: np.ndarray) -> float:
-    """In-network reduction: each chip sends S up to the planes and receives S back."""
+    """In-network reduction: each chip sends S (n+1)/n up to the planes and receives as much
+    back (the switch pulls every shard, then multicasts the reduced ones; ``algorithms``)."""
+    n = req.ranks
+    through = req.bytes_ * (n + 1) / n
     sizes: list[float] = []
     paths: list[list[tuple[Sequence[int], float]]] = []
     d = f.system.spec.scale_up.domain_chips
     for c in range(math.ceil(req.ranks / req.ranks_per_chip)):
         planes = f.planes[c // d]
         for up in (True, False):
-            sizes.append(req.bytes_)
+            sizes.append(through)
             paths.append([([f.link(c, p) if up else f.link(p, c)], 1 / len(planes))
                           for p in planes])
     return simulate(cap, FlowSet.from_paths(sizes, paths)).makespan_s
@@ -196,6 +219,14 @@ def flow_collective(system: System, req: CollectiveRequest, fail_links: Sequence
         wire, how = _load_bound_s(f, req, nbytes, cap, max_flows)
         notes = (f"{req.ranks * (req.ranks - 1):,} flows: {how} (equals the max-min "
                  "makespan for uniform traffic)",)
+    elif req.op in ("ep_dispatch", "ep_combine"):
+        flows = _ep_transfers(system, req)
+        if flows is None:
+            wire = base.time_s - base.alpha_s - base.step_latency_s
+            notes = ("pure-RDMA copies to the sender's own domain: the graph has no NIC "
+                     "loopback, transfer time is the analytic one",)
+        else:
+            wire = simulate(cap, _flowset(f, flows, req.ranks_per_chip)).makespan_s
     elif base.algorithm == "nvls":
         wire = _nvls_time(f, req, cap)
     else:

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from superpod.errors import SpecError
+from superpod.hardware.clos import leaf_down_ports
 from superpod.hardware.system import System
-from superpod.network.clos import leaf_down_ports
 from superpod.units import BITS_PER_BYTE
 
 Route = tuple[tuple[int, ...], float]  # (link ids, share of the flow)
