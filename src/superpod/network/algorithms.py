@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
 
 from superpod.hardware.system import System
 from superpod.network.calibration import (
@@ -44,6 +45,7 @@ from superpod.network.placement import (
     levels,
     make_result,
 )
+from superpod.trust.holdout import excluded
 
 
 def _ring(req: CollectiveRequest, lv: Levels) -> Wire | None:
@@ -139,10 +141,29 @@ CALIBRATED_AS = {"ring": "ring", "tree": "ring", "halving_doubling": "ring", "di
 NEEDS_OWN_FIT = frozenset({"nvls"})
 
 
+_CACHE: dict[tuple[object, ...], object] = {}
+
+
+def _cached(key: tuple[object, ...], make: Callable[[], object]) -> object:
+    """Memo of pure lookups keyed by calibration object, inputs and the held-out set."""
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(_CACHE) > 8192:
+            _CACHE.clear()
+        hit = _CACHE[key] = make()
+    return hit
+
+
 def _up_protocols(cal: CollectiveCalibration, lv: Levels, algorithm: str
                   ) -> tuple[tuple[Protocol, ...], Lookup]:
     """The scale-up protocols for ``algorithm`` (alpha scaled to the ranks where the fit's
     fixed costs grow with them), and the lookup that found them."""
+    key = ("up", id(cal), lv.up_key, algorithm, lv.n, excluded())
+    return _cached(key, lambda: _up_protocols_uncached(cal, lv, algorithm))  # type: ignore[return-value]
+
+
+def _up_protocols_uncached(cal: CollectiveCalibration, lv: Levels, algorithm: str
+                           ) -> tuple[tuple[Protocol, ...], Lookup]:
     look = lookup_fit(cal, lv.up_key, CALIBRATED_AS.get(algorithm, algorithm))
     if look.origin == "none":
         default = Protocol.model_construct(protocol="default", alpha_s=cal.defaults.alpha_s,
@@ -159,6 +180,12 @@ def _up_protocols(cal: CollectiveCalibration, lv: Levels, algorithm: str
 def _out_protocol(cal: CollectiveCalibration, lv: Levels) -> tuple[Protocol, str | None]:
     """The scale-out link's sustained efficiency (own fit, else the nearest generation's,
     else the default) with the documented fixed cost, and a note when not its own."""
+    key = ("out", id(cal), lv.out_key, excluded())
+    return _cached(key, lambda: _out_protocol_uncached(cal, lv))  # type: ignore[return-value]
+
+
+def _out_protocol_uncached(cal: CollectiveCalibration, lv: Levels
+                           ) -> tuple[Protocol, str | None]:
     link, origin = lookup_link(cal, lv.out_key)
     if link is None:
         return Protocol.model_construct(protocol="default", alpha_s=cal.defaults.alpha_s,
@@ -171,6 +198,7 @@ def _out_protocol(cal: CollectiveCalibration, lv: Levels) -> tuple[Protocol, str
                                     efficiency=link.efficiency), note
 
 
+@lru_cache(maxsize=4096)
 def _latency_steps(algorithm: str, op: str, n: int) -> int:
     req = CollectiveRequest(op=op, ranks=n, bytes_=1.0)
     lv = Levels(n, n, 1, 1.0, 1.0, 0, 0, True, 1.0, 1.0, "", "", None, None)
@@ -179,10 +207,11 @@ def _latency_steps(algorithm: str, op: str, n: int) -> int:
 
 
 def estimate(system: System, req: CollectiveRequest, algorithm: str,
-             cal: CollectiveCalibration | None = None, *, competing: bool = False
-             ) -> CollectiveResult | None:
+             cal: CollectiveCalibration | None = None, *, competing: bool = False,
+             placement: Levels | None = None) -> CollectiveResult | None:
     """Cost of ``req`` with one named algorithm, or None where it does not apply (or, with
     ``competing``, where it may not compete in ``auto`` for want of its own calibration).
+    ``placement``: ``levels(system, req)`` when the caller has it already.
 
     t = min over scale-up protocols p of  max(alpha_p, alpha_out) + sum over phases of
     max(up_s / e_p, out_s / e_out)  + extra steps x hop latency. Taking the max of the
@@ -190,7 +219,7 @@ def estimate(system: System, req: CollectiveRequest, algorithm: str,
     in every bandwidth.
     """
     cal = cal or load_collective_calibration()
-    lv = levels(system, req)
+    lv = placement or levels(system, req)
     w = ALGORITHMS[algorithm](req, lv)
     if w is None:
         return None
@@ -201,15 +230,17 @@ def estimate(system: System, req: CollectiveRequest, algorithm: str,
         return None
     out_p, out_note = _out_protocol(cal, lv)
 
-    def cost(p: Protocol) -> float:
-        alpha = max(p.alpha_s if uses_up else 0.0, out_p.alpha_s if uses_out else 0.0)
-        return alpha + w.seconds(p.efficiency, out_p.efficiency)
-
-    best = min(ups, key=cost)
+    a_out = out_p.alpha_s if uses_out else 0.0
+    e_out = out_p.efficiency
+    best, best_t = ups[0], math.inf
+    for p in ups:
+        c = max(p.alpha_s if uses_up else 0.0, a_out) + w.seconds(p.efficiency, e_out)
+        if c < best_t:
+            best, best_t = p, c
     hop = max(lv.hop_up_s, lv.hop_out_s) if uses_out else lv.hop_up_s
     fit_ranks = look.ranks if look.origin != "none" else 1
     extra = max(0, w.steps - _latency_steps(algorithm, req.op, fit_ranks)) * hop
-    t = cost(best) + extra
+    t = best_t + extra
     up_cal = look.origin == "own" and CALIBRATED_AS.get(algorithm) == algorithm
     calibrated = (up_cal or not uses_up) and (out_note is None or not uses_out)
     notes: list[str] = []
@@ -221,8 +252,7 @@ def estimate(system: System, req: CollectiveRequest, algorithm: str,
             notes.append(n)
     if uses_out and out_note is not None:
         notes.append(out_note)
-    level = w.level(best.efficiency, out_p.efficiency)
-    alpha = cost(best) - w.seconds(best.efficiency, out_p.efficiency)
-    res = make_result(req, lv, algorithm, best.protocol, t, level, w, calibrated, tuple(notes))
-    return replace(res, alpha_s=alpha, efficiency=best.efficiency,
-                   efficiency_out=out_p.efficiency, step_latency_s=extra)
+    level = w.level(best.efficiency, e_out)
+    return make_result(req, lv, algorithm, best.protocol, t, level, w, calibrated, tuple(notes),
+                       alpha_s=max(best.alpha_s if uses_up else 0.0, a_out),
+                       step_latency_s=extra, efficiency=best.efficiency, efficiency_out=e_out)

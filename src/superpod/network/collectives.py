@@ -50,8 +50,10 @@ def collective(system: System, req: CollectiveRequest,
         raise SpecError("unknown algorithm", field="algorithm", value=req.algorithm,
                         allowed="auto, " + ", ".join(ALGORITHMS))
     if req.algorithm == "auto":
+        lv = levels(system, req)
         results = [r for a in ALGORITHMS
-                   if (r := estimate(system, req, a, cal, competing=True)) is not None]
+                   if (r := estimate(system, req, a, cal, competing=True, placement=lv))
+                   is not None]
     else:
         one = estimate(system, req, req.algorithm, cal)
         results = [one] if one is not None else []

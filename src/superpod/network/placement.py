@@ -220,7 +220,9 @@ def all_to_all_load(system: System) -> float:
 
 def make_result(req: CollectiveRequest, lv: Levels, algorithm: str, protocol: str, t: float,
                 level: str, w: Wire, calibrated: bool,
-                notes: tuple[str, ...] = ()) -> CollectiveResult:
+                notes: tuple[str, ...] = (), *, alpha_s: float = 0.0,
+                step_latency_s: float = 0.0, efficiency: float = 1.0,
+                efficiency_out: float = 1.0) -> CollectiveResult:
     """The reported figures of ``req`` taking ``t`` seconds, bottleneck at ``level``."""
     n = req.ranks
     algbw = req.bytes_ / t if t > 0 else 0.0
@@ -234,4 +236,5 @@ def make_result(req: CollectiveRequest, lv: Levels, algorithm: str, protocol: st
         busbw_bytes_per_s=algbw * bus_factor(req.op, n),
         per_rank_bytes_per_s=through / t if t > 0 else 0.0, bottleneck=name,
         bottleneck_utilization=min(1.0, through / t / link) if t > 0 else 0.0,
-        calibrated=calibrated, notes=notes)
+        calibrated=calibrated, notes=notes, alpha_s=alpha_s, step_latency_s=step_latency_s,
+        efficiency=efficiency, efficiency_out=efficiency_out)
