@@ -231,12 +231,15 @@ def estimate(system: System, req: CollectiveRequest, algorithm: str,
     out_p, out_note = _out_protocol(cal, lv)
 
     a_out = out_p.alpha_s if uses_out else 0.0
-    e_out = out_p.efficiency
-    best, best_t = ups[0], math.inf
+    top = max(p.efficiency for p in ups)
+    best, best_t, e_out = ups[0], math.inf, out_p.efficiency
     for p in ups:
-        c = max(p.alpha_s if uses_up else 0.0, a_out) + w.seconds(p.efficiency, e_out)
+        # a protocol's overhead (LL: a flag per data word) is paid on every wire it uses:
+        # the NIC sustains its efficiency with the best protocol, less with the others
+        e_o = out_p.efficiency * p.efficiency / top
+        c = max(p.alpha_s if uses_up else 0.0, a_out) + w.seconds(p.efficiency, e_o)
         if c < best_t:
-            best, best_t = p, c
+            best, best_t, e_out = p, c, e_o
     hop = max(lv.hop_up_s, lv.hop_out_s) if uses_out else lv.hop_up_s
     fit_ranks = look.ranks if look.origin != "none" else 1
     extra = max(0, w.steps - _latency_steps(algorithm, req.op, fit_ranks)) * hop
