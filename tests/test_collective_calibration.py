@@ -107,3 +107,36 @@ def test_lookup_notes_name_what_was_borrowed() -> None:
     assert look.note("x") == ("x: borrowed from nvlink4 (same algorithm, nearest fabric "
                               "generation), https://example.org/doc")
     assert Lookup((), 8, "own", "a", "").note("x") is None
+
+
+def test_auto_only_offers_what_the_platforms_library_implements() -> None:
+    s = api.system("dgx-h100", 64)
+    for nbytes in (2.0**20, 2.0**30):
+        r = collective(s, CollectiveRequest("all_reduce", 64, nbytes))
+        assert r.algorithm in ("ring", "tree", "nvls", "nvls_tree")  # NCCL's
+    named = collective(s, CollectiveRequest("all_reduce", 64, 2.0**30, algorithm="hierarchical"))
+    assert named.algorithm == "hierarchical"
+
+
+def test_hand_checked_nvls_tree_runs_both_link_classes_at_once() -> None:
+    # 2 x 8 B200: NVLS inside each node (S (m+1)/m at the NVLink 5 NVLS efficiency) while the
+    # nodes' shards are all-reduced over the NICs (2 (g-1)/g x S/m at NDR's 0.94), pipelined
+    s, nbytes = api.system("dgx-b200", 16), 2.0**33
+    r = estimate(s, CollectiveRequest("all_reduce", 16, nbytes), "nvls_tree")
+    assert r is not None
+    nvls = next(f for f in CAL.fits if f.fabric == "nvlink5" and f.algorithm == "nvls")
+    e = nvls.protocols[0].efficiency
+    wire = max(nbytes * 9 / 8 / (e * 900e9), nbytes / 8 / (0.94 * 50e9))
+    assert math.isclose(r.time_s - r.alpha_s - r.step_latency_s, wire, rel_tol=1e-9)
+    assert math.isclose(r.alpha_s, max(nvls.protocols[0].alpha_s * 8 / 72, 10e-6), rel_tol=1e-9)
+
+
+def test_extra_collective_cases_parse_and_evaluate() -> None:
+    from pathlib import Path
+
+    from superpod.validate.runner import validate_file
+
+    path = Path(__file__).resolve().parent.parent / "src" / "superpod" / "validation" \
+        / "extra-collectives.yaml"
+    out = validate_file(str(path))
+    assert out["summary"]["collective"]["ok"] == out["summary"]["collective"]["cases"] >= 4

@@ -113,22 +113,35 @@ def _direct(req: CollectiveRequest, lv: Levels) -> Wire | None:
 
 
 def _hierarchical(req: CollectiveRequest, lv: Levels) -> Wire | None:
-    """Reduce-scatter inside each domain, all-reduce across domains, all-gather inside."""
+    """Reduce-scatter inside each domain, all-reduce across domains, all-gather inside. NCCL
+    pipelines the three over chunks, so the link classes run concurrently: one phase."""
     if lv.g == 1 or req.op != "all_reduce":
         return None
     s, m, g = req.bytes_, lv.m, lv.g
-    inner = (m - 1) / m * s
+    inner = 2 * (m - 1) / m * s
     cross = 2 * (g - 1) / g * (s / m)
-    phase_in = (inner / lv.b_up_bytes_per_s, 0.0)
-    return Wire((phase_in, (0.0, cross / lv.b_out_bytes_per_s), phase_in),
-                2 * (m - 1) + 2 * (g - 1), 2 * inner, cross)
+    return Wire(((inner / lv.b_up_bytes_per_s, cross / lv.b_out_bytes_per_s),),
+                2 * (m - 1) + 2 * (g - 1), inner, cross)
+
+
+def _nvls_tree(req: CollectiveRequest, lv: Levels) -> Wire | None:
+    """NVLS inside each switched domain (multicast reduce-scatter and all-gather, S (m+1)/m
+    per rank) with the domains' shards all-reduced over the NICs (2 (g-1)/g x S/m per rank),
+    pipelined (NCCL's NVLSTree): one concurrent phase."""
+    if not lv.in_network_reduction or lv.g == 1 or req.op != "all_reduce" or lv.m <= 2:
+        return None
+    s, m, g = req.bytes_, lv.m, lv.g
+    inner = s * (m + 1) / m
+    cross = 2 * (g - 1) / g * (s / m)
+    return Wire(((inner / lv.b_up_bytes_per_s, cross / lv.b_out_bytes_per_s),),
+                1 + 2 * math.ceil(math.log2(g)), inner, cross)
 
 
 AlgorithmFn = Callable[[CollectiveRequest, Levels], Wire | None]
 #: name -> cost function; ``None`` from a function means "does not apply here".
 ALGORITHMS: dict[str, AlgorithmFn] = {
     "ring": _ring, "tree": _tree, "halving_doubling": _halving_doubling, "nvls": _nvls,
-    "direct": _direct, "hierarchical": _hierarchical,
+    "direct": _direct, "hierarchical": _hierarchical, "nvls_tree": _nvls_tree,
 }
 
 
@@ -136,9 +149,9 @@ ALGORITHMS: dict[str, AlgorithmFn] = {
 
 #: the calibration an algorithm's protocols come from (point-to-point copies: the ring fit)
 CALIBRATED_AS = {"ring": "ring", "tree": "ring", "halving_doubling": "ring", "direct": "ring",
-                 "hierarchical": "ring", "nvls": "nvls"}
+                 "hierarchical": "ring", "nvls": "nvls", "nvls_tree": "nvls"}
 #: algorithms that may not compete in ``auto`` without a calibration of their own kind
-NEEDS_OWN_FIT = frozenset({"nvls"})
+NEEDS_OWN_FIT = frozenset({"nvls", "nvls_tree"})
 
 
 _CACHE: dict[tuple[object, ...], object] = {}
@@ -169,8 +182,8 @@ def _up_protocols_uncached(cal: CollectiveCalibration, lv: Levels, algorithm: st
         default = Protocol.model_construct(protocol="default", alpha_s=cal.defaults.alpha_s,
                                            efficiency=cal.defaults.efficiency)
         return (default,), look
-    if look.alpha_per_rank and lv.n != look.ranks:
-        scale = lv.n / look.ranks
+    if look.alpha_per_rank and lv.m != look.ranks:  # the multicast group: a domain's ranks
+        scale = lv.m / look.ranks
         return tuple(Protocol.model_construct(protocol=p.protocol, alpha_s=p.alpha_s * scale,
                                               efficiency=p.efficiency)
                      for p in look.protocols), look

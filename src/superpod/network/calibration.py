@@ -142,6 +142,15 @@ class EpFit(_Strict):
     efficiency: Fraction
 
 
+class CommLibrary(_Strict):
+    """A vendor's collective library and the algorithms it implements."""
+
+    name: str
+    vendors: tuple[str, ...]
+    algorithms: tuple[str, ...]
+    source: str
+
+
 class Defaults(_Strict):
     alpha_s: Seconds = Field(alias="alpha")
     efficiency: Fraction
@@ -152,6 +161,7 @@ class Defaults(_Strict):
 class CollectiveCalibration(_Strict):
     fabrics: dict[str, FabricInfo]
     fits: tuple[Fit, ...]
+    comm_libraries: tuple[CommLibrary, ...] = ()
     links: tuple[LinkFit, ...] = ()
     ep_libraries: tuple[EpLibrary, ...] = ()
     expert_parallel: tuple[EpFit, ...] = ()
@@ -242,6 +252,12 @@ def lookup_link(cal: CollectiveCalibration, fabric: str | None) -> tuple[LinkFit
         if hit is not None:
             return hit, "borrowed"
     return None, "none"
+
+
+def platform_algorithms(cal: CollectiveCalibration, vendor: str) -> tuple[str, ...] | None:
+    """The algorithms the vendor's collective library implements (None: not restricted)."""
+    lib = next((x for x in cal.comm_libraries if vendor in x.vendors), None)
+    return lib.algorithms if lib is not None else None
 
 
 def ep_library(cal: CollectiveCalibration, name: str | None) -> EpLibrary | None:

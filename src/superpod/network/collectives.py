@@ -12,7 +12,11 @@ from __future__ import annotations
 from superpod.errors import SpecError
 from superpod.hardware.system import System
 from superpod.network.algorithms import ALGORITHMS, estimate
-from superpod.network.calibration import CollectiveCalibration, load_collective_calibration
+from superpod.network.calibration import (
+    CollectiveCalibration,
+    load_collective_calibration,
+    platform_algorithms,
+)
 from superpod.network.expert_parallel import EP_ALGORITHMS, ep_collective
 from superpod.network.placement import (
     BUS_FACTOR,
@@ -35,8 +39,9 @@ __all__ = ["ALGORITHMS", "BUS_FACTOR", "ELEMENT_BYTES", "EP_ALGORITHMS", "OPS",
 def collective(system: System, req: CollectiveRequest,
                cal: CollectiveCalibration | None = None) -> CollectiveResult:
     """Cost of a collective; ``algorithm="auto"`` picks the fastest of the algorithms that
-    apply and may compete on this platform (``algorithms`` module docstring), as NCCL's tuner
-    does with its own cost model."""
+    apply, that the platform's collective library implements (NCCL, HCCL: calibration file)
+    and that may compete for want of calibration (``algorithms`` module docstring), as
+    NCCL's tuner does with its own cost model."""
     if req.op not in OPS:
         raise SpecError("unknown collective", field="op", value=req.op, allowed=", ".join(OPS))
     if req.ranks < 1:
@@ -50,9 +55,11 @@ def collective(system: System, req: CollectiveRequest,
         raise SpecError("unknown algorithm", field="algorithm", value=req.algorithm,
                         allowed="auto, " + ", ".join(ALGORITHMS))
     if req.algorithm == "auto":
+        cal = cal or load_collective_calibration()
         lv = levels(system, req)
-        results = [r for a in ALGORITHMS
-                   if (r := estimate(system, req, a, cal, competing=True, placement=lv))
+        allowed = platform_algorithms(cal, system.chip.vendor) or tuple(ALGORITHMS)
+        results = [r for a in ALGORITHMS if a in allowed
+                   and (r := estimate(system, req, a, cal, competing=True, placement=lv))
                    is not None]
     else:
         one = estimate(system, req, req.algorithm, cal)

@@ -70,11 +70,12 @@ def _phases(req: CollectiveRequest, algorithm: str, m: int, kind: str, dims: lis
         return [([(0, n - 1, s)], 1)]
     if op == "all_to_all":
         return [([(i, j, s / n) for i in range(n) for j in range(n) if i != j], 1)]
-    if algorithm == "hierarchical":
+    if algorithm == "hierarchical":  # pipelined: every step's flows at once (algorithms)
         g = n // m
-        inner = [t for d in range(g) for t in _ring_offset(d * m, m, s / m)]
-        cross = [(d * m + j, ((d + 1) % g) * m + j, s / m / g) for d in range(g) for j in range(m)]
-        return [(inner, m - 1), (cross, 2 * (g - 1)), (inner, m - 1)]
+        inner = [t for d in range(g) for t in _ring_offset(d * m, m, 2 * (m - 1) * s / m)]
+        cross = [(d * m + j, ((d + 1) % g) * m + j, 2 * (g - 1) * s / m / g)
+                 for d in range(g) for j in range(m)]
+        return [(inner + cross, 1)]
     if algorithm == "halving_doubling":
         steps = int(math.log2(n))
         half = [([(i, i ^ (1 << k), s / 2 ** (k + 1)) for i in range(n)], 1) for k in range(steps)]
@@ -229,6 +230,9 @@ def flow_collective(system: System, req: CollectiveRequest, fail_links: Sequence
             wire = simulate(cap, _flowset(f, flows, req.ranks_per_chip)).makespan_s
     elif base.algorithm == "nvls":
         wire = _nvls_time(f, req, cap)
+    elif base.algorithm == "nvls_tree":
+        wire = base.time_s - base.alpha_s - base.step_latency_s
+        notes = ("NVLS-tree: multicast inside domains is not a graph flow; analytic transfer",)
     else:
         m = min(req.ranks, system.spec.scale_up.domain_chips * req.ranks_per_chip)
         kind = system.spec.scale_up.kind
