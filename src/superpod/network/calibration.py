@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 from superpod.trust.holdout import excluded, held_out
+from superpod.trust.sources import source_key
 
 COLLECTIVES_FILE = Path(__file__).resolve().parent.parent / "calibration" / "collectives.yaml"
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -193,8 +194,28 @@ class Lookup:
 
 
 @lru_cache(maxsize=4)
+def _read(path: str) -> CollectiveCalibration:
+    return read_model_file(path, CollectiveCalibration)
+
+
+@lru_cache(maxsize=64)
+def _without(path: str, held: frozenset[str]) -> CollectiveCalibration:
+    cal = _read(path)
+    return cal.model_copy(update={
+        "fits": tuple(f for f in cal.fits if source_key(f.source) not in held),
+        "links": tuple(x for x in cal.links if source_key(x.source) not in held),
+        "expert_parallel": tuple(e for e in cal.expert_parallel
+                                 if source_key(e.source) not in held)})
+
+
 def load_collective_calibration(path: str | None = None) -> CollectiveCalibration:
-    return read_model_file(str(path or COLLECTIVES_FILE), CollectiveCalibration)
+    """The collective calibration (default: the one shipped), without the fits whose source
+    is held out (``superpod.trust.holdout``). The lookups below skip held-out entries too,
+    so a calibration object loaded before a holdout began is safe to pass. Library versions
+    and comm-library facts stay: they say what software ran, not how fast."""
+    p = str(path or COLLECTIVES_FILE)
+    held = excluded()
+    return _without(p, held) if held else _read(p)
 
 
 def _nearest(cal: CollectiveCalibration, fabric: str, keys: set[str]) -> str | None:
@@ -227,16 +248,33 @@ def lookup_fit(cal: CollectiveCalibration, fabric: str | None, algorithm: str) -
 
 def _lookup_fit(cal: CollectiveCalibration, fabric: str | None, algorithm: str) -> Lookup:
     visible = [f for f in cal.fits if f.algorithm == algorithm and not held_out(f.source)]
-    own = next((f for f in visible if f.fabric == fabric), None)
-    origin = "own"
-    if own is None and fabric is not None:
-        near = _nearest(cal, fabric, {f.fabric for f in visible})
-        own = next((f for f in visible if f.fabric == near), None)
-        origin = "borrowed"
-    if own is None:
+    origin, key = "own", fabric
+    if fabric is not None and not any(f.fabric == fabric for f in visible):
+        key, origin = _nearest(cal, fabric, {f.fabric for f in visible}), "borrowed"
+    mine = [f for f in visible if f.fabric == key] if key is not None else []
+    if not mine:
         return Lookup((), 1, "none", None, "")
-    return Lookup(own.protocols, own.setup.ranks, origin, own.fabric, own.source,
-                  own.alpha_per_rank)
+    return Lookup(pooled(mine), mine[0].setup.ranks, origin, key,
+                  "; ".join(f.source.split(";")[0] for f in mine) + ";",
+                  mine[0].alpha_per_rank)
+
+
+def pooled(fits: list[Fit]) -> tuple[Protocol, ...]:
+    """Several documents' fits of one algorithm on one fabric: each protocol's alpha and
+    efficiency averaged over the fits that have it at the first fit's rank count (alphas
+    scaled to it where they grow with ranks)."""
+    base = fits[0]
+    out = []
+    for p in base.protocols:
+        same = [(q, f) for f in fits for q in f.protocols if q.protocol == p.protocol
+                and f.alpha_per_rank == base.alpha_per_rank
+                and (f.alpha_per_rank or f.setup.ranks == base.setup.ranks)]
+        alphas = [q.alpha_s * (base.setup.ranks / f.setup.ranks if f.alpha_per_rank else 1.0)
+                  for q, f in same]
+        out.append(Protocol.model_construct(
+            protocol=p.protocol, alpha_s=sum(alphas) / len(alphas),
+            efficiency=sum(q.efficiency for q, _ in same) / len(same)))
+    return tuple(out)
 
 
 def lookup_link(cal: CollectiveCalibration, fabric: str | None) -> tuple[LinkFit | None, str]:
@@ -252,6 +290,16 @@ def lookup_link(cal: CollectiveCalibration, fabric: str | None) -> tuple[LinkFit
         if hit is not None:
             return hit, "borrowed"
     return None, "none"
+
+
+def fabric_sources(cal: CollectiveCalibration, fabric: str | None) -> tuple[str, ...]:
+    """The documents of the visible fits and link measurements of ``fabric`` (empty: the
+    fabric runs on the documented defaults)."""
+    if fabric is None:
+        return ()
+    docs = [f.source for f in cal.fits if f.fabric == fabric and not held_out(f.source)]
+    docs += [x.source for x in cal.links if x.fabric == fabric and not held_out(x.source)]
+    return tuple(dict.fromkeys(docs))
 
 
 def platform_algorithms(cal: CollectiveCalibration, vendor: str) -> tuple[str, ...] | None:
