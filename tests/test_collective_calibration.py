@@ -140,3 +140,13 @@ def test_extra_collective_cases_parse_and_evaluate() -> None:
         / "extra-collectives.yaml"
     out = validate_file(str(path))
     assert out["summary"]["collective"]["ok"] == out["summary"]["collective"]["cases"] >= 4
+
+
+def test_nvls_tree_across_more_than_two_domains_pays_the_double_binary_tree() -> None:
+    # 4 x 8 B200: each NIC carries 2 S/m per direction (inner node of one tree, leaf of the
+    # other); the NVLink side is unchanged, so the NIC binds
+    s, nbytes = api.system("dgx-b200", 32), 2.0**33
+    r = estimate(s, CollectiveRequest("all_reduce", 32, nbytes), "nvls_tree")
+    assert r is not None and "scale-out" in r.bottleneck
+    assert math.isclose(r.time_s - r.alpha_s - r.step_latency_s, 2 * nbytes / 8 / (0.94 * 50e9),
+                        rel_tol=1e-9)

@@ -28,8 +28,8 @@ def collective_cmd(
         ranks: Annotated[int | None, typer.Option(min=1, help="Ranks (default: all chips).")]
         = None,
         algorithm: Annotated[str, typer.Option(help="auto, ring, tree, halving_doubling, "
-                                                    "nvls, direct, hierarchical; EP: auto, "
-                                                    "normal, low_latency")] = "auto",
+                                                    "nvls, nvls_tree, direct, hierarchical; "
+                                                    "EP: auto, normal, low_latency")] = "auto",
         engine: Annotated[str, typer.Option(help="analytic or flow.")] = "analytic",
         fail_links: Annotated[int, typer.Option(
             min=0, help="Fail N scale-up links (seeded; flow engine).")] = 0,

@@ -126,13 +126,16 @@ def _hierarchical(req: CollectiveRequest, lv: Levels) -> Wire | None:
 
 def _nvls_tree(req: CollectiveRequest, lv: Levels) -> Wire | None:
     """NVLS inside each switched domain (multicast reduce-scatter and all-gather, S (m+1)/m
-    per rank) with the domains' shards all-reduced over the NICs (2 (g-1)/g x S/m per rank),
-    pipelined (NCCL's NVLSTree): one concurrent phase."""
+    per rank) with each rank's shard S/m all-reduced across domains over its NIC by NCCL's
+    double binary tree, pipelined (NCCL's NVLSTree): one concurrent phase. Tree traffic per
+    NIC and direction: the data is halved over two trees; a domain is an inner node of one
+    (two children in, one parent out, then the reverse) and a leaf of the other, 2 S/m in
+    all; with two domains, one root and one leaf, S/m."""
     if not lv.in_network_reduction or lv.g == 1 or req.op != "all_reduce" or lv.m <= 2:
         return None
     s, m, g = req.bytes_, lv.m, lv.g
     inner = s * (m + 1) / m
-    cross = 2 * (g - 1) / g * (s / m)
+    cross = (1.0 if g == 2 else 2.0) * s / m
     return Wire(((inner / lv.b_up_bytes_per_s, cross / lv.b_out_bytes_per_s),),
                 1 + 2 * math.ceil(math.log2(g)), inner, cross)
 
@@ -257,13 +260,16 @@ def estimate(system: System, req: CollectiveRequest, algorithm: str,
     fit_ranks = look.ranks if look.origin != "none" else 1
     extra = max(0, w.steps - _latency_steps(algorithm, req.op, fit_ranks)) * hop
     t = best_t + extra
-    up_cal = look.origin == "own" and CALIBRATED_AS.get(algorithm) == algorithm
+    kind = CALIBRATED_AS.get(algorithm, algorithm)
+    up_cal = look.origin == "own" and kind in (algorithm, "nvls")  # NVLSTree: NVLS's own fit
     calibrated = (up_cal or not uses_up) and (out_note is None or not uses_out)
     notes: list[str] = []
     if uses_up:
         what = f"{lv.up_key or 'scale-up'} {algorithm}"
-        if look.origin != "none" and CALIBRATED_AS.get(algorithm) != algorithm:
+        if look.origin != "none" and kind == "ring" != algorithm:
             notes.append(f"{what}: protocols of the ring fit (same point-to-point copies)")
+        elif look.origin != "none" and kind != algorithm:
+            notes.append(f"{what}: protocols of the {kind} fit (its in-domain part)")
         if (n := look.note(what)) is not None:
             notes.append(n)
     if uses_out and out_note is not None:
