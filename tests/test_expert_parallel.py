@@ -165,3 +165,18 @@ def test_expert_parallel_is_a_client_of_the_collective_model_not_its_peer() -> N
     assert not ep & {"superpod.network.collectives", "superpod.network.algorithms"}
     for name in ("placement.py", "algorithms.py", "calibration.py"):
         assert "superpod.network.expert_parallel" not in _imports(SRC / "network" / name)
+
+
+def test_validation_case_is_costed_with_the_library_its_document_reports() -> None:
+    from superpod.hardware.catalog import load_catalog
+    from superpod.network.validate import evaluate_collective_case
+    from superpod.validate.cases import Case, load_cases
+
+    path = SRC / "validation" / "public.yaml"
+    cases = {c.id: c for c in load_cases(str(path)) if isinstance(c, Case)}
+    cat = load_catalog()
+    _, feb = evaluate_collective_case(cases["comm-deepep-lowlat-v1-2025-02-ep8"], cat)
+    _, jun = evaluate_collective_case(cases["comm-deepep-lowlat-v1-2025-06-nvlink-aware-ep8"],
+                                      cat)
+    assert "deepep-2025-02 low_latency" in feb and "scale-out" in feb
+    assert "deepep-2025-06 low_latency" in jun and "scale-up" in jun
