@@ -99,7 +99,12 @@ def test_scale_out_efficiency_is_borrowed_within_infiniband_and_flagged() -> Non
     r = collective(api.system("dgx-a100", 24), CollectiveRequest("all_reduce", 24, 2.0**27))
     assert math.isclose(r.efficiency_out, link.efficiency)
     assert any("borrowed from ndr400" in n for n in r.notes)
-    assert lookup_link(CAL, "roce400") == (None, "none")
+    assert lookup_link(CAL, "roce800")[1] == "none"  # not a key: no family to borrow from
+    roce, origin = lookup_link(CAL, "roce400")
+    assert roce is not None and origin == "own"
+    nic = next(x for x in CAL.links if x.fabric == "ndr400")
+    with holding_out([source_key(nic.source)]):  # NDR held out: HDR borrows nothing
+        assert lookup_link(CAL, "hdr200") == (None, "none")
 
 
 def test_lookup_notes_name_what_was_borrowed() -> None:

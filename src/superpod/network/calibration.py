@@ -324,18 +324,24 @@ def library_documented_by(cal: CollectiveCalibration, source: str) -> EpLibrary 
                  if any(doc in source for doc in lib.documented_at)), None)
 
 
+ANY_FABRIC = "*"
+
+
 def lookup_ep(cal: CollectiveCalibration, library: str, op: str, mode: str, scope: str,
               up: str | None, out: str | None) -> tuple[EpFit | None, str]:
     """The EP fit for (library, op, mode) on these fabrics, and its origin.
 
-    ``scope``: ``domain`` (all ranks in one scale-up domain) or ``cross``. Order: this
+    ``scope``: ``domain`` (all ranks in one scale-up domain) or ``cross``; ``out`` is
+    ``ANY_FABRIC`` when nothing crosses the NIC (the scale-out fabric does not matter). Order:
+    this
     library on these fabrics (``own``); another version of the same library, else another
     library, on these same fabrics (``other-version``); else ``none`` (the caller uses the
     documented defaults: another vendor's kernels on another fabric say little about these).
     """
     visible = [e for e in cal.expert_parallel
                if e.op == op and e.mode == mode and e.scope in (scope, "any")
-               and e.up == up and e.out == out and not held_out(e.source)]
+               and e.up == up and (out == ANY_FABRIC or e.out == out)
+               and not held_out(e.source)]
     hit = next((e for e in visible if e.library == library), None)
     if hit is not None:
         return hit, "own"

@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from superpod.errors import SpecError
 from superpod.hardware.system import System
 from superpod.network.calibration import (
+    ANY_FABRIC,
     CollectiveCalibration,
     EpFit,
     EpLibrary,
@@ -138,7 +139,8 @@ def choose_library(system: System, cal: CollectiveCalibration, name: str | None
                             allowed=", ".join(x.name for x in cal.ep_libraries))
         return lib
     up, out = system.spec.scale_up.calibration, system.spec.scale_out.calibration
-    mine = {e.library for e in cal.expert_parallel if e.up == up and e.out == out}
+    del out  # the scale-up fabric names the platform; its libraries run on any scale-out
+    mine = {e.library for e in cal.expert_parallel if e.up == up}
     libs = [x for x in cal.ep_libraries if x.name in mine]
     return max(libs, key=lambda x: x.released) if libs else None
 
@@ -148,10 +150,10 @@ def _fit_for(cal: CollectiveCalibration, lib: EpLibrary | None, req: CollectiveR
     """The fit to use, its origin, and the element bytes to cost the payload at."""
     name = lib.name if lib is not None else ""
     elem = ELEMENT_BYTES[req.dtype]
-    fit, origin = lookup_ep(cal, name, req.op, mode, _scope(lv), lv.up_key, lv.out_key)
+    out = lv.out_key if ep_traffic(req, lv, lib, mode, elem).out_bytes > 0 else ANY_FABRIC
+    fit, origin = lookup_ep(cal, name, req.op, mode, _scope(lv), lv.up_key, out)
     if req.op == "ep_dispatch" and origin not in ("own", "other-version"):
-        comb, c_origin = lookup_ep(cal, name, "ep_combine", mode, _scope(lv), lv.up_key,
-                                   lv.out_key)
+        comb, c_origin = lookup_ep(cal, name, "ep_combine", mode, _scope(lv), lv.up_key, out)
         if comb is not None and c_origin in ("own", "other-version"):
             return comb, f"combine fit ({c_origin})", max(elem, ELEMENT_BYTES[comb.setup.dtype])
     return fit, origin, elem
