@@ -58,6 +58,9 @@ SRC_NEMO_OPT = ("https://github.com/NVIDIA/NeMo/blob/00617962f84fb2b31562f6a23b5
                 "distributed_fused_adam_with_cosine_annealing: the distributed optimizer)")
 SRC_LLAMA3 = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
               "interleaved pipeline schedule with a tunable number of micro-batches)")
+SRC_NEMO_SP = ("https://github.com/NVIDIA/NeMo/blob/0189a3b38dcfc89e916ca4396459433c8ba326d2/"
+               "nemo/collections/llm/recipes/llama3_70b.py (trainer: sequence_parallelism=True "
+               "with tensor parallelism)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -177,5 +180,6 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         tp_comm_overlap="tp-comm-overlap" in fw or "asynctp" in fw or nemo,
         dualpipe="dualpipe" in fw,
         distributed_optimizer=pick(Choice(True, SRC_NEMO_OPT), False) if nemo else False,
+        sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
         fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
         sources=tuple(used))

@@ -97,7 +97,7 @@ class ModelFacts:
                    for i in {self._layer_index(False), self._layer_index(True)})
 
     def model_flops_per_token(self, seq_len: int) -> float:
-        return ops.model_flops_per_token(self.model, seq_len)
+        return _model_flops(self.model, seq_len)
 
     def hardware_flops_per_token(self, seq_len: int, recompute: str) -> float:
         return _hfu_flops(self.model, seq_len, recompute)
@@ -151,6 +151,11 @@ def _params_per_rank(model: ModelSpec, tp: int, pp: int, ep: int, etp: int
     if pp == 1:
         dense += model.params_lm_head / tp
     return dense, expert
+
+
+@lru_cache(maxsize=256)
+def _model_flops(model: ModelSpec, seq_len: int) -> float:
+    return ops.model_flops_per_token(model, seq_len)
 
 
 @lru_cache(maxsize=256)
