@@ -49,7 +49,7 @@ up to the step time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -407,7 +407,12 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     dense_n, moe_n = _stage_layers(ctx)
     layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
     tokens = p.micro_batch * p.seq_len // p.cp
-    head = _gemm_s(ctx, f.head_gemms(tokens, p.tp))  # the last stage carries the LM head
+    # the last stage carries the LM head, in BF16 even in FP8 runs: FP8 recipes convert the
+    # transformer blocks' linear layers only (torchtitan float8.py: module_filter_fn skips
+    # "output", https://github.com/pytorch/torchtitan/blob/eaea6f6a2fa940f03a10906be1df3489cf30af85/torchtitan/float8.py;
+    # Megatron-Core's output layer is a plain ColumnParallelLinear outside Transformer Engine)
+    head_ctx = replace(ctx, gemm_dtype="bf16") if ctx.gemm_dtype in ("fp8", "fp4") else ctx
+    head = _gemm_s(head_ctx, f.head_gemms(tokens, p.tp))
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
     bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head + loss * (1 - LOSS_FWD_SHARE)
@@ -462,7 +467,8 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     we, ge, oe = mem.state_bytes(expert_rank, edp, p.zero)
     dense_n, moe_n = _stage_layers(ctx)
     per_layer = f.activation_bytes(p.seq_len // p.cp, p.micro_batch, p.tp,
-                                   p.sequence_parallel, p.recompute)
+                                   p.sequence_parallel, p.recompute,
+                                   fp8=ctx.gemm_dtype in ("fp8", "fp4"))
     held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule)
     acts = per_layer * (dense_n + moe_n) * held
     if p.pp_schedule == "dualpipe":  # both pipeline directions hold the stage's weights

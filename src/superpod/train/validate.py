@@ -29,6 +29,7 @@ def evaluate_train_case(case: Case, cat: Catalog) -> tuple[float, str]:
 
 
 _POWER_LIMIT = re.compile(r"(\d{3,4})\s*W power limit", re.IGNORECASE)
+_RECOMPUTE_UNSTATED = re.compile(r"recompute[^.;]*not stated", re.IGNORECASE)
 _MEMORY = re.compile(r"(\d{2,3})\s*GB\s+(HBM\w*)", re.IGNORECASE)
 
 
@@ -92,7 +93,13 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     if fw.interleaves and p.pp > 1 and p.vpp == 1 and not p.pp_schedule:
         # interleaved with an unstated count: every count the layers allow, and 1F1B
         layouts += [{"vpp": v, "pp_schedule": "interleaved"} for v in (2, 4, 8)
-                    if model.num_hidden_layers >= 2 * p.pp * v]
+                    if model.num_hidden_layers >= p.pp * v]
+
+    if p.recompute == "none" and _RECOMPUTE_UNSTATED.search(case.notes or ""):
+        # the source leaves activation recompute open: the best feasible mode, as for an
+        # unstated micro-batch
+        layouts = [{**lay, "recompute": fw.recompute(r)} for lay in layouts
+                   for r in ("none", "selective", "full")]
 
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:
         plans = [TrainPlan(micro_batch=mb, **{**base, "zero": zero, **lay})  # type: ignore[arg-type]
