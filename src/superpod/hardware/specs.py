@@ -105,6 +105,10 @@ class Chip(Sourced):
     power_w: Watts = Field(alias="power", description="package power at full load (TDP)")
     power_evidence: Evidence
     dies: PositiveInt = 1
+    devices: PositiveInt = Field(
+        default=1, description="devices (ranks) the runtime exposes per package: a die that "
+        "is its own device counts once (Ascend 910C: 2), dies fused into one device do not "
+        "(B200: 1)")
     price_usd: Usd | None = Field(default=None, alias="price")
     variant_of: str | None = Field(
         default=None, description="catalog id of the chip this is a SKU of (same die)")

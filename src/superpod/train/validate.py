@@ -81,6 +81,11 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 fp8_recipe=fw.fp8_recipe)
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
+    # ranks per package: as the case states, else the devices the runtime exposes (the
+    # Ascend 910C's two dies are two NPUs)
+    ranks_per_chip = (case.system.ranks_per_chip
+                      if "ranks_per_chip" in case.system.model_fields_set
+                      else system.chip.devices)
     local = p.global_batch // p.dp
     if p.micro_batch:
         mbs = [p.micro_batch]
@@ -104,7 +109,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:
         plans = [TrainPlan(micro_batch=mb, **{**base, "zero": zero, **lay})  # type: ignore[arg-type]
                  for mb in mbs for lay in layouts]
-        return [evaluate_train(system, model, pl, ranks_per_chip=case.system.ranks_per_chip,
+        return [evaluate_train(system, model, pl, ranks_per_chip=ranks_per_chip,
                                check_memory=check, power_limit_w=power_limit)
                 for pl in plans]
 
