@@ -299,6 +299,11 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
                   ep_s=ep_s, hidden_s=hidden)
 
 
+def head_dtype(gemm_dtype: str) -> str:
+    """The LM head's GEMM precision: FP8 / FP4 recipes leave it in BF16."""
+    return "bf16" if gemm_dtype in ("fp8", "fp4") else gemm_dtype
+
+
 def _eager_extra_bytes_per_token(f: ModelFacts, moe: bool, p: TrainPlan) -> float:
     """Forward bytes per token of one layer that eager execution adds (EAGER_* above)."""
     m = f.model
@@ -411,7 +416,7 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     # transformer blocks' linear layers only (torchtitan float8.py: module_filter_fn skips
     # "output", https://github.com/pytorch/torchtitan/blob/eaea6f6a2fa940f03a10906be1df3489cf30af85/torchtitan/float8.py;
     # Megatron-Core's output layer is a plain ColumnParallelLinear outside Transformer Engine)
-    head_ctx = replace(ctx, gemm_dtype="bf16") if ctx.gemm_dtype in ("fp8", "fp4") else ctx
+    head_ctx = replace(ctx, gemm_dtype=head_dtype(ctx.gemm_dtype))
     head = _gemm_s(head_ctx, f.head_gemms(tokens, p.tp))
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
