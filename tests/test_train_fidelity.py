@@ -230,3 +230,13 @@ def test_lm_head_stays_bf16_under_fp8() -> None:
 def test_910c_packages_expose_two_devices() -> None:
     assert CHIPS["ascend-910c"].devices == 2
     assert CHIPS["b200"].devices == 1 and CHIPS["b200"].dies == 2
+
+
+def test_gemm_entry_carries_its_fraction_of_peak_to_a_lower_clocked_sku() -> None:
+    # the GB200 FP8 curve applies to B200 (same die, 4.5 vs 5 PFLOP/s dense FP8): a large
+    # compute-bound GEMM runs at the same fraction of each chip's peak
+    b200, gb200 = CHIPS["b200"], CHIPS["gb200"]
+    n = 16384
+    tb = kernels.gemm(b200, n, n, n, "fp8").flop_per_s / b200.peak_flop_per_s["fp8"]
+    tg = kernels.gemm(gb200, n, n, n, "fp8").flop_per_s / gb200.peak_flop_per_s["fp8"]
+    assert math.isclose(tb, tg, rel_tol=0.02)

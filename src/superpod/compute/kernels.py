@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from superpod.compute.calibration import (
     AttentionEntry,
     CalibrationFile,
+    GemmEntry,
     GemmFit,
     fitted,
     gemm_entry,
@@ -155,6 +156,19 @@ def attention_efficiency(chip: Chip, kernel: str = "auto",
     return max(best, cal.defaults.attention_floor)
 
 
+def _measured_peak(entry: GemmEntry, chip: Chip, dtype: str) -> float:
+    """The dense peak at ``dtype`` of the chip an entry was measured on (``chip`` itself
+    when it is that chip, or when the measured chip has no such peak)."""
+    if entry.chip == chip.id:
+        return peak_for(chip, dtype)
+    from superpod.hardware.catalog import load_catalog
+
+    measured = load_catalog().chips.get(entry.chip)
+    if measured is None or dtype not in measured.peak_flop_per_s:
+        return peak_for(chip, dtype)
+    return peak_for(measured, dtype)
+
+
 def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
     """The chip's fitted curve at ``dtype``; else the default large-shape efficiency with
     the per-wave and per-kernel fixed costs measured on the same chip at another precision
@@ -162,11 +176,14 @@ def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
     the die's), else the defaults alone."""
     entry = gemm_entry(cal, chip.id, dtype)
     if entry:
-        return fitted(entry, peak_for(chip, dtype))
+        # fitted against the peak of the chip that was measured: a chip the entry applies
+        # to reaches the same fraction of its own peak (a lower-clocked SKU of the die is
+        # not credited the measured chip's absolute throughput)
+        return fitted(entry, _measured_peak(entry, chip, dtype))
     d = cal.defaults
     other = next((e for e in cal.gemm if chip.id in (e.chip, *e.applies_to)), None)
     if other is not None:
-        fit = fitted(other, peak_for(chip, other.dtype))
+        fit = fitted(other, _measured_peak(other, chip, other.dtype))
         return GemmFit(e_max=d.gemm_efficiency, tile_overhead_s=fit.tile_overhead_s,
                        overhead_s=fit.overhead_s, compute_units=fit.compute_units,
                        tile=fit.tile, source=f"{d.source}; fixed costs per wave and kernel "
