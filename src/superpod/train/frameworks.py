@@ -21,6 +21,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   ("FP8-CS", "cs").
 * Megatron-LM as of 2019-2021 predates FlashAttention (Dao et al. 2022) and materialises the
   score matrix (``unfused``).
+* MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
+  says it was on.
 * "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
 """
 
@@ -61,6 +63,8 @@ SRC_LLAMA3 = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section
 SRC_NEMO_SP = ("https://github.com/NVIDIA/NeMo/blob/0189a3b38dcfc89e916ca4396459433c8ba326d2/"
                "nemo/collections/llm/recipes/llama3_70b.py (trainer: sequence_parallelism=True "
                "with tensor parallelism)")
+SRC_MC2 = ("https://arxiv.org/abs/2504.07866 (Pangu Ultra, section 4: MindSpeed's MC2 fuses the "
+           "tensor-parallel collectives with the matrix multiplications they feed)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -173,11 +177,13 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
     nemo = "nemo" in fw or "megatron-bridge" in fw
     current = re.search(r"\bfp8-cs\b|current \(per-tensor\) scaling|current scaling",
                         f"{fw} {notes.lower()}") is not None
+    mc2 = "mindspeed" in fw and re.search(r"\bmc2\b", f"{fw} {notes.lower()}") is not None
     return TrainFramework(
         attention_kernel="unfused" if legacy else
         (pick(Choice("cudnn", SRC_TE_ATTN), "auto") if te else "auto"),
         released=_release(fw),
-        tp_comm_overlap="tp-comm-overlap" in fw or "asynctp" in fw or nemo,
+        tp_comm_overlap="tp-comm-overlap" in fw or "asynctp" in fw or nemo
+        or (pick(Choice(True, SRC_MC2), False) if mc2 else False),
         dualpipe="dualpipe" in fw,
         distributed_optimizer=pick(Choice(True, SRC_NEMO_OPT), False) if nemo else False,
         sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
