@@ -29,6 +29,7 @@ def evaluate_train_case(case: Case, cat: Catalog) -> tuple[float, str]:
 
 
 _POWER_LIMIT = re.compile(r"(\d{3,4})\s*W power limit", re.IGNORECASE)
+_INTERLEAVE_UNSTATED = re.compile(r"interleaving[^.;]*not stated", re.IGNORECASE)
 _RECOMPUTE_UNSTATED = re.compile(r"recompute[^.;]*not stated", re.IGNORECASE)
 _MEMORY = re.compile(r"(\d{2,3})\s*GB\s+(HBM\w*)", re.IGNORECASE)
 
@@ -95,7 +96,8 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     else:
         mbs = list(MICRO_BATCHES)
     layouts: list[dict[str, object]] = [{}]
-    if fw.interleaves and p.pp > 1 and p.vpp == 1 and not p.pp_schedule:
+    open_interleave = fw.interleaves or _INTERLEAVE_UNSTATED.search(case.notes or "")
+    if open_interleave and p.pp > 1 and vpp == 1 and not p.pp_schedule:
         # interleaved with an unstated count: every count the layers allow, and 1F1B
         layouts += [{"vpp": v, "pp_schedule": "interleaved"} for v in (2, 4, 8)
                     if model.num_hidden_layers >= p.pp * v]
