@@ -7,8 +7,10 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   efficiency) and the memory-bound element-wise work (the layer's activation bytes over
   the chip's copy bandwidth); backward = 2 x forward; recompute adds a forward (full) or
   the attention core (selective);
-* attention: a flash-style kernel (``fa2``/``fa3``: causal FLOPs at a calibrated efficiency,
-  no score matrix in memory), or ``unfused`` as before FlashAttention (Megatron-LM 2021):
+* attention: a flash-style kernel (``fa2``/``fa3``/``cudnn``: causal FLOPs at the efficiency
+  measured for that kernel, chip and key length, in the generation the framework release
+  shipped - ``compute.kernels.attention_efficiency``; no score matrix in memory), or
+  ``unfused`` as before FlashAttention (Megatron-LM 2021):
   ``QK^T`` and ``PV`` as batched GEMMs over the full square (the causal mask skips no
   work), and the score matrix streamed through memory by the fused scale-mask-softmax and
   dropout kernels, ``SCORE_BYTES_FWD`` bytes per score element forward;
@@ -25,7 +27,9 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   to that compute (DeepSeek-V3 report, arXiv 2412.19437);
 * pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
   (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
-  with a bubble of (p - 1)/3 slots (Qi et al. 2023);
+  with a bubble of (p - 1)/3 slots (Qi et al. 2023); activations and gradients cross a
+  stage boundary once per virtual stage, blocking under 1F1B, overlapped with the next
+  chunk under interleaving (Megatron-LM's overlap_p2p_comm);
 * data parallel: gradient reduce-scatter (or all-reduce) overlapped with the last
   micro-batch's backward and parameter all-gather with the first forward (Megatron's
   distributed optimizer); FSDP (ZeRO-3) likewise once a step when it keeps parameters
@@ -34,7 +38,14 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   forward), overlapped with that micro-batch's compute; only the excess is exposed;
 * FP8 / FP4 GEMMs: the casts of their inputs (and of output gradients in backward) to the
   narrow format, with the transposed copy Hopper's FP8 tensor cores need for the weight
-  gradient, streamed through memory (``FP8_CAST_BYTES`` per element);
+  gradient, streamed through memory (``FP8_CAST_BYTES`` per element); current and dynamic
+  scaling read each tensor once more for its amax (``FP8_AMAX_BYTES``); weights are cast
+  once a step (Transformer Engine caches them) or every micro-batch (torchao); the LM head
+  stays BF16;
+* eager execution (no ``torch.compile``): each element-wise op its own kernel, the extra
+  bytes counted op by op (``EAGER_*``);
+* a board power limit below the TDP lowers the sustained clock of compute-bound kernels
+  (``Chip.clock_fraction``);
 * loss: the fp32 cross entropy over the logits on the last stage, streamed through memory
   (``LOSS_BYTES_PER_LOGIT`` per logit), which weighs on small models with large vocabularies;
 * optimizer: Adam's memory traffic (about 30 B per local parameter) over copy bandwidth;
