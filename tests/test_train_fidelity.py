@@ -240,3 +240,14 @@ def test_gemm_entry_carries_its_fraction_of_peak_to_a_lower_clocked_sku() -> Non
     tb = kernels.gemm(b200, n, n, n, "fp8").flop_per_s / b200.peak_flop_per_s["fp8"]
     tg = kernels.gemm(gb200, n, n, n, "fp8").flop_per_s / gb200.peak_flop_per_s["fp8"]
     assert math.isclose(tb, tg, rel_tol=0.02)
+
+
+def test_combined_flash_benchmark_rate_converts_like_the_split_one() -> None:
+    # FlashAttention's benchmark prints forward + backward at 3.5 x forward FLOPs: the Azure
+    # H100 FlashAttention-2 figure (327.9 TFLOP/s) and the FA3 paper's split FA2 bars at 8k
+    # (333 / 318 TFLOP/s) must give the same efficiency to within a few per cent
+    peak = 989.4e12
+    combined = kernels.attention_combined_efficiency(327.9e12, peak)
+    split = kernels.attention_point_efficiency(333e12, 318e12, peak)
+    assert math.isclose(combined, 3 / 3.5 * 327.9 / 989.4)
+    assert math.isclose(combined, split, rel_tol=0.03)

@@ -62,7 +62,7 @@ class AttentionEntry(_Strict):
     """A flash-style attention kernel on one chip: one fixed ``efficiency``, or measured
     ``points`` (key length, forward TFLOP/s, backward TFLOP/s) with the FLOP convention of
     the FlashAttention papers and cuDNN's benchmark (forward 4 s^2 h d, halved when causal;
-    backward 2.5 x forward). ``released`` (YYYY-MM) dates the library version measured, so a
+    backward 2.5 x forward), or ``fwd_bwd_points`` (key length, combined TFLOP/s). ``released`` (YYYY-MM) dates the library version measured, so a
     framework release picks the kernel generation it shipped with."""
 
     chip: str
@@ -71,6 +71,10 @@ class AttentionEntry(_Strict):
     efficiency: Annotated[float, Field(gt=0, le=1)] | None = None
     points: list[tuple[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)],
                        Annotated[float, Field(gt=0)]]] = Field(default_factory=list)
+    #: (key length, forward + backward TFLOP/s as the FlashAttention benchmark reports it:
+    #: 3.5 x the forward FLOPs over the two kernels' time)
+    fwd_bwd_points: list[tuple[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)]]] = \
+        Field(default_factory=list)
     released: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
     evidence: Evidence
     source: str
@@ -78,8 +82,9 @@ class AttentionEntry(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> AttentionEntry:
-        if (self.efficiency is None) == (not self.points):
-            raise ValueError("give either efficiency or points, not both or neither")
+        forms = (self.efficiency is not None) + bool(self.points) + bool(self.fwd_bwd_points)
+        if forms != 1:
+            raise ValueError("give exactly one of efficiency, points, fwd_bwd_points")
         return self
 
 

@@ -89,6 +89,13 @@ def attention_point_efficiency(fwd_flop_per_s: float, bwd_flop_per_s: float,
         peak_flop_per_s * (1.0 / fwd_flop_per_s + ATTENTION_BWD_FLOP_RATIO / bwd_flop_per_s))
 
 
+def attention_combined_efficiency(fwd_bwd_flop_per_s: float, peak_flop_per_s: float) -> float:
+    """Efficiency from a combined forward + backward rate (FLOPs counted 1 + 2.5 = 3.5 x the
+    forward), charged as 1 + 2 = 3 x the forward at one rate."""
+    return ((1.0 + ATTENTION_BWD_CHARGED) / (1.0 + ATTENTION_BWD_FLOP_RATIO)
+            * fwd_bwd_flop_per_s / peak_flop_per_s)
+
+
 def _entry_peak(entry: AttentionEntry) -> float:
     from superpod.hardware.catalog import load_catalog
 
@@ -105,6 +112,9 @@ def attention_entry_efficiency(entry: AttentionEntry, seq_len: int | None = None
     peak = _entry_peak(entry)
     pts = sorted((s, attention_point_efficiency(f * 1e12, b * 1e12, peak))
                  for s, f, b in entry.points)
+    pts += sorted((s, attention_combined_efficiency(r * 1e12, peak))
+                  for s, r in entry.fwd_bwd_points)
+    pts.sort()
     if seq_len is None or seq_len >= pts[-1][0]:
         return pts[-1][1]
     if seq_len <= pts[0][0]:
