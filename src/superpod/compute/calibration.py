@@ -62,7 +62,8 @@ class AttentionEntry(_Strict):
     """A flash-style attention kernel on one chip: one fixed ``efficiency``, or measured
     ``points`` (key length, forward TFLOP/s, backward TFLOP/s) with the FLOP convention of
     the FlashAttention papers and cuDNN's benchmark (forward 4 s^2 h d, halved when causal;
-    backward 2.5 x forward), or ``fwd_bwd_points`` (key length, combined TFLOP/s). ``released`` (YYYY-MM) dates the library version measured, so a
+    backward 2.5 x forward), or ``fwd_bwd_points`` (key length, combined TFLOP/s).
+    ``released`` (YYYY-MM) dates the library version measured, so a
     framework release picks the kernel generation it shipped with."""
 
     chip: str
