@@ -190,9 +190,11 @@ def test_cli_ranks_per_chip_counts_dies_as_ranks() -> None:
         assert r.exit_code == 0, r.output
         return dict(json.loads(r.stdout))
 
-    one, two = run(), run("--ranks-per-chip", "2")
+    one, two, default = run("--ranks-per-chip", "1"), run("--ranks-per-chip", "2"), run()
     assert one["chips"] == two["chips"] == 384
     assert two["plan"]["dp"] == 2 * one["plan"]["dp"]  # type: ignore[index]
+    # by default a 910C package is its two NPUs (catalog: devices 2)
+    assert default["plan"]["dp"] == two["plan"]["dp"]  # type: ignore[index]
 
 
 def test_cli_degrees_that_do_not_divide_are_one_line_errors() -> None:

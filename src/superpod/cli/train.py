@@ -33,8 +33,9 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           tp_comm_overlap: Annotated[bool, typer.Option(
               help="Pipeline TP collectives with the GEMMs (Megatron-Core / TE, AsyncTP).")
           ] = True,
-          ranks_per_chip: Annotated[int, typer.Option(
-              min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+          ranks_per_chip: Annotated[int | None, typer.Option(
+              min=1, help="Ranks per package (default: the devices the chip exposes; "
+                          "Ascend 910C: 2).")] = None,
           order: Annotated[str, typer.Option(
               help="Rank placement, innermost first (tp-cp-dp-pp: TP inside the scale-up "
                    "domain).")] = "tp-cp-dp-pp",
@@ -55,6 +56,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     sid, files = _system_arg(system_arg)
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
+    ranks_per_chip = ranks_per_chip or sysm.chip.devices
     ranks = sysm.counts.chips * ranks_per_chip
     check_choice("--recompute", recompute, ("none", "selective", "op", "full"))
     check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
@@ -111,8 +113,9 @@ def plan_train_cmd(
         tp_comm_overlap: Annotated[bool, typer.Option(
             help="Layouts pipeline TP collectives with the GEMMs (Megatron-Core / TE).")
         ] = True,
-        ranks_per_chip: Annotated[int, typer.Option(
-            min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+        ranks_per_chip: Annotated[int | None, typer.Option(
+            min=1, help="Ranks per package (default: the devices the chip exposes; "
+                        "Ascend 910C: 2).")] = None,
         chips: Chips = None, as_json: Json = False) -> None:
     """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
     from superpod.report.train import plan_view
@@ -125,7 +128,8 @@ def plan_train_cmd(
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     res = plan_train(sysm, spec, global_batch, seq_len, precision, top,
-                     ranks_per_chip=ranks_per_chip, tp_comm_overlap=tp_comm_overlap)
+                     ranks_per_chip=ranks_per_chip or sysm.chip.devices,
+                     tp_comm_overlap=tp_comm_overlap)
     doc: dict[str, Any] = res.to_dict()
     cat = api.catalog(files)
     doc["candidates"] = [annotate_train(c, sysm, cat, spec, precision)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
@@ -61,13 +61,34 @@ class MemcpyEntry(_Strict):
 
 
 class AttentionEntry(_Strict):
+    """A flash-style attention kernel on one chip: one fixed ``efficiency``, or measured
+    ``points`` (key length, forward TFLOP/s, backward TFLOP/s) with the FLOP convention of
+    the FlashAttention papers and cuDNN's benchmark (forward 4 s^2 h d, halved when causal;
+    backward 2.5 x forward), or ``fwd_bwd_points`` (key length, combined TFLOP/s).
+    ``released`` (YYYY-MM) dates the library version measured, so a
+    framework release picks the kernel generation it shipped with."""
+
     chip: str
     applies_to: list[str] = Field(default_factory=list)
     kernel: str
-    efficiency: Annotated[float, Field(gt=0, le=1)]
+    efficiency: Annotated[float, Field(gt=0, le=1)] | None = None
+    points: list[tuple[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)],
+                       Annotated[float, Field(gt=0)]]] = Field(default_factory=list)
+    #: (key length, forward + backward TFLOP/s as the FlashAttention benchmark reports it:
+    #: 3.5 x the forward FLOPs over the two kernels' time)
+    fwd_bwd_points: list[tuple[Annotated[int, Field(ge=1)], Annotated[float, Field(gt=0)]]] = \
+        Field(default_factory=list)
+    released: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
     evidence: Evidence
     source: str
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AttentionEntry:
+        forms = (self.efficiency is not None) + bool(self.points) + bool(self.fwd_bwd_points)
+        if forms != 1:
+            raise ValueError("give exactly one of efficiency, points, fwd_bwd_points")
+        return self
 
 
 class Defaults(_Strict):
@@ -76,6 +97,8 @@ class Defaults(_Strict):
     memcpy_efficiency: Annotated[float, Field(gt=0, le=1)]
     memcpy_overhead_s: Seconds = Field(alias="memcpy_overhead")
     attention_efficiency: Annotated[float, Field(gt=0, le=1)]
+    #: no flash kernel is costed below this fraction of peak (training and inference)
+    attention_floor: Annotated[float, Field(gt=0, le=1)]
     source: str
 
 

@@ -11,10 +11,13 @@ Chips without a calibration entry use the documented defaults and are flagged
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from superpod.compute.calibration import (
+    AttentionEntry,
     CalibrationFile,
+    GemmEntry,
     GemmFit,
     fitted,
     gemm_entry,
@@ -25,6 +28,7 @@ from superpod.compute.calibration import (
 )
 from superpod.errors import SpecError
 from superpod.hardware.specs import Chip
+from superpod.trust.holdout import held_out
 
 BYTES_PER_ELEMENT = {"fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0,
                      "fp8": 1.0, "int8": 1.0, "fp6": 0.75, "fp4": 0.5, "int4": 0.5}
@@ -70,17 +74,109 @@ def copy_bandwidth(chip: Chip, cal: CalibrationFile) -> tuple[float, bool, str]:
     return chip.hbm_bandwidth_bytes_per_s * d.memcpy_efficiency, False, d.source
 
 
-def attention_efficiency(chip: Chip, kernel: str = "auto",
-                         cal: CalibrationFile | None = None) -> float:
-    """Fraction of the dense BF16 peak a flash-style attention core reaches on ``chip``.
+#: FlashAttention's convention: backward FLOPs = 2.5 x forward (it recomputes Q K^T);
+#: the step model charges the backward at 2 x the forward FLOPs at one efficiency
+ATTENTION_BWD_FLOP_RATIO = 2.5
+ATTENTION_BWD_CHARGED = 2.0
 
-    ``kernel`` names the implementation (``fa2``, ``fa3``); ``auto`` takes the best one
-    calibrated for the chip.
-    """
+
+def attention_point_efficiency(fwd_flop_per_s: float, bwd_flop_per_s: float,
+                               peak_flop_per_s: float) -> float:
+    """Efficiency of one measured (forward, backward) pair as the step model charges it:
+    forward + 2 x forward FLOPs at one rate, over the time the two kernels took
+    (forward F / r_f + backward 2.5 F / r_b)."""
+    return (1.0 + ATTENTION_BWD_CHARGED) / (
+        peak_flop_per_s * (1.0 / fwd_flop_per_s + ATTENTION_BWD_FLOP_RATIO / bwd_flop_per_s))
+
+
+def attention_combined_efficiency(fwd_bwd_flop_per_s: float, peak_flop_per_s: float) -> float:
+    """Efficiency from a combined forward + backward rate (FLOPs counted 1 + 2.5 = 3.5 x the
+    forward), charged as 1 + 2 = 3 x the forward at one rate."""
+    return ((1.0 + ATTENTION_BWD_CHARGED) / (1.0 + ATTENTION_BWD_FLOP_RATIO)
+            * fwd_bwd_flop_per_s / peak_flop_per_s)
+
+
+def _entry_peak(entry: AttentionEntry) -> float:
+    from superpod.hardware.catalog import load_catalog
+
+    chip = load_catalog().chips[entry.chip]
+    return float(chip.peak_flop_per_s.get("bf16") or max(chip.peak_flop_per_s.values()))
+
+
+def attention_entry_efficiency(entry: AttentionEntry, seq_len: int | None = None) -> float:
+    """One entry's efficiency at key length ``seq_len``: its measured points interpolated
+    in log(seq_len) and held flat beyond the measured range; ``None``: the longest measured
+    sequence (where flash kernels reach their plateau)."""
+    if entry.efficiency is not None:
+        return entry.efficiency
+    peak = _entry_peak(entry)
+    pts = sorted((s, attention_point_efficiency(f * 1e12, b * 1e12, peak))
+                 for s, f, b in entry.points)
+    pts += sorted((s, attention_combined_efficiency(r * 1e12, peak))
+                  for s, r in entry.fwd_bwd_points)
+    pts.sort()
+    if seq_len is None or seq_len >= pts[-1][0]:
+        return pts[-1][1]
+    if seq_len <= pts[0][0]:
+        return pts[0][1]
+    for (s0, e0), (s1, e1) in zip(pts, pts[1:], strict=False):
+        if s0 <= seq_len <= s1:
+            w = math.log(seq_len / s0) / math.log(s1 / s0)
+            return e0 + w * (e1 - e0)
+    return pts[-1][1]  # pragma: no cover - the loop always brackets seq_len
+
+
+def attention_entries(chip: Chip, kernel: str = "auto", cal: CalibrationFile | None = None,
+                      released_by: str | None = None) -> list[AttentionEntry]:
+    """The calibrated attention kernels for ``chip`` (``kernel``, or all for ``auto``),
+    without held-out sources, one generation per kernel: the newest one released by
+    ``released_by`` (YYYY-MM; the oldest measured one if all are later; ``None``: the newest).
+    Entries without a release date count as the oldest."""
     cal = cal or load_calibration()
     entries = [e for e in cal.attention if chip.id in (e.chip, *e.applies_to)
-               and kernel in ("auto", e.kernel)]
-    return max(e.efficiency for e in entries) if entries else cal.defaults.attention_efficiency
+               and kernel in ("auto", e.kernel) and not held_out(e.source)]
+    released_by = released_by or "9999-12"
+    out = []
+    for name in sorted({e.kernel for e in entries}):
+        gens = sorted((e for e in entries if e.kernel == name),
+                      key=lambda e: e.released or "0000-00")
+        ok = [e for e in gens if (e.released or "0000-00") <= released_by]
+        out.append(ok[-1] if ok else gens[0])
+    return out
+
+
+def attention_efficiency(chip: Chip, kernel: str = "auto",
+                         cal: CalibrationFile | None = None, *, seq_len: int | None = None,
+                         released_by: str | None = None) -> float:
+    """Fraction of the dense BF16 peak a flash-style attention core reaches on ``chip``,
+    forward + backward as the step model charges them.
+
+    ``kernel`` names the implementation (``fa2``, ``fa3``, ``cudnn``); ``auto`` takes the
+    best one calibrated for the chip. ``seq_len``: the key length one kernel call sees
+    (short sequences reach less). ``released_by``: the framework's release (YYYY-MM), which
+    picks the kernel generation it shipped. Chips with no entry get
+    ``defaults.attention_efficiency``; nothing goes below ``defaults.attention_floor``
+    (both shared with inference).
+    """
+    cal = cal or load_calibration()
+    entries = attention_entries(chip, kernel, cal, released_by)
+    if not entries:
+        return cal.defaults.attention_efficiency
+    best = max(attention_entry_efficiency(e, seq_len) for e in entries)
+    return max(best, cal.defaults.attention_floor)
+
+
+def _measured_peak(entry: GemmEntry, chip: Chip, dtype: str) -> float:
+    """The dense peak at ``dtype`` of the chip an entry was measured on (``chip`` itself
+    when it is that chip, or when the measured chip has no such peak)."""
+    if entry.chip == chip.id:
+        return peak_for(chip, dtype)
+    from superpod.hardware.catalog import load_catalog
+
+    measured = load_catalog().chips.get(entry.chip)
+    if measured is None or dtype not in measured.peak_flop_per_s:
+        return peak_for(chip, dtype)
+    return peak_for(measured, dtype)
 
 
 def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
@@ -90,11 +186,14 @@ def gemm_fit(chip: Chip, dtype: str, cal: CalibrationFile) -> GemmFit:
     the die's), else the defaults alone."""
     entry = gemm_entry(cal, chip.id, dtype)
     if entry:
-        return fitted(entry, peak_for(chip, dtype))
+        # fitted against the peak of the chip that was measured: a chip the entry applies
+        # to reaches the same fraction of its own peak (a lower-clocked SKU of the die is
+        # not credited the measured chip's absolute throughput)
+        return fitted(entry, _measured_peak(entry, chip, dtype))
     d = cal.defaults
     other = next((e for e in cal.gemm if chip.id in (e.chip, *e.applies_to)), None)
     if other is not None:
-        fit = fitted(other, peak_for(chip, other.dtype))
+        fit = fitted(other, _measured_peak(other, chip, other.dtype))
         return GemmFit(e_max=d.gemm_efficiency, tile_overhead_s=fit.tile_overhead_s,
                        overhead_s=fit.overhead_s, compute_units=fit.compute_units,
                        tile=fit.tile, source=f"{d.source}; fixed costs per wave and kernel "

@@ -105,7 +105,31 @@ class Chip(Sourced):
     power_w: Watts = Field(alias="power", description="package power at full load (TDP)")
     power_evidence: Evidence
     dies: PositiveInt = 1
+    devices: PositiveInt = Field(
+        default=1, description="devices (ranks) the runtime exposes per package: a die that "
+        "is its own device counts once (Ascend 910C: 2), dies fused into one device do not "
+        "(B200: 1)")
     price_usd: Usd | None = Field(default=None, alias="price")
+    variant_of: str | None = Field(
+        default=None, description="catalog id of the chip this is a SKU of (same die)")
+    hbm_type: str | None = Field(default=None, description="memory generation, e.g. HBM2e")
+
+    def clock_fraction(self, power_limit_w: float | None) -> float:
+        """Sustained tensor-core clock under a board power limit, as a fraction of the clock
+        the peak is quoted at.
+
+        assumption (no per-chip measurement is stored): under a dense tensor-core load the
+        chip draws its TDP at the rated clock, and in the DVFS range voltage tracks
+        frequency, so dynamic power goes as f V^2 ~ f^3 (Horowitz et al., 'Energy dissipation
+        in general purpose microprocessors', IEEE JSSC 1996; the cube law used by GPU
+        power-capping studies): f / f_rated = (P_limit / TDP)^(1/3), never above 1. Static
+        power is neglected, which errs towards a smaller slowdown.
+        """
+        if power_limit_w is None or power_limit_w >= self.power_w:
+            return 1.0
+        if power_limit_w <= 0:
+            raise ValueError("a power limit must be positive")
+        return float((power_limit_w / self.power_w) ** (1.0 / 3.0))
 
     @property
     def is_roadmap(self) -> bool:

@@ -1,33 +1,112 @@
 """Training frameworks: what a named framework does that changes a prediction.
 
 A validation case names its ``framework`` in free text; the profile it maps to sets the
-layout choices that framework makes, applied to every case that names it (never per case):
+choices that framework makes, applied to every case that names it (never per case). Each
+choice records the document it comes from (``Choice.source``, URL first); under
+leave-one-source-out a choice whose document is held out falls back to the generic default
+(``superpod.trust.holdout``).
 
-* torchtitan: PyTorch SDPA (FlashAttention-2 on Hopper); its "selective" activation
-  checkpointing is PyTorch op-level checkpointing (every other matmul recomputed, recompute
-  mode ``op``); AsyncTP pipelines TP collectives with the GEMMs;
+* torchtitan (commit eaea6f6, Feb 2025): attention through PyTorch's
+  ``scaled_dot_product_attention`` (flash backend = FlashAttention-2, ``fa2``); its
+  "selective" checkpointing is op-level (every other matmul recomputed, mode ``op``); FSDP2
+  ``reshard_after_forward = not pp_enabled`` (parameters re-gathered every micro-batch only
+  without pipeline parallelism); pipeline micro-batches default to the number of stages,
+  two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
+  (current) scaling; ``torch.compile`` only when the run says so (eager otherwise);
+  AsyncTP pipelines TP collectives with the GEMMs.
+* Transformer Engine stacks (Megatron-Core, NeMo, Megatron-Bridge): cuDNN fused attention on
+  Hopper and later (TE's backend selection), the kernel generation of the framework's
+  release; NeMo and Megatron-Bridge recipes run the distributed optimizer (ZeRO-1) and
+  userbuffer TP overlap; FP8 is TE delayed scaling unless the run says current scaling
+  ("FP8-CS", "cs").
 * Megatron-LM as of 2019-2021 predates FlashAttention (Dao et al. 2022) and materialises the
-  score matrix (``unfused``);
-* Megatron-Core ``--tp-comm-overlap`` and NeMo's performance recipes: Transformer Engine
-  userbuffers pipeline TP collectives with the GEMMs; cuDNN fused attention (the best
-  calibrated kernel, ``auto``);
+  score matrix (``unfused``).
+* MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
+  says it was on.
 * "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from superpod.trust.holdout import held_out
+
+T = TypeVar("T")
+
+TORCHTITAN = "https://github.com/pytorch/torchtitan/blob/eaea6f6a2fa940f03a10906be1df3489cf30af85"
+SRC_TT_SDPA = (f"{TORCHTITAN}/torchtitan/models/llama/model.py (Attention.forward: "
+               "F.scaled_dot_product_attention(is_causal=True), whose flash backend on CUDA is "
+               "FlashAttention-2)")
+SRC_TT_SAC = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (op-level selective "
+              "checkpointing: _save_list, every other aten.mm output not saved)")
+SRC_TT_FSDP = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (apply_fsdp: "
+               "reshard_after_forward = not pp_enabled)")
+SRC_TT_TP = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (apply_tp: "
+             "SequenceParallel on the norms, activations sharded along the sequence "
+             "outside the TP region)")
+SRC_TT_PP = (f"{TORCHTITAN}/torchtitan/parallelisms/pipelining_utils.py (n_microbatches "
+             "defaults to the number of stages; PipelineScheduleMulti: 2 stages per rank)")
+SRC_TT_FP8 = (f"{TORCHTITAN}/docs/float8.md (torchao Float8Linear: tensor-wise scaling with "
+              "dynamic scales)")
+SRC_TE_ATTN = ("https://github.com/NVIDIA/TransformerEngine/blob/v2.4/transformer_engine/"
+               "pytorch/attention/dot_product_attention/utils.py (get_attention_backend: "
+               "'give FusedAttention preference on Hopper+'); v1.4 attention.py does the same "
+               "on sm90")
+SRC_NEMO_OPT = ("https://github.com/NVIDIA/NeMo/blob/00617962f84fb2b31562f6a23b59330747e1d4b6/"
+                "nemo/collections/llm/recipes/llama3_8b.py (pretrain recipes use "
+                "distributed_fused_adam_with_cosine_annealing: the distributed optimizer)")
+SRC_LLAMA3 = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
+              "interleaved pipeline schedule with a tunable number of micro-batches)")
+SRC_NEMO_SP = ("https://github.com/NVIDIA/NeMo/blob/0189a3b38dcfc89e916ca4396459433c8ba326d2/"
+               "nemo/collections/llm/recipes/llama3_70b.py (trainer: sequence_parallelism=True "
+               "with tensor parallelism)")
+SRC_MC2 = ("https://arxiv.org/abs/2504.07866 (Pangu Ultra, section 4: MindSpeed's MC2 fuses the "
+           "tensor-parallel collectives with the matrix multiplications they feed)")
+SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
+              "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
+              "history, no separate amax pass)")
+
+
+@dataclass(frozen=True)
+class Choice(Generic[T]):
+    """One framework default and the document it comes from."""
+
+    value: T
+    source: str
+
+    def get(self, default: T) -> T:
+        """The value, or ``default`` while its document is held out."""
+        return default if held_out(self.source) else self.value
 
 
 @dataclass(frozen=True)
 class TrainFramework:
-    """Layout choices a framework makes (``TrainPlan`` fields)."""
+    """Choices a framework makes (``TrainPlan`` fields and evaluation defaults)."""
 
     attention_kernel: str = "auto"
+    released: str | None = None  #: YYYY-MM of the framework release (kernel generation)
     tp_comm_overlap: bool = False
     op_level_selective: bool = False  #: its "selective" recompute is ``op``
     dualpipe: bool = False
+    #: FSDP re-gathers per micro-batch only without pipeline parallelism (torchtitan's
+    #: reshard_after_forward = not pp_enabled; the generic default as well)
+    fsdp_regather_without_pp: bool = True
+    distributed_optimizer: bool = False  #: ZeRO-1 when the case states no sharding
+    microbatches_per_stage: int | None = None  #: pipeline micro-batches = stages x this
+    interleaved_stages_per_rank: int | None = None
+    #: the framework interleaves pipeline stages but the run does not say how many per
+    #: rank: the evaluator takes the best feasible count, as for an unstated micro-batch
+    interleaves: bool = False
+    sequence_parallel: bool = False  #: tensor parallelism always shards the sequence too
+    compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
+    fp8_recipe: str = "delayed"
+    sources: tuple[str, ...] = field(default=())
+
+    def regathers(self, pp: int) -> bool:
+        return self.fsdp_regather_without_pp and pp == 1
 
     def recompute(self, stated: str) -> str:
         return "op" if stated == "selective" and self.op_level_selective else stated
@@ -36,14 +115,77 @@ class TrainFramework:
         return stated or ("dualpipe" if self.dualpipe else
                           "interleaved" if vpp > 1 else "1f1b")
 
+    def virtual_stages(self, stated_vpp: int, schedule: str) -> int:
+        """Virtual stages per rank: the stated count, or the framework's default for an
+        interleaved schedule the run names without a count."""
+        if stated_vpp > 1 or schedule != "interleaved":
+            return stated_vpp
+        return self.interleaved_stages_per_rank or stated_vpp
 
-def framework_for(text: str) -> TrainFramework:
-    """The profile of a case's free-text ``framework`` (module docstring)."""
+
+_SCHEDULE = re.compile(r"\bPP schedule (interleaved|1F1B|zero.bubble|dualpipe)", re.IGNORECASE)
+
+
+def stated_schedule(notes: str) -> str | None:
+    """A pipeline schedule the case's notes name ('PP schedule interleaved-1F1B')."""
+    m = _SCHEDULE.search(notes)
+    if not m:
+        return None
+    word = m.group(1).lower()
+    return {"1f1b": "1f1b", "interleaved": "interleaved", "dualpipe": "dualpipe"}.get(
+        word, "zero_bubble")
+
+
+_NEMO_RELEASE = re.compile(r"\b(?:nemo|container)\D{0,12}(\d{2})\.(\d{2})\b")
+
+
+def _release(fw: str) -> str | None:
+    """YYYY-MM of a NeMo-style ``YY.MM`` release named in the text, else None."""
+    m = _NEMO_RELEASE.search(fw)
+    return f"20{m.group(1)}-{m.group(2)}" if m else None
+
+
+def framework_for(text: str, notes: str = "") -> TrainFramework:
+    """The profile of a case's free-text ``framework`` (module docstring); ``notes`` (the
+    case's caveats) may name the FP8 recipe."""
     fw = text.lower()
-    torchtitan = "torchtitan" in fw
-    kernel = ("fa2" if torchtitan else
-              "unfused" if re.search(r"\b20(19|20|21)\b", fw) else "auto")
+    used: list[str] = []
+
+    def pick(choice: Choice[T], default: T) -> T:
+        value = choice.get(default)
+        if value != default:
+            used.append(choice.source)
+        return value
+
+    if "torchtitan" in fw:
+        fp8 = pick(Choice("dynamic", SRC_TT_FP8), "delayed")
+        return TrainFramework(
+            attention_kernel=pick(Choice("fa2", SRC_TT_SDPA), "auto"),
+            tp_comm_overlap="asynctp" in fw,
+            op_level_selective=pick(Choice(True, SRC_TT_SAC), False),
+            dualpipe="dualpipe" in fw,
+            fsdp_regather_without_pp=pick(Choice(True, SRC_TT_FSDP), True),
+            microbatches_per_stage=pick(Choice(1, SRC_TT_PP), 0) or None,
+            interleaved_stages_per_rank=pick(Choice(2, SRC_TT_PP), 0) or None,
+            sequence_parallel=pick(Choice(True, SRC_TT_TP), False),
+            compiled="compile" in fw, fp8_recipe=fp8, sources=tuple(used))
+    if "meta internal" in fw:
+        return TrainFramework(interleaves=pick(Choice(True, SRC_LLAMA3), False),
+                              sources=tuple(used))
+    legacy = re.search(r"\b20(19|20|21)\b", fw) is not None
+    te = not legacy and any(k in fw for k in ("megatron", "nemo"))
+    nemo = "nemo" in fw or "megatron-bridge" in fw
+    current = re.search(r"\bfp8-cs\b|current \(per-tensor\) scaling|current scaling",
+                        f"{fw} {notes.lower()}") is not None
+    mc2 = "mindspeed" in fw and re.search(r"\bmc2\b", f"{fw} {notes.lower()}") is not None
     return TrainFramework(
-        attention_kernel=kernel,
-        tp_comm_overlap="tp-comm-overlap" in fw or "asynctp" in fw or "nemo" in fw,
-        op_level_selective=torchtitan, dualpipe="dualpipe" in fw)
+        attention_kernel="unfused" if legacy else
+        (pick(Choice("cudnn", SRC_TE_ATTN), "auto") if te else "auto"),
+        released=_release(fw),
+        tp_comm_overlap="tp-comm-overlap" in fw or "asynctp" in fw or nemo
+        or (pick(Choice(True, SRC_MC2), False) if mc2 else False),
+        dualpipe="dualpipe" in fw,
+        distributed_optimizer=pick(Choice(True, SRC_NEMO_OPT), False) if nemo else False,
+        sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
+        fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
+        sources=tuple(used))

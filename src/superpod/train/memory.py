@@ -9,8 +9,11 @@ SC'20), as Megatron-LM keeps it:
 
 per rank, parameters are split by tp (and pp); expert parameters by ep x etp. ZeRO stage 1
 shards the optimizer state over the data-parallel group (dp x cp), stage 2 also gradients,
-stage 3 (FSDP) also weights (keeping one gathered layer in flight). Activations follow
-Korthikanti et al. (arXiv 2205.05198) per layer, times the micro-batches a stage holds in
+stage 3 (FSDP) also weights (keeping one gathered layer in flight, or - parameters kept
+gathered across the step's micro-batches - the stage's whole BF16 weights and unsharded
+gradients in the parameter dtype until the step's one reduce-scatter). Activations follow
+Korthikanti et al. (arXiv 2205.05198) per layer (linear-layer inputs as one-byte FP8 casts
+under FP8, as Transformer Engine saves them), times the micro-batches a stage holds in
 flight: ``pp`` on the first stage of 1F1B, ``pp (1 + (pp-1)/(pp vpp))`` interleaved.
 A fixed workspace covers NCCL buffers, cuBLAS/cuDNN workspaces and allocator slack.
 """

@@ -82,10 +82,11 @@ class ModelFacts:
         return ops.attention_core_flops(self.model, tokens, seq_len, causal=True, tp=tp)
 
     def activation_bytes(self, seq_len: int, micro_batch: int, tp: int, sp: bool,
-                         recompute: str) -> float:
+                         recompute: str, fp8: bool = False) -> float:
+        """Stored activation bytes per layer; ``fp8``: linear-layer inputs saved as FP8."""
         # flash: no score matrix; op-level checkpointing holds at most what selective holds
         mode = "selective" if recompute in ("none", "op") else recompute
-        return _activation(self.model, seq_len, micro_batch, tp, sp, mode)
+        return _activation(self.model, seq_len, micro_batch, tp, sp, mode, fp8)
 
     def params_per_rank(self, tp: int, pp: int, ep: int, etp: int) -> tuple[float, float]:
         """(non-expert, expert) parameters on the rank holding the most layers."""
@@ -97,7 +98,7 @@ class ModelFacts:
                    for i in {self._layer_index(False), self._layer_index(True)})
 
     def model_flops_per_token(self, seq_len: int) -> float:
-        return ops.model_flops_per_token(self.model, seq_len)
+        return _model_flops(self.model, seq_len)
 
     def hardware_flops_per_token(self, seq_len: int, recompute: str) -> float:
         return _hfu_flops(self.model, seq_len, recompute)
@@ -127,11 +128,12 @@ def _layer_gemms(model: ModelSpec, layer: int, tokens: int, tp: int, ep: int, et
 
 @lru_cache(maxsize=4096)
 def _activation(model: ModelSpec, seq_len: int, micro_batch: int, tp: int, sp: bool,
-                recompute: str) -> float:
+                recompute: str, fp8: bool = False) -> float:
     # modern LLM training runs without dropout (no masks stored)
     return ops.activation_bytes_per_layer(model, seq_len, micro_batch, tp=tp, sp=sp,
                                           recompute=recompute,  # type: ignore[arg-type]
-                                          dropout=False)
+                                          dropout=False,
+                                          gemm_input_bytes=1.0 if fp8 else None)
 
 
 @lru_cache(maxsize=4096)
@@ -151,6 +153,11 @@ def _params_per_rank(model: ModelSpec, tp: int, pp: int, ep: int, etp: int
     if pp == 1:
         dense += model.params_lm_head / tp
     return dense, expert
+
+
+@lru_cache(maxsize=256)
+def _model_flops(model: ModelSpec, seq_len: int) -> float:
+    return ops.model_flops_per_token(model, seq_len)
 
 
 @lru_cache(maxsize=256)

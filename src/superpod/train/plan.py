@@ -17,7 +17,8 @@ from superpod.errors import Infeasible, SpecError
 RECOMPUTE = ("none", "selective", "op", "full")
 SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
 PRECISIONS = ("bf16", "fp8", "fp4")
-ATTENTION_KERNELS = ("auto", "fa2", "fa3", "unfused")
+ATTENTION_KERNELS = ("auto", "fa2", "fa3", "cudnn", "unfused")
+FP8_RECIPES = ("delayed", "current", "dynamic", "mx")
 ORDER_DIMS = ("tp", "cp", "dp", "pp")
 
 
@@ -38,8 +39,20 @@ class TrainPlan:
     recompute: str = "none"
     precision: str = "bf16"
     pp_schedule: str = "1f1b"
-    attention_kernel: str = "auto"  # fa2 | fa3 | unfused | auto (best calibrated for the chip)
+    attention_kernel: str = "auto"  # fa2 | fa3 | cudnn | unfused | auto (best calibrated)
+    #: YYYY-MM of the framework release: picks the attention kernel generation (None: newest)
+    attention_released: str | None = None
     tp_comm_overlap: bool = False  # TP all-gather / reduce-scatter pipelined with the GEMMs
+    #: FSDP (zero 3): re-gather parameters (forward and backward) and reduce-scatter
+    #: gradients every micro-batch (FSDP2's default, reshard_after_forward=True), or keep
+    #: them gathered across the step: one all-gather, one reduce-scatter (False)
+    fsdp_regather: bool = True
+    #: element-wise work fused (torch.compile, Transformer Engine kernels) or eager PyTorch
+    compiled: bool = True
+    #: FP8 scaling: delayed (amax history), current (an amax pass per tensor, weights cast
+    #: once a step), dynamic (torchao: current scaling, weights re-cast every micro-batch),
+    #: mx (block scales computed in the cast)
+    fp8_recipe: str = "delayed"
     # rank placement, innermost first (Megatron's --order convention): consecutive ranks
     # (one scale-up domain, then the next) fill the first dimension, then the second, ...
     order: str = "tp-cp-dp-pp"
@@ -55,7 +68,8 @@ class TrainPlan:
                             allowed="0, 1, 2, 3")
         for name, allowed in (("recompute", RECOMPUTE), ("precision", PRECISIONS),
                               ("pp_schedule", SCHEDULES),
-                              ("attention_kernel", ATTENTION_KERNELS)):
+                              ("attention_kernel", ATTENTION_KERNELS),
+                              ("fp8_recipe", FP8_RECIPES)):
             if getattr(self, name) not in allowed:
                 raise SpecError("not a known choice", field=name, value=getattr(self, name),
                                 allowed=", ".join(allowed))

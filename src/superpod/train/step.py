@@ -7,8 +7,10 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   efficiency) and the memory-bound element-wise work (the layer's activation bytes over
   the chip's copy bandwidth); backward = 2 x forward; recompute adds a forward (full) or
   the attention core (selective);
-* attention: a flash-style kernel (``fa2``/``fa3``: causal FLOPs at a calibrated efficiency,
-  no score matrix in memory), or ``unfused`` as before FlashAttention (Megatron-LM 2021):
+* attention: a flash-style kernel (``fa2``/``fa3``/``cudnn``: causal FLOPs at the efficiency
+  measured for that kernel, chip and key length, in the generation the framework release
+  shipped - ``compute.kernels.attention_efficiency``; no score matrix in memory), or
+  ``unfused`` as before FlashAttention (Megatron-LM 2021):
   ``QK^T`` and ``PV`` as batched GEMMs over the full square (the causal mask skips no
   work), and the score matrix streamed through memory by the fused scale-mask-softmax and
   dropout kernels, ``SCORE_BYTES_FWD`` bytes per score element forward;
@@ -25,14 +27,25 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   to that compute (DeepSeek-V3 report, arXiv 2412.19437);
 * pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
   (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
-  with a bubble of (p - 1)/3 slots (Qi et al. 2023);
+  with a bubble of (p - 1)/3 slots (Qi et al. 2023); activations and gradients cross a
+  stage boundary once per virtual stage, blocking under 1F1B, overlapped with the next
+  chunk under interleaving (Megatron-LM's overlap_p2p_comm);
 * data parallel: gradient reduce-scatter (or all-reduce) overlapped with the last
   micro-batch's backward and parameter all-gather with the first forward (Megatron's
-  distributed optimizer); FSDP (ZeRO-3) gathers and reduces per micro-batch, overlapped with
-  that micro-batch's compute; only the excess is exposed;
+  distributed optimizer); FSDP (ZeRO-3) likewise once a step when it keeps parameters
+  gathered across micro-batches (Llama 3 section 3.3.2; FSDP2 under pipeline parallelism),
+  or gathers and reduces per micro-batch (``fsdp_regather``: FSDP2 resharding after
+  forward), overlapped with that micro-batch's compute; only the excess is exposed;
 * FP8 / FP4 GEMMs: the casts of their inputs (and of output gradients in backward) to the
   narrow format, with the transposed copy Hopper's FP8 tensor cores need for the weight
-  gradient, streamed through memory (``FP8_CAST_BYTES`` per element);
+  gradient, streamed through memory (``FP8_CAST_BYTES`` per element); current and dynamic
+  scaling read each tensor once more for its amax (``FP8_AMAX_BYTES``); weights are cast
+  once a step (Transformer Engine caches them) or every micro-batch (torchao); the LM head
+  stays BF16;
+* eager execution (no ``torch.compile``): each element-wise op its own kernel, the extra
+  bytes counted op by op (``EAGER_*``);
+* a board power limit below the TDP lowers the sustained clock of compute-bound kernels
+  (``Chip.clock_fraction``);
 * loss: the fp32 cross entropy over the logits on the last stage, streamed through memory
   (``LOSS_BYTES_PER_LOGIT`` per logit), which weighs on small models with large vocabularies;
 * optimizer: Adam's memory traffic (about 30 B per local parameter) over copy bandwidth;
@@ -47,7 +60,7 @@ up to the step time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -59,6 +72,7 @@ from superpod.network.collectives import CollectiveRequest, collective
 from superpod.train import memory as mem
 from superpod.train.modelfacts import ModelFacts, model_facts
 from superpod.train.plan import TrainPlan, check_plan
+from superpod.trust.holdout import excluded
 from superpod.workload.model import ModelSpec
 
 # assumption: NCCL on Hopper runs 16-32 channels, one thread block each on its own SM
@@ -83,6 +97,18 @@ SCORE_BYTES_BWD = 11.0
 LOSS_BYTES_PER_LOGIT = 60.0
 LOSS_FWD_SHARE = 38.0 / 60.0
 FP8_CAST_BYTES = 4.0  # per element cast to FP8: read 2 (bf16) + write 1 + write 1 transposed
+# current / dynamic scaling computes each tensor's amax from the tensor itself before the
+# cast: one more read of the bf16 input (Transformer Engine Float8CurrentScaling, torchao
+# Float8Linear); delayed scaling takes the scale from an amax history, fused in the cast
+FP8_AMAX_BYTES = 2.0
+# eager PyTorch (torchtitan's Llama, model.py at commit eaea6f6) runs each element-wise op
+# as its own kernel; bytes per token moved beyond the fused kernels, counted op by op:
+# RMSNorm (x.float(), pow, mean, rsqrt, mul, type_as, mul by weight: 32 B per element of h
+# vs 4 fused; two per layer), rotary embedding (float, complex mul, type_as: 22 B per
+# element of q and k vs 4), SwiGLU (silu then mul: 10 B per element of I vs 6)
+EAGER_NORM_EXTRA = 2 * (32.0 - 4.0)
+EAGER_ROPE_EXTRA = 22.0 - 4.0
+EAGER_GLU_EXTRA = 10.0 - 6.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +146,7 @@ class _Ctx:
     plan: TrainPlan
     r: int  # ranks per chip
     gemm_dtype: str
+    clock: float = 1.0  # sustained tensor-core clock under the power limit (Chip.clock_fraction)
 
 
 def _gemm_s(ctx: _Ctx, gemms: tuple[tuple[int, int, int, int], ...]) -> float:
@@ -128,29 +155,38 @@ def _gemm_s(ctx: _Ctx, gemms: tuple[tuple[int, int, int, int], ...]) -> float:
     dtype = ctx.gemm_dtype
     total = 0.0
     for m, n, k, count in gemms:
-        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, id(cal))  # per calibration
+        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, ctx.clock, id(cal),
+                                    excluded())  # per calibration and held-out set
     return total
 
 
 @lru_cache(maxsize=65536)
-def _gemm_time(chip_id: str, m: int, n: int, k: int, dtype: str, r: int, _cal: int) -> float:
+def _gemm_time(chip_id: str, m: int, n: int, k: int, dtype: str, r: int, clock: float,
+               _cal: int, _held_out: frozenset[str]) -> float:
     from superpod.hardware.catalog import load_catalog
 
     chip = load_catalog().chips[chip_id]
-    # a rank that is one of r dies owns 1/r of the package: scale time by r
-    return kernels.gemm(chip, m, n, k, dtype).time_s * r
+    est = kernels.gemm(chip, m, n, k, dtype)
+    # a rank that is one of r dies owns 1/r of the package: scale time by r; a power-capped
+    # clock slows compute-bound kernels (HBM runs on its own clock)
+    return est.time_s * r / (clock if est.bound == "compute" else 1.0)
 
 
 def _attention_s(ctx: _Ctx, flops: float) -> float:
-    chip = ctx.system.chip
-    eff = kernels.attention_efficiency(chip, ctx.plan.attention_kernel)
+    chip, p = ctx.system.chip, ctx.plan
+    # one kernel call sees the keys of one ring step under context parallelism
+    eff = kernels.attention_efficiency(chip, p.attention_kernel, seq_len=p.seq_len // p.cp,
+                                       released_by=p.attention_released)
     peak = chip.peak_flop_per_s.get("bf16") or max(chip.peak_flop_per_s.values())
-    return flops / (peak / ctx.r * eff)
+    return flops / (peak / ctx.r * eff * ctx.clock)
 
 
 def _copy_s(ctx: _Ctx, nbytes: float) -> float:
     bw, _, _ = kernels.copy_bandwidth(ctx.system.chip, load_calibration())
     return nbytes / (bw / ctx.r)
+
+
+_COLL_CACHE: dict[tuple[Any, ...], tuple[System, float]] = {}
 
 
 def _coll(ctx: _Ctx, op: str, ranks: int, nbytes: float, stride: int = 1,
@@ -161,9 +197,20 @@ def _coll(ctx: _Ctx, op: str, ranks: int, nbytes: float, stride: int = 1,
     # the stride so that uneven groupings are costed on the nearest real placement)
     total = ctx.system.counts.chips * ctx.r
     stride = max(1, min(stride, (total - 1) // (ranks - 1)))
+    # memoised per system object (kept alive beside its value, so an id is never reused)
+    # and per held-out set: the search and validation repeat the same collectives
+    key = (id(ctx.system), op, ranks, nbytes, ctx.r, stride, groups,
+           tuple(sorted(ep.items())), excluded())
+    hit = _COLL_CACHE.get(key)
+    if hit is not None and hit[0] is ctx.system:
+        return hit[1]
     req = CollectiveRequest(op=op, ranks=ranks, bytes_=nbytes, ranks_per_chip=ctx.r,
                             stride=stride, concurrent_groups=groups, **ep)
-    return collective(ctx.system, req).time_s
+    t = collective(ctx.system, req).time_s
+    if len(_COLL_CACHE) > 200_000:
+        _COLL_CACHE.clear()
+    _COLL_CACHE[key] = (ctx.system, t)
+    return t
 
 
 @dataclass(frozen=True)
@@ -186,6 +233,8 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     # twice the stored activations forward (read + write) and twice that backward
     elem = ELEMENTWISE_TRAFFIC * _copy_s(ctx, f.activation_bytes(
         p.seq_len // p.cp, p.micro_batch, p.tp, p.sequence_parallel, "none"))
+    if not p.compiled:
+        elem += _copy_s(ctx, tokens * _eager_extra_bytes_per_token(f, moe, p))
     if p.attention_kernel == "unfused":
         m = f.model
         bh = p.micro_batch * m.num_attention_heads // p.tp  # (sequence, head) pairs
@@ -204,8 +253,18 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
         # write 1 B) and written once more transposed for the weight-gradient GEMM, and so
         # is every output gradient in backward (FP8 tensor cores take only TN layouts)
-        cast_fwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * k_ for m_, _, k_, c in shapes))
-        cast_bwd = _copy_s(ctx, FP8_CAST_BYTES * sum(c * m_ * n_ for m_, n_, _, c in shapes))
+        per_el = FP8_CAST_BYTES + (FP8_AMAX_BYTES if p.fp8_recipe in ("current", "dynamic")
+                                   else 0.0)
+        cast_fwd = _copy_s(ctx, per_el * sum(c * m_ * k_ for m_, _, k_, c in shapes))
+        cast_bwd = _copy_s(ctx, per_el * sum(c * m_ * n_ for m_, n_, _, c in shapes))
+        # weights: cast once a step and cached across micro-batches (Transformer Engine),
+        # or re-cast every micro-batch, forward and transposed for backward (torchao)
+        weights = sum(c * n_ * k_ for _, n_, k_, c in shapes)
+        if p.fp8_recipe == "dynamic":
+            cast_fwd += _copy_s(ctx, per_el * weights)
+            cast_bwd += _copy_s(ctx, per_el * weights)
+        else:
+            cast_fwd += _copy_s(ctx, per_el * weights) / max(1, p.microbatches)
     fwd = gemm + attn + elem + cast_fwd
     bwd = 2 * gemm + attn_bwd + 2 * elem + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
@@ -251,6 +310,25 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
                   ep_s=ep_s, hidden_s=hidden)
 
 
+def head_dtype(gemm_dtype: str) -> str:
+    """The LM head's GEMM precision: FP8 / FP4 recipes leave it in BF16."""
+    return "bf16" if gemm_dtype in ("fp8", "fp4") else gemm_dtype
+
+
+def _eager_extra_bytes_per_token(f: ModelFacts, moe: bool, p: TrainPlan) -> float:
+    """Forward bytes per token of one layer that eager execution adds (EAGER_* above)."""
+    m = f.model
+    h = f.hidden / (p.tp if p.sequence_parallel else 1)
+    qk = (m.num_attention_heads * m.head_dim_qk
+          + max(1, m.num_key_value_heads // p.tp) * p.tp * m.head_dim_qk) / p.tp
+    if moe:
+        inner = (f.top_k * m.moe_intermediate_size + m.shared_intermediate_size) / p.tp
+    else:
+        inner = m.intermediate_size / p.tp
+    glu = EAGER_GLU_EXTRA * inner if m.gated_mlp else 0.0
+    return EAGER_NORM_EXTRA * h + EAGER_ROPE_EXTRA * qk + glu
+
+
 def _bubble_slots(p: TrainPlan) -> float:
     if p.pp == 1:
         return 0.0
@@ -274,12 +352,18 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         return sum(_coll(ctx, op, g, count * per_param, st) for g, st, count in groups
                    if count)
 
-    if p.zero >= 3:  # FSDP: gather weights forward and backward, reduce-scatter grads
+    if p.zero >= 3 and p.fsdp_regather:
+        # FSDP2 resharding after forward: gather weights forward and again backward,
+        # reduce-scatter grads, every micro-batch, each overlapped with its compute
         per_mb = (2 * both("all_gather", mem.WEIGHT_BYTES)
                   + both("reduce_scatter", mem.GRAD_BYTES))
         exposed = max(0.0, per_mb - per_mb_compute)
         return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
-    if p.zero >= 1:  # distributed optimizer: reduce-scatter grads, all-gather weights
+    if p.zero >= 1:
+        # distributed optimizer, or FSDP keeping parameters gathered across the step's
+        # micro-batches (Llama 3, arXiv 2407.21783 section 3.3.2; torchtitan under PP): one
+        # gradient reduce-scatter under the last backward, one weight all-gather under the
+        # first forward
         rs, ag = both("reduce_scatter", mem.GRAD_BYTES), both("all_gather", mem.WEIGHT_BYTES)
     else:
         rs, ag = both("all_reduce", mem.GRAD_BYTES), 0.0
@@ -288,11 +372,14 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
 
 
 def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_per_chip: int = 1,
-                   check_memory: bool = True) -> TrainResult | Infeasible:
+                   check_memory: bool = True, power_limit_w: float | None = None
+                   ) -> TrainResult | Infeasible:
     """Step time, throughput, MFU, memory and breakdown of one layout, or why it cannot run.
 
     ``check_memory=False`` predicts the time of a layout even where the memory model says
     it does not fit (validation of runs that did fit); the result then says so.
+    ``power_limit_w``: a board power limit below the TDP, which lowers the sustained clock
+    of compute-bound kernels (``Chip.clock_fraction``).
     """
     facts = model_facts(model)
     r = ranks_per_chip
@@ -308,8 +395,11 @@ def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_p
                           f"{', '.join(chip.peak_flop_per_s)}); nothing is costed at another "
                           "precision")
     dtype = plan.precision
-    ctx = _Ctx(system, facts, plan, r, dtype)
+    ctx = _Ctx(system, facts, plan, r, dtype, chip.clock_fraction(power_limit_w))
     notes: list[str] = []
+    if ctx.clock < 1.0:
+        notes.append(f"{power_limit_w:.0f} W power limit: sustained clock "
+                     f"{ctx.clock:.2f} of rated")
     memory = _memory(ctx)
     cap = chip.hbm_bytes / r * mem.USABLE_FRACTION
     if memory.total > cap:
@@ -336,21 +426,37 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     dense_n, moe_n = _stage_layers(ctx)
     layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
     tokens = p.micro_batch * p.seq_len // p.cp
-    head = _gemm_s(ctx, f.head_gemms(tokens, p.tp))  # the last stage carries the LM head
+    # the last stage carries the LM head, in BF16 even in FP8 runs: FP8 recipes convert the
+    # transformer blocks' linear layers only (torchtitan float8.py: module_filter_fn skips
+    # "output", https://github.com/pytorch/torchtitan/blob/eaea6f6a2fa940f03a10906be1df3489cf30af85/torchtitan/float8.py;
+    # Megatron-Core's output layer is a plain ColumnParallelLinear outside Transformer Engine)
+    head_ctx = replace(ctx, gemm_dtype=head_dtype(ctx.gemm_dtype))
+    head = _gemm_s(head_ctx, f.head_gemms(tokens, p.tp))
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
     bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head + loss * (1 - LOSS_FWD_SHARE)
     rec = sum(lay.recompute_s * n for lay, n in layers)
     comm = {k: sum(getattr(lay, f"{k}_s") * n for lay, n in layers) for k in ("tp", "cp", "ep")}
-    pp_p2p = 0.0
+    pp_p2p = pp_hidden = 0.0
     if p.pp > 1:
         act = tokens * f.hidden * ACT_BYTES / (p.tp if p.sequence_parallel else 1)
-        pp_p2p = 2 * _coll(ctx, "send_recv", 2, act, stride=p.stride("pp"))
+        hop = _coll(ctx, "send_recv", 2, act, stride=p.stride("pp"))
+        if p.vpp > 1:
+            # every virtual stage hands its activations on forward and its gradients back
+            # (Narayanan et al. SC'21: interleaving multiplies the messages by vpp), sent
+            # asynchronously under the next chunk's compute (Megatron-LM's
+            # overlap_p2p_comm, on by default for interleaved schedules:
+            # https://github.com/NVIDIA/Megatron-LM/blob/main/megatron/training/arguments.py
+            # --no-overlap-p2p-communication); only the excess over a chunk is exposed
+            pp_p2p = p.vpp * (max(0.0, hop - fwd / p.vpp) + max(0.0, hop - bwd / p.vpp))
+            pp_hidden = 2 * p.vpp * hop - pp_p2p
+        else:
+            pp_p2p = 2 * hop  # 1F1B: blocking send / receive between steps
     slot = fwd + bwd + rec + sum(comm.values()) + pp_p2p
     m = p.microbatches
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
     dp, dp_hidden = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
-    hidden = m * sum(lay.hidden_s * n for lay, n in layers) + dp_hidden
+    hidden = m * (sum(lay.hidden_s * n for lay, n in layers) + pp_hidden) + dp_hidden
     shard = p.dp * p.cp if p.zero >= 1 else 1
     opt = _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
     bubble = _bubble_slots(p) * slot
@@ -384,13 +490,19 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     we, ge, oe = mem.state_bytes(expert_rank, edp, p.zero)
     dense_n, moe_n = _stage_layers(ctx)
     per_layer = f.activation_bytes(p.seq_len // p.cp, p.micro_batch, p.tp,
-                                   p.sequence_parallel, p.recompute)
+                                   p.sequence_parallel, p.recompute,
+                                   fp8=ctx.gemm_dtype in ("fp8", "fp4"))
     held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule)
     acts = per_layer * (dense_n + moe_n) * held
     if p.pp_schedule == "dualpipe":  # both pipeline directions hold the stage's weights
         w, we = 2 * w, 2 * we
-    if p.zero >= 3:  # one gathered layer (and the next, prefetched) in flight
+    if p.zero >= 3 and p.fsdp_regather:  # one gathered layer (and the next) in flight
         w += 2 * f.largest_layer_params(p.tp, p.ep, p.etp) * mem.WEIGHT_BYTES
+    elif p.zero >= 3:
+        # parameters kept gathered across the step, gradients accumulated unsharded in the
+        # parameter dtype until the one reduce-scatter (FSDP2 without gradient sync)
+        w += (params_rank + expert_rank) * mem.WEIGHT_BYTES
+        g += (params_rank + expert_rank) * mem.WEIGHT_BYTES
     return mem.MemoryBreakdown(weights=w + we, gradients=g + ge, optimizer=o + oe,
                                activations=acts, workspace=mem.WORKSPACE_BYTES)
 

@@ -110,8 +110,9 @@ def _evidence(system: System, dtype: str) -> dict[str, Any]:
         "chip_figures": {"basis": chip.evidence, "source": chip.source},
         "gemm": {"basis": "calibrated" if fit.calibrated else "default",
                  "source": fit.source},
-        "attention": ({"basis": "calibrated", "source": max(att, key=lambda e: e.efficiency)
-                       .source} if att else {"basis": "default",
+        "attention": ({"basis": "calibrated",
+                       "source": max(att, key=kernels.attention_entry_efficiency).source}
+                      if att else {"basis": "default",
                                              "source": cal.defaults.source}),
         "memory_copy": {"basis": "measured" if copy_measured else "default",
                         "source": copy_src},

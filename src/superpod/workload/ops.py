@@ -55,6 +55,11 @@ Transformer Models', arXiv 2205.05198, §4 and Table 2. Per layer, 16-bit activa
     + selective recompute   the 5 a s / h term is dropped
     full recompute          2 s b h (the layer input only; / t with sequence parallelism)
 
+Under FP8 (``gemm_input_bytes=1``) the saved inputs of linear layers are their FP8 casts,
+as Transformer Engine keeps them: the LayerNorm outputs, the fc2 input and the routed
+tokens at one byte, plus an FP8 copy of the attention output beside flash attention's BF16
+one.
+
 The 34 is generalised term by term, in bytes per token with e bytes an element and
 mask bytes 1 (0 without dropout):
 
@@ -334,37 +339,48 @@ class _ActivationTerms:
     scores: float  #: attention scores (the a s terms): /t, dropped by selective recompute
 
 
-def _mlp_act_elements(model: ModelSpec, width: int) -> float:
-    return (3.0 if model.gated_mlp else 2.0) * width
-
-
 def _activation_terms(model: ModelSpec, layer: int, seq_len: float, e: float,
-                      dropout: bool) -> _ActivationTerms:
+                      dropout: bool, g: float | None = None) -> _ActivationTerms:
+    """``g``: bytes an element of a saved GEMM input (default ``e``; 1 under FP8, where
+    Transformer Engine saves the FP8 cast of each linear layer's input for its weight
+    gradient: the two LayerNorm outputs, the gated MLP's fc2 input, the routed tokens, and
+    an FP8 copy of the attention output beside the BF16 one flash attention keeps)."""
     h, heads = model.hidden_size, model.num_attention_heads
+    g = e if g is None else g
+    extra_o = g if g != e else 0.0  # the FP8 copy of the attention output for o_proj
     mask = MASK_BYTES_PER_EL if dropout else 0.0
-    outside = e * 4 * h + mask * 2 * h
+    outside = e * 2 * h + g * 2 * h + mask * 2 * h
     if model.is_mla:
         outside += e * (2 * (model.q_lora_rank or 0) + 2 * (model.kv_lora_rank or 0)
                         + model.qk_rope_head_dim)
         qkvo = heads * (2 * model.head_dim_qk + 2 * model.head_dim_v)
+        o_dim = heads * model.head_dim_v
     else:
         qkvo = (2 * heads + 2 * model.num_key_value_heads) * model.head_dim
-    inside = e * qkvo
+        o_dim = heads * model.head_dim
+    inside = e * qkvo + extra_o * o_dim
     if model.is_moe_layer(layer):
         outside += e * model.n_routed_experts
         k_top = model.num_experts_per_tok
-        inside += e * k_top * (2 * h + _mlp_act_elements(model, model.moe_intermediate_size))
-        inside += e * _mlp_act_elements(model, model.shared_intermediate_size)
+        inside += k_top * (g * h + e * h + _mlp_act_bytes(model, model.moe_intermediate_size,
+                                                          e, g))
+        inside += _mlp_act_bytes(model, model.shared_intermediate_size, e, g)
     else:
-        inside += e * _mlp_act_elements(model, model.intermediate_size)
+        inside += _mlp_act_bytes(model, model.intermediate_size, e, g)
     scores = heads * seq_len * (2 * e + mask if dropout else e)
     return _ActivationTerms(outside, inside, scores)
+
+
+def _mlp_act_bytes(model: ModelSpec, width: int, e: float, g: float) -> float:
+    """fc1 output (2I gated, I otherwise) in e bytes, fc2 input (I) in g bytes."""
+    return (2.0 * e if model.gated_mlp else e) * width + g * width
 
 
 def activation_bytes_per_layer(model: ModelSpec, seq_len: int, micro_batch: int, *,
                                tp: int = 1, sp: bool = False, recompute: Recompute = "none",
                                bytes_per_el: float = 2.0, dropout: bool = True,
-                               layer: int | None = None) -> float:
+                               layer: int | None = None,
+                               gemm_input_bytes: float | None = None) -> float:
     """Activation bytes one layer keeps for the backward pass on one rank.
 
     Korthikanti et al. 2022 Table 2, generalised (module docstring). ``layer=None`` averages
@@ -379,7 +395,7 @@ def activation_bytes_per_layer(model: ModelSpec, seq_len: int, micro_batch: int,
     layers = range(model.num_hidden_layers) if layer is None else (layer,)
     total = 0.0
     for i in layers:
-        t = _activation_terms(model, i, seq_len, bytes_per_el, dropout)
+        t = _activation_terms(model, i, seq_len, bytes_per_el, dropout, gemm_input_bytes)
         scores = 0.0 if recompute in ("selective", "op") else t.scores
         total += tokens * (t.outside_tp / outside_div + (t.inside_tp + scores) / tp)
     return total / len(layers)
