@@ -145,7 +145,10 @@ def infer(system_arg: SystemArg, model: ModelArg,
     if isinstance(res, Infeasible):
         _fail(res, as_json)
         return
-    row = res.to_dict()
+    from superpod import api
+    from superpod.trust.annotate import annotate_infer
+
+    row = annotate_infer(res.to_dict(), sysm, api.catalog(), spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:
@@ -177,22 +180,29 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                top: Annotated[int, typer.Option(min=1)] = 5,
                chips: Chips = None, as_json: Json = False) -> None:
     """The serving layout with the most output tokens/s per chip within the SLOs."""
+    from superpod import api
     from superpod.infer.search import plan_infer as search
     from superpod.infer.serving import Workload
     from superpod.report.infer import plan_infer_view
+    from superpod.trust.annotate import annotate_infer
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
-    res = search(sysm, load_model(model), opts,
+    spec = load_model(model)
+    res = search(sysm, spec, opts,
                  Workload(input_len=input_len, output_len=output_len),
                  slo_tpot_s=slo_tpot_ms / 1e3,
                  slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None, top=top,
                  disaggregate=disaggregate)
+    doc = res.to_dict()
+    cat = api.catalog()
+    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision)
+                         for c in doc["candidates"]]
     if as_json:
-        _emit_json(res.to_dict())
+        _emit_json(doc)
     else:
-        out.print(plan_infer_view(res.to_dict()))
+        out.print(plan_infer_view(doc))
     if not res.candidates:
         raise typer.Exit(1)
 
@@ -231,12 +241,17 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
         raise SpecError("give --rate (or a --trace)", field="--rate")
     else:
         reqs = poisson_requests(rate, duration, input_len, output_len, seed)
-    res = simulate(sysm, load_model(model), lay, opts, reqs, max_batch=max_batch,
+    from superpod import api
+    from superpod.trust.annotate import annotate_sim
+
+    spec = load_model(model)
+    res = simulate(sysm, spec, lay, opts, reqs, max_batch=max_batch,
                    progress=progress and not as_json)
+    row = annotate_sim(res.to_dict(), sysm, api.catalog(), spec, opts.precision)
     if as_json:
-        _emit_json(res.to_dict())
+        _emit_json(row)
     else:
-        out.print(sim_view(res.to_dict()))
+        out.print(sim_view(row))
 
 
 class _WatchGroups(list):  # type: ignore[type-arg]

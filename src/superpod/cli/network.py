@@ -59,7 +59,10 @@ def collective_cmd(
     failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
     check_engine(engine, failed)
     res = flow_collective(sysm, req, failed) if engine == "flow" else collective(sysm, req)
-    row = {"system": system_id, **res.to_dict()}
+    from superpod.trust.annotate import annotate_collective
+
+    row = annotate_collective({"system": system_id, **res.to_dict()}, sysm,
+                              api.catalog(files))
     if as_json:
         _emit_json(row)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,6 +49,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     from superpod.train.plan import TrainPlan
     from superpod.train.step import evaluate_train
     from superpod.train.trace import write_trace
+    from superpod.trust.annotate import annotate_train
     from superpod.workload.model import load_model
 
     sid, files = _system_arg(system_arg)
@@ -74,6 +75,10 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
                      if pp_schedule == "auto" else pp_schedule,
                      attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1,
                      order=order)
+    if precision not in sysm.chip.peak_flop_per_s:
+        raise SpecError(f"{sysm.chip.id} has no dense {precision} peak", field="--precision",
+                        value=precision, allowed=", ".join(
+                            p for p in ("bf16", "fp8", "fp4") if p in sysm.chip.peak_flop_per_s))
     res = evaluate_train(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
     if isinstance(res, Infeasible):
         if as_json:
@@ -88,6 +93,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
         from superpod.train.economics import train_economics
 
         row |= train_economics(sysm, api.catalog(files), spec, res)
+    annotate_train(row, sysm, api.catalog(files), spec, precision)
     if as_json:
         _emit_json(row)
     else:
@@ -111,14 +117,20 @@ def plan_train_cmd(
     """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
     from superpod.report.train import plan_view
     from superpod.train.search import plan_train
+    from superpod.trust.annotate import annotate_train
     from superpod.workload.model import load_model
 
     check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
     sid, files = _system_arg(system_arg)
-    res = plan_train(api.system(sid, chips, files), load_model(model), global_batch, seq_len,
-                     precision, top, ranks_per_chip=ranks_per_chip,
-                     tp_comm_overlap=tp_comm_overlap)
+    sysm = api.system(sid, chips, files)
+    spec = load_model(model)
+    res = plan_train(sysm, spec, global_batch, seq_len, precision, top,
+                     ranks_per_chip=ranks_per_chip, tp_comm_overlap=tp_comm_overlap)
+    doc: dict[str, Any] = res.to_dict()
+    cat = api.catalog(files)
+    doc["candidates"] = [annotate_train(c, sysm, cat, spec, precision)
+                         for c in doc["candidates"]]
     if as_json:
-        _emit_json(res.to_dict())
+        _emit_json(doc)
     else:
-        out.print(plan_view(res.to_dict()))
+        out.print(plan_view(doc))

@@ -23,6 +23,14 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
              system: SystemFile = None,
              calibration: Annotated[Path | None, typer.Option(
                  help="Kernel calibration YAML (default: the one shipped).")] = None,
+             cross_validate: Annotated[bool, typer.Option(
+                 "--cross-validate", help="Also predict each source's cases with every datum "
+                 "from that source held out (leave-one-source-out), with bands.")] = False,
+             write_bands: Annotated[Path | None, typer.Option(
+                 help="Write the 80 % bands the held-out residuals give (YAML).")] = None,
+             notes: Annotated[bool, typer.Option(
+                 "--notes", help="Show each case's note (what the prediction rests on).")]
+             = False,
              as_json: Json = False) -> None:
     """Predict every published measurement in a case file and report the errors."""
     from superpod.report.validation import validation_view
@@ -30,11 +38,13 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
     from superpod.validate.runner import validate_file
 
     result = validate_file(str(case_file or PUBLIC_CASES), tuple(_files(system)),
-                           str(calibration) if calibration else None)
+                           str(calibration) if calibration else None,
+                           cross_validate=cross_validate,
+                           write_bands=str(write_bands) if write_bands else None)
     if as_json:
         _emit_json(result)
     else:
-        out.print(validation_view(result))
+        out.print(validation_view(result, notes=notes))
 
 
 @app.command()

@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
+from superpod.trust.holdout import excluded
+from superpod.trust.sources import source_key
 
 CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "kernels.yaml"
 
@@ -154,9 +156,26 @@ def fitted(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
 
 
 @lru_cache(maxsize=4)
+def _read_calibration(path: str) -> CalibrationFile:
+    return read_model_file(path, CalibrationFile)
+
+
+@lru_cache(maxsize=64)
+def _without(path: str, held: frozenset[str]) -> CalibrationFile:
+    cal = _read_calibration(path)
+    return cal.model_copy(update={
+        "gemm": [e for e in cal.gemm if source_key(e.source) not in held],
+        "memcpy": [e for e in cal.memcpy if source_key(e.source) not in held],
+        "attention": [e for e in cal.attention if source_key(e.source) not in held]})
+
+
 def load_calibration(path: str | None = None) -> CalibrationFile:
-    """Read a calibration file (default: the one shipped with superpod)."""
-    return read_model_file(str(path or CALIBRATION_FILE), CalibrationFile)
+    """Read a calibration file (default: the one shipped with superpod), without the entries
+    whose source is held out (``superpod.trust.holdout``; the entries kept are the same
+    objects, so fits memoised per entry stay valid)."""
+    p = str(path or CALIBRATION_FILE)
+    held = excluded()
+    return _without(p, held) if held else _read_calibration(p)
 
 
 def gemm_entry(cal: CalibrationFile, chip: str, dtype: str) -> GemmEntry | None:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
+from superpod.trust.holdout import excluded
+from superpod.trust.sources import source_key
 
 COLLECTIVES_FILE = Path(__file__).resolve().parent.parent / "calibration" / "collectives.yaml"
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -75,8 +77,25 @@ class CollectiveCalibration(_Strict):
 
 
 @lru_cache(maxsize=4)
+def _read(path: str) -> CollectiveCalibration:
+    return read_model_file(path, CollectiveCalibration)
+
+
+@lru_cache(maxsize=64)
+def _without(path: str, held: frozenset[str]) -> CollectiveCalibration:
+    cal = _read(path)
+    return cal.model_copy(update={
+        "fabrics": {k: f for k, f in cal.fabrics.items() if source_key(f.source) not in held},
+        "expert_parallel": [e for e in cal.expert_parallel
+                            if source_key(e.source) not in held]})
+
+
 def load_collective_calibration(path: str | None = None) -> CollectiveCalibration:
-    return read_model_file(str(path or COLLECTIVES_FILE), CollectiveCalibration)
+    """The collective calibration (default: the one shipped), without the entries whose
+    source is held out (``superpod.trust.holdout``)."""
+    p = str(path or COLLECTIVES_FILE)
+    held = excluded()
+    return _without(p, held) if held else _read(p)
 
 
 def wire_factor(op: str, algorithm: str, ranks: int) -> float:

@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 from superpod.report.breakdown import breakdown_table, infeasible_table
+from superpod.report.trust import band_text, trust_lines
 from superpod.units import si
 
 
@@ -33,9 +34,10 @@ def infer_view(r: dict[str, Any]) -> Group:
     t.add_row("input / output tokens", f"{r['input_len']:,} / {r['output_len']:,}")
     t.add_row("tokens/s" + (" (output)" if r["phase"] != "prefill" else " (input)"),
               f"{r['tokens_per_s']:,.0f}")
-    t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}")
-    t.add_row("TTFT", _ms(r["ttft_s"]))
-    t.add_row("TPOT", _ms(r["tpot_s"]))
+    t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}"
+              + band_text(r, "tokens_per_s_per_chip"))
+    t.add_row("TTFT", _ms(r["ttft_s"]) + band_text(r, "ttft_s", "{:.3g}"))
+    t.add_row("TPOT", _ms(r["tpot_s"]) + band_text(r, "tpot_s", "{:.3g}"))
     t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
     for key in ("prefill_instances", "decode_instances", "prefill_chips", "decode_chips",
                 "kv_transfer_s"):
@@ -45,14 +47,15 @@ def infer_view(r: dict[str, Any]) -> Group:
     b = breakdown_table(r["breakdown_s"], sum(r["breakdown_s"].values()),
                         "where a step goes (adds up to the step)")
     parts: list[Any] = [t, b]
-    parts += [f"note: {n}" for n in r["notes"]]
+    parts += [f"note: {n}" for n in r["notes"]] + trust_lines(r)
     return Group(*parts)
 
 
 def plan_infer_view(res: dict[str, Any]) -> Group:
     t = Table(title=f"best serving layouts ({res['evaluated']:,} layouts, "
                     f"{res['wall_s']:.1f} s)", title_justify="left")
-    for col in ("#", "mode", "layout", "batch", "tok/s/chip", "TPOT", "TTFT", "largest part"):
+    for col in ("#", "mode", "layout", "batch", "tok/s/chip", "80 % band", "TPOT", "TTFT",
+                "largest part"):
         t.add_column(col, justify="left" if col in ("mode", "layout", "largest part")
                      else "right")
     for i, c in enumerate(res["candidates"], 1):
@@ -60,10 +63,14 @@ def plan_infer_view(res: dict[str, Any]) -> Group:
         mode = c["phase"]
         if mode == "disaggregated":
             mode += f" {c['prefill_chips']}P+{c['decode_chips']}D"
+        b = (c.get("bands") or {}).get("tokens_per_s_per_chip")
         t.add_row(str(i), mode, _layout_text(c["layout"]), f"{c['batch']:,}",
-                  f"{c['tokens_per_s_per_chip']:,.0f}", _ms(c["tpot_s"]), _ms(c["ttft_s"]),
+                  f"{c['tokens_per_s_per_chip']:,.0f}",
+                  f"{b['low']:,.0f}-{b['high']:,.0f}" if b else "-", _ms(c["tpot_s"]),
+                  _ms(c["ttft_s"]),
                   f"{top[0]} {si(top[1], 's')}")
-    return Group(t, infeasible_table(res["infeasible"]))
+    first = res["candidates"][0] if res["candidates"] else {}
+    return Group(t, infeasible_table(res["infeasible"]), *trust_lines(first))
 
 
 def sim_view(r: dict[str, Any]) -> Table:
@@ -76,7 +83,9 @@ def sim_view(r: dict[str, Any]) -> Table:
     for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end to end")):
         t.add_row(label, *(_ms(r[key][p]) for p in ("p50", "p90", "p99")))
     t.add_row("output tokens/s", f"{r['output_tokens_per_s']:,.0f}", "", "")
-    t.add_row("  per chip", f"{r['output_tokens_per_s_per_chip']:,.1f}", "", "")
+    b = (r.get("bands") or {}).get("tokens_per_s_per_chip")
+    t.add_row("  per chip", f"{r['output_tokens_per_s_per_chip']:,.1f}",
+              f"80 % band {b['low']:,.0f}-{b['high']:,.0f}" if b else "", "")
     t.add_row("finished / simulated time", f"{r['finished']:,}", si(r["duration_s"], "s"), "")
     t.add_row("mean in system (Little: lambda W)", f"{r['mean_in_system']:,.1f}",
               f"{r['littles_law_lambda_w']:,.1f}", "")

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
+from superpod.report.trust import trust_lines
 from superpod.units import si
 
 
@@ -14,7 +15,10 @@ def collective_view(row: dict[str, Any]) -> Table:
                     f"{si(row['bytes'], 'B')} per rank)", title_justify="left")
     t.add_column("quantity")
     t.add_column("value", justify="right")
-    t.add_row("time", si(row["time_s"], "s"))
+    bt = (row.get("bands") or {}).get("time_s")
+    t.add_row("time", si(row["time_s"], "s") + (
+        f" ({si(bt['low'], 's')}-{si(bt['high'], 's')}; {bt['level']:.0%} band, "
+        f"{bt['cases']} cases)" if bt else ""))
     t.add_row("algbw", si(row["algbw_bytes_per_s"], "B/s"))
     t.add_row("busbw (nccl-tests)", si(row["busbw_bytes_per_s"], "B/s"))
     t.add_row("algorithm / protocol", f"{row['algorithm']} / {row['protocol']}")
@@ -25,6 +29,8 @@ def collective_view(row: dict[str, Any]) -> Table:
         t.add_row(f"  {k}", si(v, "s"))
     for n in row["notes"]:
         t.add_row("note", n)
+    for line in trust_lines(row):
+        t.add_row(*line.split(": ", 1))
     return t
 
 

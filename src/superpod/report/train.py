@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 from superpod.report.breakdown import breakdown_table, infeasible_table
+from superpod.report.trust import band_text, trust_lines
 from superpod.units import si
 
 
@@ -22,10 +23,11 @@ def train_view(r: dict[str, Any]) -> Group:
                     f"{_plan_text(r['plan'])}", title_justify="left")
     t.add_column("quantity")
     t.add_column("value", justify="right")
-    t.add_row("step time", si(r["step_time_s"], "s"))
+    t.add_row("step time", si(r["step_time_s"], "s") + band_text(r, "step_time_s", "{:.4g}"))
     t.add_row("tokens/s", f"{r['tokens_per_s']:,.0f}")
-    t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}")
-    t.add_row("MFU (6N + attention)", f"{r['mfu']:.1%}")
+    t.add_row("tokens/s per chip", f"{r['tokens_per_s_per_chip']:,.1f}"
+              + band_text(r, "tokens_per_s_per_chip"))
+    t.add_row("MFU (6N + attention)", f"{r['mfu']:.1%}" + band_text(r, "mfu", "{:.1%}"))
     t.add_row("HFU", f"{r['hfu']:.1%}")
     if "goodput" in r:
         g = r["goodput"]
@@ -41,18 +43,23 @@ def train_view(r: dict[str, Any]) -> Group:
     b = breakdown_table(r["breakdown_s"], r["step_time_s"],
                         "where the step goes (adds up to the step)")
     parts: list[Any] = [t, b]
-    parts += [f"note: {n}" for n in r["notes"]]
+    parts += [f"note: {n}" for n in r["notes"]] + trust_lines(r)
     return Group(*parts)
 
 
 def plan_view(res: dict[str, Any]) -> Group:
     t = Table(title=f"best layouts ({res['evaluated']:,} evaluated)", title_justify="left")
-    for col in ("#", "layout", "step", "tokens/s/chip", "MFU", "memory", "largest overhead"):
+    for col in ("#", "layout", "step", "tokens/s/chip", "80 % band", "MFU", "memory",
+                "largest overhead"):
         t.add_column(col, justify="left" if col in ("layout", "largest overhead") else "right")
     for i, c in enumerate(res["candidates"], 1):
         over = max(((k, v) for k, v in c["breakdown_s"].items() if k != "compute"),
                    key=lambda kv: kv[1])
+        b = (c.get("bands") or {}).get("tokens_per_s_per_chip")
         t.add_row(str(i), _plan_text(c["plan"]), si(c["step_time_s"], "s"),
-                  f"{c['tokens_per_s_per_chip']:,.1f}", f"{c['mfu']:.1%}",
+                  f"{c['tokens_per_s_per_chip']:,.1f}",
+                  f"{b['low']:,.0f}-{b['high']:,.0f}" if b else "-", f"{c['mfu']:.1%}",
                   si(c["memory_bytes_per_chip"], "B"), f"{over[0]} {si(over[1], 's')}")
-    return Group(t, infeasible_table(res["infeasible"]))
+    first = res["candidates"][0] if res["candidates"] else {}
+    notes = [f"note (#1): {n}" for n in first.get("notes", [])]
+    return Group(t, infeasible_table(res["infeasible"]), *notes, *trust_lines(first))

@@ -128,7 +128,7 @@ def _gemm_s(ctx: _Ctx, gemms: tuple[tuple[int, int, int, int], ...]) -> float:
     dtype = ctx.gemm_dtype
     total = 0.0
     for m, n, k, count in gemms:
-        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, id(cal))
+        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, id(cal))  # per calibration
     return total
 
 
@@ -302,11 +302,14 @@ def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_p
     if bad:
         return bad
     chip = system.chip
-    dtype = plan.precision if plan.precision in chip.peak_flop_per_s else "bf16"
+    if plan.precision not in chip.peak_flop_per_s:
+        return Infeasible("precision_unsupported",
+                          f"{chip.id} has no dense {plan.precision} peak (it has "
+                          f"{', '.join(chip.peak_flop_per_s)}); nothing is costed at another "
+                          "precision")
+    dtype = plan.precision
     ctx = _Ctx(system, facts, plan, r, dtype)
     notes: list[str] = []
-    if dtype != plan.precision:
-        notes.append(f"{chip.id} has no {plan.precision} peak: GEMMs costed at bf16")
     memory = _memory(ctx)
     cap = chip.hbm_bytes / r * mem.USABLE_FRACTION
     if memory.total > cap:
@@ -363,7 +366,11 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     peaks: dict[str, float] = {str(k): v for k, v in s.chip.peak_flop_per_s.items()}
     peak = peaks.get(p.precision) or peaks[ctx.gemm_dtype]
     mfu = f.model_flops_per_token(p.seq_len) * tokens_step / step / (chips * peak)
-    hfu = f.hardware_flops_per_token(p.seq_len, p.recompute) * tokens_step / step / (chips * peak)
+    # HFU: MFU's FLOPs plus what recomputation executes again, counted in the same
+    # convention (the MFU convention counts the full score matrix, the kernels a causal half;
+    # a ratio of hardware FLOPs keeps HFU >= MFU, equal without recomputation)
+    hfu = mfu * (f.hardware_flops_per_token(p.seq_len, p.recompute)
+                 / f.hardware_flops_per_token(p.seq_len, "none"))
     return TrainResult(system=s.spec.id, model=f.name, chips=chips, plan=p, step_time_s=step,
                        tokens_per_s=tokens_step / step, mfu=mfu, hfu=hfu, memory=memory,
                        breakdown_s=breakdown, notes=tuple(notes))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from superpod.compute.calibration import CalibrationFile, load_calibration
@@ -20,7 +21,16 @@ from superpod.hardware.catalog import Catalog, load_catalog
 from superpod.infer.validate import evaluate_infer_case
 from superpod.network.validate import evaluate_collective_case
 from superpod.train.validate import evaluate_train_case
+from superpod.trust.bands import band, class_stats, domains, dump, load_bands
 from superpod.validate.cases import BrokenCase, Case, load_cases
+from superpod.validate.loso import (
+    HeldOut,
+    case_class,
+    case_domains,
+    held_out_predictions,
+    nested_bands,
+    summaries,
+)
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,7 @@ def evaluate(case: Case, cat: Catalog, cal: CalibrationFile) -> CaseResult:
     base = {"id": case.id, "kind": case.kind, "metric": case.measured.metric,
             "measured": case.measured.value}
     try:
-        if case.system.preset not in cat.systems:  # a broken case, whatever the kind
-            raise SpecError("unknown preset", field="system.preset", value=case.system.preset,
-                            allowed=", ".join(sorted(cat.systems)))
-        predicted, note = EVALUATORS[case.kind](case, cat, cal)
+        predicted, note = predict(case, cat, cal)
     except Unsupported as exc:
         return CaseResult(status="unsupported", reason=str(exc), **base)  # type: ignore[arg-type]
     except SpecError as exc:
@@ -66,6 +73,15 @@ def evaluate(case: Case, cat: Catalog, cal: CalibrationFile) -> CaseResult:
     err = 100.0 * (predicted - case.measured.value) / case.measured.value
     return CaseResult(status="ok", predicted=round(predicted, 6), error_pct=round(err, 2),
                       notes=note, **base)  # type: ignore[arg-type]
+
+
+def write_text(path: str, text: str) -> None:
+    """Write an output file; a path that cannot be written is bad input, one line."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot write: {exc.strerror}", field="--write-bands",
+                        value=path) from None
 
 
 def summarize(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
@@ -83,16 +99,72 @@ def summarize(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def predict(case: Case, cat: Catalog, cal: CalibrationFile) -> tuple[float, str]:
+    """(predicted value, note) of one case; raises ``Unsupported`` / ``SpecError``."""
+    if case.system.preset not in cat.systems:
+        raise SpecError("unknown preset", field="system.preset", value=case.system.preset,
+                        allowed=", ".join(sorted(cat.systems)))
+    return EVALUATORS[case.kind](case, cat, cal)
+
+
+def _in_sample_bands(rows: list[dict[str, Any]], items: list[Case | BrokenCase],
+                     cat: Catalog) -> None:
+    """Each predicted case's band from the shipped bands (what a user's prediction gets)."""
+    stats = load_bands()
+    for row, item in zip(rows, items, strict=True):
+        if row.get("status") != "ok" or not isinstance(item, Case):
+            continue
+        b = band(stats, case_class(item, cat), item.measured.metric, row["predicted"])
+        if b is not None:
+            row["band"] = b.to_dict()
+
+
+def _cross_validate(rows: list[dict[str, Any]], items: list[Case | BrokenCase],
+                    cat: Catalog, calibration: str | None) -> tuple[dict[str, Any],
+                                                                   list[HeldOut]]:
+    cases = [i for i in items if isinstance(i, Case)]
+    case_rows = [r for r, i in zip(rows, items, strict=True) if isinstance(i, Case)]
+    held = held_out_predictions(cases, cat, calibration, predict)
+    done = [h for h in held.values() if isinstance(h, HeldOut)]
+    bands = nested_bands(done)
+    for i, row in enumerate(case_rows):
+        h = held.get(i)
+        if isinstance(h, HeldOut):
+            row["loso_predicted"] = round(h.predicted, 6)
+            row["loso_error_pct"] = round(h.error_pct, 2)
+            row["source_key"] = h.source
+            if i in bands:
+                row["loso_band"] = bands[i]
+        elif h is not None and row.get("status") == "ok":
+            row["loso_reason"] = h
+    return summaries(case_rows, done), done
+
+
 def validate_file(path: str, system_files: tuple[str, ...] = (),
-                  calibration: str | None = None) -> dict[str, Any]:
-    """The ``validate --json`` object for one case file."""
+                  calibration: str | None = None, *, cross_validate: bool = False,
+                  write_bands: str | None = None) -> dict[str, Any]:
+    """The ``validate --json`` object for one case file; ``cross_validate`` adds each
+    case's leave-one-source-out prediction and band (``superpod.validate.loso``) and
+    ``write_bands`` writes the bands its residuals give (``superpod.trust.bands``)."""
     cat = load_catalog(*system_files)
     cal = load_calibration(calibration)
+    items = load_cases(path)
     results: list[CaseResult] = []
-    for item in load_cases(path):
+    for item in items:
         if isinstance(item, BrokenCase):
             results.append(CaseResult(id=item.id, kind=item.kind, status="error",
                                       reason=item.reason))
         else:
             results.append(evaluate(item, cat, cal))
-    return {"cases": [r.to_dict() for r in results], "summary": summarize(results)}
+    rows = [r.to_dict() for r in results]
+    _in_sample_bands(rows, items, cat)
+    out: dict[str, Any] = {"cases": rows, "summary": summarize(results)}
+    if cross_validate or write_bands:
+        out["cross_validation"], held = _cross_validate(rows, items, cat, calibration)
+        if write_bands:
+            text = dump(class_stats((h.band_class, h.q, h.source) for h in held),
+                        source=f"superpod validate --cross-validate: leave-one-source-out "
+                               f"residuals of {Path(path).name} ({len(held)} cases)",
+                        validated=domains(d for h in held for d in case_domains(h.case, cat)))
+            write_text(write_bands, text)
+    return out
