@@ -213,3 +213,13 @@ def test_cli_expert_balance_flags() -> None:
     default, balanced, perfect = tps(), tps("--eplb"), tps("--ep-imbalance", "1.0")
     unbalanced = tps("--no-eplb")
     assert unbalanced < balanced == default < perfect
+
+
+def test_imbalance_held_out_falls_back_to_balanced() -> None:
+    from superpod.infer.imbalance import SOURCE
+
+    assert SOURCE.startswith("https://github.com/NVIDIA/TensorRT-LLM/blob/")
+    assert ep_imbalance(256, 32) > 2.0
+    with holding_out([source_key(SOURCE)]):
+        assert expert_dispersion(False) == 0.0
+        assert ep_imbalance(256, 32) == 1.0 and ep_imbalance(256, 32, eplb=True) == 1.0

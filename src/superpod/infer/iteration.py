@@ -86,6 +86,13 @@ SMALL_M_TILE = 64
 #: receive, DeepEP README). Taken for every chip.
 COMM_UNIT_FRACTION = 20 / 132
 SM_COMM = "_holds_units"
+#: EP inside one scale-up domain rides the scale-up links, never the NIC: DeepEP's
+#: low-latency kernels on one NVLink domain write over NVLink (DeepEP README, "NVLink
+#: domain"; TensorRT-LLM blog 18, one-sided all-to-all over NVLink on NVL72). Until the
+#: network model has an NVLink-aware low-latency path, decode-sized EP inside one domain is
+#: asked for the two-tier kernel, whose intra-domain traffic is costed on the scale-up
+#: fabric (the seam: change this one name when ``network.expert_parallel`` gains it).
+INTRA_DOMAIN_EP_ALGORITHM = "normal"
 COMPUTE_PARTS = ("gemm_compute", "weight_memory", "attention_compute", "kv_memory",
                  "elementwise")
 COMM_PARTS = ("tp_comm", "ep_comm")
@@ -290,7 +297,11 @@ class _Engine:
             model_copies = k * (lay.ep - in_dom) / lay.ep
             true_copies = (g - 1) * (1.0 - (1.0 - 1.0 / g) ** k)
             sent = max(1, round(per_rank * true_copies / model_copies))
-        kw = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
+        kw: dict[str, Any] = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
+        up = self.system.spec.scale_up
+        if (g == 1 and not normal and up.kind != "none"
+                and (up.calibration or "").startswith("nvlink")):
+            kw["algorithm"] = INTRA_DOMAIN_EP_ALGORITHM
         t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
              + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
         # the busiest expert rank receives (and returns) ``imbalance`` x the mean

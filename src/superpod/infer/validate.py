@@ -22,6 +22,11 @@ Every ``serving`` key is honoured:
   within memory - and within ``slo_tpot_ms`` / ``slo_ttft_ms`` when given.
 * decode context: ``context_len``, else ``input_len + output_len / 2``, else ``input_len``.
 * ``prefill_chips`` / ``decode_chips``: disaggregated pools of the instance layout.
+* ``prefill`` / ``decode`` maps: disaggregated pools with their own layouts - each pool's
+  ``chips`` in instances of its ``tp x dp x pp`` ranks; ``batch`` (the deployment's
+  concurrent requests) decodes spread over the decode instances; the prefill instances run
+  the smallest batch within 5 % of their best prefill throughput (``search.PREFILL_KNEE``);
+  the KV cache crosses the fabric between the pools (``serving.kv_transfer_s``).
 
 Nothing is fitted per case: the kernels' per-chip calibration, the fabrics' collective
 calibration and the documented defaults are all there is. A layout the memory model says
@@ -72,6 +77,43 @@ def _layout(case: Any, notes: list[str]) -> ServingLayout:
     return ServingLayout(tp=s.tp, dp=dp, ep=s.ep, pp=s.pp, ranks_per_chip=r)
 
 
+def _pool_layout(case: Any, pool: Any, name: str) -> tuple[ServingLayout, int]:
+    """(one instance's layout, instances) of a ``serving.prefill`` / ``decode`` pool."""
+    r = case.system.ranks_per_chip
+    lay = ServingLayout(tp=pool.tp, dp=pool.dp, ep=pool.ep, pp=pool.pp, ranks_per_chip=r)
+    ranks = pool.chips * r
+    if ranks % lay.ranks:
+        raise SpecError(f"tp*dp*pp = {lay.ranks} ranks does not divide the pool's {ranks}",
+                        field=f"serving.{name}")
+    return lay, ranks // lay.ranks
+
+
+def _pools(case: Any, system: Any, model: Any, opts: InferOptions, work: Workload,
+           notes: list[str]) -> ServingResult | Infeasible:
+    """A deployment of a prefill and a decode pool with their own layouts."""
+    s = case.serving
+    if s.prefill.chips + s.decode.chips > case.system.chips:
+        raise SpecError(f"the pools' {s.prefill.chips} + {s.decode.chips} chips exceed the "
+                        f"system's {case.system.chips}", field="serving")
+    p_lay, n_p = _pool_layout(case, s.prefill, "prefill")
+    d_lay, n_d = _pool_layout(case, s.decode, "decode")
+    from superpod.infer.search import PREFILL_KNEE
+
+    pre = best_batch(system, model, p_lay, opts, phase="prefill", work=work,
+                     slo_ttft_s=s.slo_ttft_ms / 1e3 if s.slo_ttft_ms else None,
+                     knee=PREFILL_KNEE)
+    if isinstance(pre, Infeasible):
+        return Infeasible(pre.reason, f"prefill pool: {pre.detail}")
+    batch = s.batch or d_lay.dp * n_d
+    decode_batch = max(d_lay.dp, -(-batch // n_d))
+    notes.append(f"pools: {n_p} prefill instance(s) {p_lay.label()} batch {pre.batch}, "
+                 f"{n_d} decode instance(s) {d_lay.label()} batch {decode_batch}")
+    return disaggregated(system, model, opts, work, prefill_layout=p_lay,
+                         decode_layout=d_lay, prefill_batch=pre.batch,
+                         decode_batch=decode_batch, prefill_chips=s.prefill.chips,
+                         decode_chips=s.decode.chips)
+
+
 def _workload(case: Any) -> Workload:
     s = case.serving
     if s.input_len is None and s.context_len is None:
@@ -114,9 +156,11 @@ def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
 
     model = model_from_config(case.model.model_dump(exclude_none=True), file=case.id)
     requests = rt.requests_for(work.input_len, work.output_len)
-    if s.prefill_chips or s.decode_chips:
+    if s.prefill is not None:
+        res: ServingResult | Infeasible = _pools(case, system, model, opts, work, notes)
+    elif s.prefill_chips or s.decode_chips:
         batch = s.batch or layout.dp
-        res: ServingResult | Infeasible = disaggregated(
+        res = disaggregated(
             system, model, opts, work, prefill_layout=layout, decode_layout=layout,
             prefill_batch=batch, decode_batch=batch, prefill_chips=s.prefill_chips,
             decode_chips=s.decode_chips)
@@ -150,7 +194,8 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
     metric = case.measured.metric
     if metric not in _METRICS:
         raise Unsupported(f"metric {metric} is not predicted for inference")
-    layout = _layout(case, notes)
+    layout = (_pool_layout(case, s.decode, "decode")[0] if s.decode is not None
+              else _layout(case, notes))
     rt = runtime_for(s.framework)
     perfect = bool(PERFECT_BALANCE.search(case.notes or ""))
     opts = InferOptions(precision=s.precision, kv_precision=s.kv_precision or "auto",
