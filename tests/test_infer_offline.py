@@ -127,3 +127,51 @@ def test_perfect_balance_is_read_from_the_notes() -> None:
     assert PERFECT_BALANCE.search("Simulated perfect EPLB (random expert choice)")
     assert PERFECT_BALANCE.search("headline assuming perfect expert load balance")
     assert not PERFECT_BALANCE.search("Default EPLB; DeepEP normal dispatch")
+
+
+_POOL_CASE = {
+    "id": "pools", "kind": "infer", "source": "https://example.org/pools",
+    "confidence": "low", "system": {"preset": "dgx-h100", "chips": 16},
+    "measured": {"metric": "tokens_per_s_per_chip", "value": 1000.0},
+    "model": {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+              "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256},
+    "serving": {"phase": "e2e", "batch": 256, "input_len": 2048, "output_len": 256,
+                "prefill": {"chips": 4, "tp": 2}, "decode": {"chips": 8, "tp": 8},
+                "precision": "fp8"}}
+
+
+def test_pool_maps_are_strict() -> None:
+    from superpod.errors import SpecError
+    from superpod.validate.cases import parse_case
+
+    case = parse_case(_POOL_CASE, "f.yaml", 0)
+    assert case.serving is not None and case.serving.prefill is not None
+    bad_maps: list[dict[str, object]] = [
+        {"prefill": {"chips": 4}},  # decode missing
+        {"prefill": {"chips": 4}, "decode": {"chips": 8}, "tp": 2},  # top-level degree
+        {"prefill": {"chips": 4}, "decode": {"chips": 8}, "decode_chips": 8},
+        {"prefill": {"chips": 4, "cp": 2}, "decode": {"chips": 8}},  # unknown key
+        {"prefill": {"chips": 4}, "decode": {"chips": 8}, "instance_chips": 16},
+        {"prefill": {"tp": 2}, "decode": {"chips": 8}},  # chips missing
+    ]
+    for extra in bad_maps:
+        serving = {k: v for k, v in _POOL_CASE["serving"].items()  # type: ignore[attr-defined]
+                   if k not in ("prefill", "decode")} | extra
+        with pytest.raises(SpecError):
+            parse_case(_POOL_CASE | {"serving": serving}, "f.yaml", 0)
+
+
+def test_pool_case_evaluates_as_disaggregated_pools() -> None:
+    from superpod.hardware.catalog import load_catalog
+    from superpod.infer.validate import evaluate_infer_case
+    from superpod.validate.cases import parse_case
+
+    value, note = evaluate_infer_case(parse_case(_POOL_CASE, "f.yaml", 0), load_catalog())
+    assert value > 0
+    assert "2 prefill instance(s) tp=2" in note and "1 decode instance(s) tp=8" in note
+    odd = _POOL_CASE | {"serving": _POOL_CASE["serving"]  # type: ignore[operator]
+                        | {"prefill": {"chips": 3, "tp": 2}}}
+    from superpod.errors import SpecError
+
+    with pytest.raises(SpecError):  # 3 chips are not whole tp=2 instances
+        evaluate_infer_case(parse_case(odd, "f.yaml", 0), load_catalog())
