@@ -69,6 +69,7 @@ from superpod.infer.config import (
 )
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.network.expert_parallel import LOW_LATENCY_MAX_TOKENS
+from superpod.trust.holdout import excluded
 from superpod.workload import ops
 from superpod.workload.model import ModelSpec
 
@@ -180,6 +181,14 @@ class _Engine:
                           if opts.mtp and model.num_nextn_predict_layers else None)
         self._gemm: dict[tuple[float, ...], tuple[float, float]] = {}
         self._coll: dict[tuple[Any, ...], float] = {}
+        self._shapes: dict[int, list[tuple[int, int, float]]] = {}
+        consts = {}
+        for head, dtype, fit in ((False, self.dtype, self.fit),
+                                 (True, attention_dtype(self.chip), self.head_fit)):
+            a_el = kernels.BYTES_PER_ELEMENT[dtype]
+            consts[head] = (fit, a_el, kernels.OUTPUT_BYTES.get(dtype, a_el),
+                            kernels.peak_for(self.chip, dtype) / self.r)
+        self._gemm_consts = consts
         self._stage: dict[tuple[Any, ...], tuple[Parts, Parts]] = {}
         self.iterations: OrderedDict[tuple[Any, ...], Iteration | Infeasible] = OrderedDict()
         self.calibrated = gemm_entry(self.cal, self.chip.id, self.dtype) is not None
@@ -195,27 +204,22 @@ class _Engine:
         hit = self._gemm.get(key)
         if hit is not None:
             return hit
-        dtype = attention_dtype(self.chip) if head else self.dtype
-        fit = self.head_fit if head else self.fit
-        a_el = kernels.BYTES_PER_ELEMENT[dtype]
-        out_el = kernels.OUTPUT_BYTES.get(dtype, a_el)
+        fit, a_el, out_el, peak = self._gemm_consts[head]
         # grouped wave quantization over all groups' output tiles; a GEMM with fewer tiles
         # than compute units splits k (split-K / stream-K, as cuBLAS and CUTLASS do) in
         # slices of at least SPLIT_K_MIN until the units are busy
-        tm = fit.tile[0]
+        tm, tn = fit.tile
         if tm > SMALL_M_TILE and (math.ceil(m / SMALL_M_TILE) * SMALL_M_TILE
                                   < math.ceil(m / tm) * tm):
             tm = SMALL_M_TILE  # the half-height tile pads less
-        tiles = count * math.ceil(max(m, 1e-9) / tm) * math.ceil(n / fit.tile[1])
-        split = max(1, min(int(fit.compute_units // max(tiles, 1e-9)), k // SPLIT_K_MIN))
-        items = tiles * split
-        w = max(1, math.ceil(items / fit.compute_units - 1e-9))
-        q = count * m * n * split / (w * fit.compute_units * tm * fit.tile[1])
-        flop = 2.0 * m * n * k * count
-        t_compute = flop / (kernels.peak_for(self.chip, dtype) / self.r * fit.e_max * q) \
+        units = fit.compute_units
+        tiles = count * math.ceil(max(m, 1e-9) / tm) * math.ceil(n / tn)
+        split = max(1, min(int(units // max(tiles, 1e-9)), k // SPLIT_K_MIN))
+        w = max(1, math.ceil(tiles * split / units - 1e-9))
+        q = count * m * n * split / (w * units * tm * tn)
+        t_compute = 2.0 * m * n * k * count / (peak * fit.e_max * q) \
             + w * fit.tile_overhead_s * self.r
-        nbytes = count * (a_el * m * k + w_bytes * k * n + out_el * m * n)
-        t_memory = nbytes / self.bw
+        t_memory = count * (a_el * m * k + w_bytes * k * n + out_el * m * n) / self.bw
         # smooth roofline: near the ridge neither pipe is saturated while the other works
         # (checked against DeepGEMM's H800 table, tests/test_infer.py)
         both = math.hypot(t_compute, t_memory)
@@ -232,7 +236,7 @@ class _Engine:
             stride = ep.pop("stride", 1)
             req = CollectiveRequest(op=op, ranks=ranks, bytes_=nbytes, ranks_per_chip=self.r,
                                     stride=stride, **ep)
-            hit = self._coll[key] = collective(self.system, req).time_s
+            hit = self._coll[key] = _collective_s(self.system, req)
         return hit
 
     # ------------------------------------------------------------------ one layer
@@ -307,6 +311,17 @@ class _Engine:
         # the busiest expert rank receives (and returns) ``imbalance`` x the mean
         return t * self.imbalance, normal
 
+    def dense_shapes(self, layer: int) -> list[tuple[int, int, float]]:
+        """(n, k, count) of the layer's GEMMs other than the routed experts (their ``m`` is
+        the token count), memoised per layer."""
+        hit = self._shapes.get(layer)
+        if hit is None:
+            hit = self._shapes[layer] = [
+                (g.n, g.k, g.count) for g in ops.layer_gemms(self.model, layer, 1.0,
+                                                             tp=self.layout.tp)
+                if g.kind != "expert"]
+        return hit
+
     def layer(self, layer: int, b: float, q: float, ctx: float, prefill: bool
               ) -> tuple[Parts, Parts]:
         """(compute parts, communication parts) of one layer for ``b`` sequences."""
@@ -314,10 +329,9 @@ class _Engine:
         tokens = b * q
         comp: Parts = {}
         moe = m.is_moe_layer(layer)
-        for g in ops.layer_gemms(m, layer, tokens, tp=lay.tp):
-            if g.kind != "expert":
-                t, mb = self.gemm(g.m, g.n, g.k, g.count, self.opts.weight_bytes)
-                self._gemm_parts(comp, t, mb)
+        for n_, k_, count in self.dense_shapes(layer):
+            t, mb = self.gemm(tokens, n_, k_, count, self.opts.weight_bytes)
+            self._gemm_parts(comp, t, mb)
         fc1 = (m.moe_intermediate_size if moe else m.intermediate_size) / (
             lay.etp if moe else lay.tp)
         pairs = self._experts(layer, tokens, comp) if moe else 0.0
@@ -370,13 +384,34 @@ class _Engine:
         return comp, comm
 
 
+_COLLECTIVES: OrderedDict[tuple[Any, ...], tuple[System, float]] = OrderedDict()
+_MAX_COLLECTIVES = 65536
+
+
+def _collective_s(system: System, req: CollectiveRequest) -> float:
+    """``collective(system, req).time_s``, memoised across engines (layouts of one system
+    share their collectives) and per set of held-out sources (the calibration a
+    leave-one-source-out fold sees)."""
+    key = (id(system), req, excluded())
+    hit = _COLLECTIVES.get(key)
+    if hit is not None and hit[0] is system:
+        return hit[1]
+    t = collective(system, req).time_s
+    _COLLECTIVES[key] = (system, t)
+    if len(_COLLECTIVES) > _MAX_COLLECTIVES:
+        _COLLECTIVES.popitem(last=False)
+    return t
+
+
 _ENGINES: OrderedDict[tuple[Any, ...], tuple[System, _Engine]] = OrderedDict()
 _MAX_ENGINES = 512
 
 
 def engine(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions
            ) -> _Engine:
-    key = (id(system), model, layout, opts)
+    """The memoised engine of one (system, model, layout, options) and set of held-out
+    sources (an engine holds calibration-derived constants)."""
+    key = (id(system), model, layout, opts, excluded())
     hit = _ENGINES.get(key)
     if hit is not None and hit[0] is system:
         _ENGINES.move_to_end(key)
