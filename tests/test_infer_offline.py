@@ -175,3 +175,47 @@ def test_pool_case_evaluates_as_disaggregated_pools() -> None:
 
     with pytest.raises(SpecError):  # 3 chips are not whole tp=2 instances
         evaluate_infer_case(parse_case(odd, "f.yaml", 0), load_catalog())
+
+
+def test_cached_prefix_prefill_closed_form() -> None:
+    """A prompt of 4,096 with 2,048 cached: the GEMMs see 2,048 tokens, attention adds the
+    full 2,048 x 2,048 block to the causal 2,048 one; tokens/s counts computed tokens."""
+    from superpod.infer.iteration import Iteration, iteration
+    from superpod.infer.serving import prefill
+    from superpod.workload import ops
+
+    s = api.system("dgx-h100", 8)
+    lay = ServingLayout(tp=8)
+    full = iteration(s, L70, lay, FP8, phase="prefill", batch=1, context=2048)
+    hit = iteration(s, L70, lay, FP8, phase="prefill", batch=1, context=2048, prefix=2048)
+    assert isinstance(full, Iteration) and isinstance(hit, Iteration)
+    extra = (ops.attention_core_flops(L70, 2048, 2048, causal=False, tp=8)
+             * L70.num_hidden_layers)
+    assert hit.time_s > full.time_s
+    causal = ops.attention_core_flops(L70, 2048, 2048, causal=True, tp=8) \
+        * L70.num_hidden_layers
+    seconds_per_flop = full.breakdown_s["attention_compute"] / causal
+    assert hit.breakdown_s["attention_compute"] - full.breakdown_s["attention_compute"] \
+        == pytest.approx(extra * seconds_per_flop, rel=1e-9)
+    assert hit.breakdown_s["gemm_compute"] == pytest.approx(full.breakdown_s["gemm_compute"])
+    r = prefill(s, L70, lay, FP8, 1, Workload(input_len=4096, cached_len=2048))
+    assert not isinstance(r, Infeasible)
+    assert r.tokens_per_s == pytest.approx(2048 / hit.time_s)
+    from superpod.errors import SpecError
+
+    with pytest.raises(SpecError):
+        Workload(input_len=100, cached_len=100)
+    with pytest.raises(SpecError):
+        iteration(s, L70, lay, FP8, phase="decode", batch=1, context=10, prefix=5)
+
+
+def test_deepseek_production_request_from_day6_totals() -> None:
+    from superpod.infer.runtime import DEEPSEEK, DEEPSEEK_DAY6, deepseek_production_request
+
+    inp, out, cached = deepseek_production_request()
+    assert (inp, out, cached) == (4383, 1211, 2466)
+    assert inp + out / 2 == pytest.approx(4989, abs=1)  # KV length per output token
+    assert inp / out == pytest.approx(608 / 168, rel=1e-3)
+    assert DEEPSEEK.request_shape() == (inp, out, cached)
+    with holding_out([source_key(DEEPSEEK_DAY6)]):
+        assert DEEPSEEK.request_shape() is None

@@ -269,8 +269,10 @@ class _Engine:
 
     def _attention(self, b: float, q: float, ctx: float, prefill: bool, parts: Parts) -> None:
         m, tp = self.model, self.layout.tp
-        if prefill:
+        if prefill:  # causal over its own tokens, full over a cached prefix (ctx - q)
             flops = b * ops.attention_core_flops(m, q, q, causal=True, tp=tp)
+            if ctx > q:
+                flops += b * ops.attention_core_flops(m, q, ctx - q, causal=False, tp=tp)
             parts["attention_compute"] = parts.get("attention_compute", 0.0) + \
                 flops / self.attn_flop_per_s
             return
@@ -456,13 +458,19 @@ def _timeline(eng: _Engine, b: float, q: float, ctx: float, prefill: bool, tbo: 
 
 def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
               *, phase: str, batch: int, context: float, kv_context: float | None = None,
-              check_memory: bool = True) -> Iteration | Infeasible:
+              check_memory: bool = True, prefix: float = 0.0) -> Iteration | Infeasible:
     """One iteration of ``batch`` sequences (module docstring), or why it cannot run.
 
     ``phase="prefill"``: ``batch`` prompts of ``context`` tokens; ``"decode"``: one step of
     ``batch`` sequences attending to ``context`` cached tokens. ``kv_context``: tokens a
     sequence's KV cache must hold for the memory check (default: ``context`` + the step's).
+    ``prefix`` (prefill): tokens of each prompt already in the KV cache (a prefix-cache
+    hit, DeepSeek's on-disk context cache): not computed, but attended to - the prompt's
+    ``context`` new tokens attend to the prefix in full and to themselves causally.
     """
+    if prefix < 0 or (prefix and phase != "prefill"):
+        raise SpecError("a cached prefix is >= 0 and only for prefill", field="prefix",
+                        value=prefix)
     if phase not in ("prefill", "decode"):
         raise SpecError("an iteration is a prefill or a decode step", field="phase",
                         value=phase, allowed="prefill, decode")
@@ -471,11 +479,11 @@ def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: Inf
                         value=f"{batch} x {context}")
     opts = opts.for_chip(system.chip)
     eng = engine(system, model, layout, opts)
-    key = (phase, batch, context, kv_context, check_memory)
+    key = (phase, batch, context, kv_context, check_memory, prefix)
     hit = eng.iterations.get(key)
     if hit is not None:
         return hit
-    res = _iteration(eng, phase, batch, context, kv_context, check_memory)
+    res = _iteration(eng, phase, batch, context, kv_context, check_memory, prefix)
     eng.iterations[key] = res
     if len(eng.iterations) > 65536:
         eng.iterations.popitem(last=False)
@@ -483,7 +491,8 @@ def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: Inf
 
 
 def _iteration(eng: _Engine, phase: str, batch: int, context: float,
-               kv_context: float | None, check_memory: bool) -> Iteration | Infeasible:
+               kv_context: float | None, check_memory: bool, prefix: float = 0.0
+               ) -> Iteration | Infeasible:
     system, model, lay, opts = eng.system, eng.model, eng.layout, eng.opts
     bad = check_layout(model, lay, system.counts.chips * lay.ranks_per_chip)
     if bad:
@@ -497,7 +506,8 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         if padded > b:
             notes.append(f"decode batch {b} a rank padded to the CUDA graph of {padded}")
         b = padded
-    kv_ctx = kv_context if kv_context is not None else (context if prefill else context + q)
+    kv_ctx = kv_context if kv_context is not None else (
+        context + prefix if prefill else context + q)
     memory = mem.serving_memory(model, lay, opts, system.chip.hbm_bytes, batch=batch,
                                 context=kv_ctx, tokens_in_flight=b * q)
     most = mem.max_batch(model, lay, opts, system.chip.hbm_bytes, context=kv_ctx,
@@ -523,7 +533,7 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         if opts.two_batch_overlap:
             notes.append("two-batch overlap needs >= 2 sequences per rank: off")
         candidates = [False]
-    runs = [(_timeline(eng, b, q, context, prefill, tbo), tbo) for tbo in candidates]
+    runs = [(_timeline(eng, b, q, context + prefix, prefill, tbo), tbo) for tbo in candidates]
     parts, tbo = min(runs, key=lambda r: sum(r[0].values()))
     breakdown = {k: v * lay.pp for k, v in parts.items()}
     time_s = sum(breakdown.values())

@@ -23,7 +23,9 @@ out (``superpod.trust.holdout``) gets the library default instead.
   redundant experts, "a distribution matching the input/output data").
 * DeepSeek's inference system (open-infra-index, Day 6; EPLB, github.com/deepseek-ai/EPLB)
   and CloudMatrix-Infer (Zuo et al., arXiv 2506.12708: redundant experts placed by load):
-  expert load balancing on.
+  expert load balancing on. DeepSeek's production statistics (Day 6, one day of V3 / R1
+  traffic) also give its mean request (``deepseek_production_request``), used for a case
+  of that service that states no prompt length.
 * anything else, and any setting held out: the library defaults - expert load balancing on
   for large-EP deployments (``LARGE_EP``), no CUDA-graph padding, a steady state at the
   batch that maximises throughput (or, for a runtime known to run offline benchmarks whose
@@ -39,6 +41,7 @@ from typing import Generic, TypeVar
 from superpod.trust.holdout import held_out
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 TRTLLM_PERF_OVERVIEW = (
     "https://github.com/NVIDIA/TensorRT-LLM/blob/03e27c7d5ff0c6e89f8328838c0a8e64f1b34f9d/"
@@ -63,7 +66,7 @@ class Sourced(Generic[T]):
     value: T
     source: str
 
-    def get(self, default: T) -> T:
+    def get(self, default: D) -> T | D:
         """The value, or ``default`` while its document is held out."""
         return default if held_out(self.source) else self.value
 
@@ -86,6 +89,26 @@ DEFAULT_OFFLINE_REQUESTS = Sourced(
     3000, f"{TRTLLM_PERF_BENCHMARKING}; quick start, prepare_dataset.py --num-requests 3000")
 
 
+#: DeepSeek Day 6, 24-h production statistics: input tokens (cache hits included), the
+#: on-disk KV-cache hits among them, output tokens, mean KV length per output token
+DAY6_INPUT_TOKENS = 608e9
+DAY6_CACHE_HIT_TOKENS = 342e9
+DAY6_OUTPUT_TOKENS = 168e9
+DAY6_KV_PER_OUTPUT_TOKEN = 4989.0
+
+
+def deepseek_production_request() -> tuple[int, int, int]:
+    """(prompt, output, cached prompt) tokens of DeepSeek's mean production request, from
+    the Day-6 totals: prompts are I = 608 / 168 O long, and the mean KV length an output
+    token attends to is I + O / 2 = 4,989, so O = 4,989 / (608 / 168 + 1 / 2) = 1,211,
+    I = 4,383, of which 342 / 608 = 56.3 % hit the prefix cache (2,466). Assumes requests
+    of that one mean shape (the distribution is not published)."""
+    ratio = DAY6_INPUT_TOKENS / DAY6_OUTPUT_TOKENS
+    out = DAY6_KV_PER_OUTPUT_TOKEN / (ratio + 0.5)
+    inp = ratio * out
+    return round(inp), round(out), round(inp * DAY6_CACHE_HIT_TOKENS / DAY6_INPUT_TOKENS)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Runtime:
     """Framework behaviour that enters ``InferOptions`` and the benchmark's semantics."""
@@ -99,6 +122,12 @@ class Runtime:
     offline_requests: Sourced[tuple[tuple[int, int, int], ...]] | None = None
     #: scheduler limits derived by trtllm-bench (``infer.trtllm_bench``)
     trtllm_bench_scheduler: bool = False
+    #: the service's published mean request (prompt, output, cached prompt tokens), for a
+    #: case that states no prompt length
+    request: Sourced[tuple[int, int, int]] | None = None
+
+    def request_shape(self) -> tuple[int, int, int] | None:
+        return self.request.get(None) if self.request is not None else None
 
     def eplb_for(self, ep: int) -> bool:
         """Whether experts are placed by load for an expert-parallel degree ``ep``."""
@@ -124,7 +153,8 @@ class Runtime:
     @property
     def sources(self) -> tuple[str, ...]:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
-                                        self.offline_requests) if s is not None)
+                                        self.offline_requests, self.request)
+                     if s is not None)
 
 
 TRTLLM_BENCH = Runtime(
@@ -137,8 +167,12 @@ TRTLLM_BENCH = Runtime(
     trtllm_bench_scheduler=True)
 SGLANG = Runtime(name="SGLang", eplb=Sourced(
     True, f"{SGLANG_LARGE_EP}; Evaluation, Experimental Setup (EPLB matching the data)"))
-DEEPSEEK = Runtime(name="DeepSeek inference system", eplb=Sourced(
-    True, f"{DEEPSEEK_DAY6}; Day 6 (EPLB, redundant experts)"))
+DEEPSEEK = Runtime(
+    name="DeepSeek inference system",
+    eplb=Sourced(True, f"{DEEPSEEK_DAY6}; Day 6 (EPLB, redundant experts)"),
+    request=Sourced(deepseek_production_request(),
+                    f"{DEEPSEEK_DAY6}; Day 6 production statistics (608B input, 342B cache "
+                    "hits, 168B output, KV length 4,989 per output token)"))
 CLOUDMATRIX = Runtime(name="CloudMatrix-Infer", eplb=Sourced(
     True, f"{CLOUDMATRIX_INFER}; redundant experts placed by load (EPLB)"))
 DEFAULT = Runtime(name="default")

@@ -21,6 +21,9 @@ Every ``serving`` key is honoured:
 * ``batch`` absent otherwise (``max_throughput``): the batch that maximises throughput
   within memory - and within ``slo_tpot_ms`` / ``slo_ttft_ms`` when given.
 * decode context: ``context_len``, else ``input_len + output_len / 2``, else ``input_len``.
+* no ``input_len`` and no ``context_len``: the runtime's published mean request if it has
+  one (DeepSeek's production statistics, ``runtime.deepseek_production_request``: prompt,
+  output and prefix-cache hits; the note says so), else unsupported.
 * ``prefill_chips`` / ``decode_chips``: disaggregated pools of the instance layout.
 * ``prefill`` / ``decode`` maps: disaggregated pools with their own layouts - each pool's
   ``chips`` in instances of its ``tp x dp x pp`` ranks; ``batch`` (the deployment's
@@ -114,8 +117,17 @@ def _pools(case: Any, system: Any, model: Any, opts: InferOptions, work: Workloa
                          decode_chips=s.decode.chips)
 
 
-def _workload(case: Any) -> Workload:
+def _workload(case: Any, rt: Runtime | None = None, notes: list[str] | None = None
+              ) -> Workload:
     s = case.serving
+    shape = rt.request_shape() if rt is not None else None
+    if s.input_len is None and s.context_len is None and shape is not None:
+        inp, out, cached = shape
+        if notes is not None:
+            notes.append(f"no input_len: the service's published mean request assumed "
+                         f"({inp} prompt tokens, {cached} of them prefix-cache hits, "
+                         f"{out} output; {rt.name if rt else ''})")
+        return Workload(input_len=inp, output_len=s.output_len or out, cached_len=cached)
     if s.input_len is None and s.context_len is None:
         raise Unsupported("no input_len: the prompt length the throughput depends on is "
                           "not given")
@@ -206,7 +218,7 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
         notes.append(f"runtime {rt.name}")
     if perfect:
         notes.append("perfect expert balance stated: imbalance 1")
-    work = _workload(case)
+    work = _workload(case, rt, notes)
     res = _predict(case, cat, layout, opts, work, notes, rt)
     value = _METRICS[metric](res)
     top = max(res.breakdown_s.items(), key=lambda kv: kv[1])
