@@ -217,5 +217,5 @@ def test_deepseek_production_request_from_day6_totals() -> None:
     assert inp + out / 2 == pytest.approx(4989, abs=1)  # KV length per output token
     assert inp / out == pytest.approx(608 / 168, rel=1e-3)
     assert DEEPSEEK.request_shape() == (inp, out, cached)
-    with holding_out([source_key(DEEPSEEK_DAY6)]):
-        assert DEEPSEEK.request_shape() is None
+    with holding_out([source_key(DEEPSEEK_DAY6)]):  # an input of the run, not a fit
+        assert DEEPSEEK.request_shape() == (inp, out, cached)

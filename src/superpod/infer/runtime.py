@@ -123,11 +123,13 @@ class Runtime:
     #: scheduler limits derived by trtllm-bench (``infer.trtllm_bench``)
     trtllm_bench_scheduler: bool = False
     #: the service's published mean request (prompt, output, cached prompt tokens), for a
-    #: case that states no prompt length
+    #: case of that service that states no prompt length. An input describing the measured
+    #: run, not a calibration: it is not held out with its document (a held-out case is
+    #: still predicted from its own inputs).
     request: Sourced[tuple[int, int, int]] | None = None
 
     def request_shape(self) -> tuple[int, int, int] | None:
-        return self.request.get(None) if self.request is not None else None
+        return self.request.value if self.request is not None else None
 
     def eplb_for(self, ep: int) -> bool:
         """Whether experts are placed by load for an expert-parallel degree ``ep``."""
