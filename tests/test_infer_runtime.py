@@ -223,3 +223,9 @@ def test_imbalance_held_out_falls_back_to_balanced() -> None:
     with holding_out([source_key(SOURCE)]):
         assert expert_dispersion(False) == 0.0
         assert ep_imbalance(256, 32) == 1.0 and ep_imbalance(256, 32, eplb=True) == 1.0
+
+
+def test_trtllm_bench_runs_without_two_batch_overlap() -> None:
+    assert TRTLLM_BENCH.tbo() is False and SGLANG.tbo() is None and DEFAULT.tbo() is None
+    with holding_out([source_key(TRTLLM_PERF_OVERVIEW)]):
+        assert TRTLLM_BENCH.tbo() is None  # the library default: whichever is faster

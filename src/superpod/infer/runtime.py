@@ -15,7 +15,8 @@ out (``superpod.trust.holdout``) gets the library default instead.
     4096, 8192]`` with ``enable_padding: true`` (every model's ``llm_options.yml``) - a
     decode step of ``b`` sequences a rank runs as the next captured size (NVIDIA, "Tuning
     CUDA Graph Batch Sizes for Higher Output Throughput", tech blog 20);
-  - no expert load balancer (no ``moe_config.load_balancer`` in those options);
+  - no expert load balancer (no ``moe_config.load_balancer`` in those options) and no
+    two-micro-batch overlap (none is set; SGLang's and DeepSeek's TBO is theirs);
   - the scheduler limits trtllm-bench derives itself (``infer.trtllm_bench``: max batch
     size and max tokens per iteration from its memory heuristic; chunked prefill off).
 * SGLang large-scale EP (lmsys blog 2025-05-05, "Deploying DeepSeek with PD Disaggregation
@@ -118,6 +119,8 @@ class Runtime:
     eplb: Sourced[bool] | None = None
     #: decode CUDA graphs with padding; None: none
     graph_batch_sizes: Sourced[tuple[int, ...]] | None = None
+    #: two-batch overlap as the benchmark ran it; None: whichever is faster
+    two_batch_overlap: Sourced[bool] | None = None
     #: an offline benchmark: requests queued at t = 0, by (ISL, OSL, requests) rows
     offline_requests: Sourced[tuple[tuple[int, int, int], ...]] | None = None
     #: scheduler limits derived by trtllm-bench (``infer.trtllm_bench``)
@@ -135,6 +138,11 @@ class Runtime:
         """Whether experts are placed by load for an expert-parallel degree ``ep``."""
         default = ep >= LARGE_EP.get(math.inf)
         return self.eplb.get(default) if self.eplb is not None else default
+
+    def tbo(self) -> bool | None:
+        """Two-batch overlap on / off as the runtime runs it (None: whichever is faster)."""
+        return self.two_batch_overlap.get(None) if self.two_batch_overlap is not None \
+            else None
 
     def graphs(self) -> tuple[int, ...]:
         """Captured decode batches (empty: no padding)."""
@@ -155,7 +163,8 @@ class Runtime:
     @property
     def sources(self) -> tuple[str, ...]:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
-                                        self.offline_requests, self.request)
+                                        self.two_batch_overlap, self.offline_requests,
+                                        self.request)
                      if s is not None)
 
 
@@ -164,6 +173,8 @@ TRTLLM_BENCH = Runtime(
     eplb=Sourced(False, f"{TRTLLM_PERF_OVERVIEW}; llm_options.yml (no moe load_balancer)"),
     graph_batch_sizes=Sourced(TRTLLM_BENCH_GRAPH_BATCHES,
                               f"{TRTLLM_PERF_OVERVIEW}; llm_options.yml cuda_graph_config"),
+    two_batch_overlap=Sourced(False, f"{TRTLLM_PERF_OVERVIEW}; llm_options.yml (no "
+                                     "micro-batch overlap option)"),
     offline_requests=Sourced(TRTLLM_BENCH_REQUESTS,
                              f"{TRTLLM_PERF_OVERVIEW}; Preparing a Dataset, $num_requests"),
     trtllm_bench_scheduler=True)
