@@ -24,11 +24,18 @@ from superpod.infer.runtime import (
     CLOUDMATRIX,
     DEEPSEEK,
     DEFAULT,
+    DEFAULT_OFFLINE_REQUESTS,
+    LARGE_EP,
+    SGLANG,
+    SGLANG_LARGE_EP,
     TRTLLM_BENCH,
     TRTLLM_BENCH_GRAPH_BATCHES,
+    TRTLLM_PERF_OVERVIEW,
     runtime_for,
 )
 from superpod.infer.serving import Workload, best_batch
+from superpod.trust.holdout import holding_out
+from superpod.trust.sources import source_key
 from superpod.workload.model import load_model
 
 DS = load_model("deepseek-v3")
@@ -152,8 +159,40 @@ def test_runtime_for_framework_text() -> None:
     assert runtime_for("CloudMatrix-Infer") is CLOUDMATRIX
     assert runtime_for("DeepSeek production inference system") is DEEPSEEK
     assert runtime_for("vLLM") is DEFAULT and runtime_for(None) is DEFAULT
-    assert TRTLLM_BENCH.graph_batch_sizes == TRTLLM_BENCH_GRAPH_BATCHES
-    assert not TRTLLM_BENCH.eplb and DEEPSEEK.eplb and CLOUDMATRIX.eplb
+    assert runtime_for("SGLang (PD disaggregation, large-scale EP)") is SGLANG
+    assert TRTLLM_BENCH.graphs() == TRTLLM_BENCH_GRAPH_BATCHES
+    assert not TRTLLM_BENCH.eplb_for(8) and not TRTLLM_BENCH.eplb_for(64)
+    assert DEEPSEEK.eplb_for(8) and CLOUDMATRIX.eplb_for(32) and SGLANG.eplb_for(32)
+    # the library default: a balancer from EP 32 (DeepSeek-V3's smallest EP unit)
+    assert DEFAULT.eplb_for(32) and not DEFAULT.eplb_for(16) and not DEFAULT.eplb_for(1)
+    assert DEFAULT.graphs() == () and DEFAULT.requests_for(1024, 1024) is None
+
+
+def test_every_runtime_setting_cites_a_document_first() -> None:
+    for rt in (TRTLLM_BENCH, SGLANG, DEEPSEEK, CLOUDMATRIX):
+        for src in rt.sources:
+            assert src.startswith("https://"), src
+            assert source_key(src) != src.lower()  # a URL key, not the prose
+    assert LARGE_EP.source.startswith("https://arxiv.org/abs/2412.19437")
+
+
+def test_held_out_runtime_settings_fall_back_to_library_defaults() -> None:
+    """Holding out the perf-overview drops its graphs, balancer statement and request
+    table: the defaults are no padding, the EP-size rule and the quick-start count."""
+    perf = source_key(TRTLLM_PERF_OVERVIEW)
+    assert TRTLLM_BENCH.requests_for(1000, 1000) == 3000
+    assert TRTLLM_BENCH.requests_for(8192, 1024) == 1500
+    assert TRTLLM_BENCH.requests_for(30000, 1000) == 1000
+    with holding_out([perf]):
+        assert TRTLLM_BENCH.graphs() == ()
+        assert TRTLLM_BENCH.eplb_for(32) and not TRTLLM_BENCH.eplb_for(8)
+        assert TRTLLM_BENCH.requests_for(8192, 1024) == DEFAULT_OFFLINE_REQUESTS.value
+    with holding_out([source_key(SGLANG_LARGE_EP)]):
+        assert SGLANG.eplb_for(72) and not SGLANG.eplb_for(8)  # the EP-size rule
+    with holding_out([source_key(LARGE_EP.source)]):
+        assert not DEFAULT.eplb_for(320)
+    with holding_out([perf, source_key(DEFAULT_OFFLINE_REQUESTS.source)]):
+        assert TRTLLM_BENCH.requests_for(1024, 1024) is None
 
 
 def test_cli_expert_balance_flags() -> None:
@@ -174,3 +213,19 @@ def test_cli_expert_balance_flags() -> None:
     default, balanced, perfect = tps(), tps("--eplb"), tps("--ep-imbalance", "1.0")
     unbalanced = tps("--no-eplb")
     assert unbalanced < balanced == default < perfect
+
+
+def test_imbalance_held_out_falls_back_to_balanced() -> None:
+    from superpod.infer.imbalance import SOURCE
+
+    assert SOURCE.startswith("https://github.com/NVIDIA/TensorRT-LLM/blob/")
+    assert ep_imbalance(256, 32) > 2.0
+    with holding_out([source_key(SOURCE)]):
+        assert expert_dispersion(False) == 0.0
+        assert ep_imbalance(256, 32) == 1.0 and ep_imbalance(256, 32, eplb=True) == 1.0
+
+
+def test_trtllm_bench_runs_without_two_batch_overlap() -> None:
+    assert TRTLLM_BENCH.tbo() is False and SGLANG.tbo() is None and DEFAULT.tbo() is None
+    with holding_out([source_key(TRTLLM_PERF_OVERVIEW)]):
+        assert TRTLLM_BENCH.tbo() is None  # the library default: whichever is faster

@@ -46,6 +46,10 @@ MtpAcc = Annotated[float, typer.Option(
 Degree = Annotated[int, typer.Option(min=1)]
 SloTpot = Annotated[float | None, typer.Option(min=0.001, help="TPOT SLO in milliseconds.")]
 SloTtft = Annotated[float | None, typer.Option(min=0.001, help="TTFT SLO in milliseconds.")]
+PrefillLayout = Annotated[str | None, typer.Option(
+    help="Disaggregated: one prefill instance's degrees, e.g. 'dp=4,ep=4' (tp, dp, ep, pp).")]
+DecodeLayout = Annotated[str | None, typer.Option(
+    help="Disaggregated: one decode instance's degrees, e.g. 'dp=32,ep=32'.")]
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
@@ -117,6 +121,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
               min=1, help="Disaggregated: chips of the prefill pool.")] = None,
           decode_chips: Annotated[int | None, typer.Option(
               min=1, help="Disaggregated: chips of the decode pool.")] = None,
+          prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
           chips: Chips = None, as_json: Json = False) -> None:
     """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
@@ -131,7 +136,14 @@ def infer(system_arg: SystemArg, model: ModelArg,
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
-    if prefill_chips or decode_chips:
+    if prefill_layout is not None or decode_layout is not None:
+        res = _pools(sysm, spec, opts, work, batch, slo_tpot, slo_ttft,
+                     _pool_layout(sysm, prefill_layout, "--prefill-layout", tp, dp, ep, pp,
+                                  ranks_per_chip, prefill_chips),
+                     _pool_layout(sysm, decode_layout, "--decode-layout", tp, dp, ep, pp,
+                                  ranks_per_chip, decode_chips),
+                     prefill_chips, decode_chips)
+    elif prefill_chips or decode_chips:
         lay = _layout_for(sysm, tp, dp, ep, pp, ranks_per_chip,
                           min(x for x in (prefill_chips, decode_chips) if x))
         res = disaggregated(sysm, spec, opts, work, prefill_layout=lay, decode_layout=lay,
@@ -153,6 +165,47 @@ def infer(system_arg: SystemArg, model: ModelArg,
         _emit_json(row)
     else:
         out.print(infer_view(row))
+
+
+def _fixed(text: str | None, field: str, r: int) -> ServingLayout | None:
+    from superpod.infer.config import parse_layout
+
+    return parse_layout(text, field, r) if text is not None else None
+
+
+def _pool_layout(sysm: Any, text: str | None, field: str, tp: int, dp: int | None, ep: int,
+                 pp: int, r: int, chips: int | None) -> ServingLayout:
+    """A pool's instance layout: as ``text`` gives it, else the top-level degrees over the
+    pool's chips (or the whole system)."""
+    from superpod.infer.config import parse_layout
+
+    if text is not None:
+        return parse_layout(text, field, r)
+    return _layout_for(sysm, tp, dp, ep, pp, r, chips or sysm.counts.chips)
+
+
+def _pools(sysm: Any, spec: Any, opts: InferOptions, work: Any, batch: int | None,
+           slo_tpot: float | None, slo_ttft: float | None, p_lay: ServingLayout,
+           d_lay: ServingLayout, prefill_chips: int | None, decode_chips: int | None
+           ) -> Any:
+    """Prefill and decode pools with their own layouts: the prefill instances at their
+    knee batch, the decode instances at ``batch`` or the most tokens/s within the SLO."""
+    from superpod.infer.search import PREFILL_KNEE
+    from superpod.infer.serving import best_batch, disaggregated
+
+    pre = best_batch(sysm, spec, p_lay, opts, phase="prefill", work=work,
+                     slo_ttft_s=slo_ttft, knee=PREFILL_KNEE)
+    if isinstance(pre, Infeasible):
+        return Infeasible(pre.reason, f"prefill pool: {pre.detail}")
+    if batch is None:
+        dec = best_batch(sysm, spec, d_lay, opts, phase="decode_pool", work=work,
+                         slo_tpot_s=slo_tpot)
+        if isinstance(dec, Infeasible):
+            return Infeasible(dec.reason, f"decode pool: {dec.detail}")
+        batch = dec.batch
+    return disaggregated(sysm, spec, opts, work, prefill_layout=p_lay, decode_layout=d_lay,
+                         prefill_batch=pre.batch, decode_batch=batch,
+                         prefill_chips=prefill_chips, decode_chips=decode_chips)
 
 
 def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
@@ -178,6 +231,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                disaggregate: Annotated[bool, typer.Option(
                    help="Also try prefill / decode pools.")] = True,
                top: Annotated[int, typer.Option(min=1)] = 5,
+               prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
                chips: Chips = None, as_json: Json = False) -> None:
     """The serving layout with the most output tokens/s per chip within the SLOs."""
     from superpod import api
@@ -194,7 +248,9 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                  Workload(input_len=input_len, output_len=output_len),
                  slo_tpot_s=slo_tpot_ms / 1e3,
                  slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None, top=top,
-                 disaggregate=disaggregate)
+                 disaggregate=disaggregate,
+                 prefill_layout=_fixed(prefill_layout, "--prefill-layout", sysm.chip.dies),
+                 decode_layout=_fixed(decode_layout, "--decode-layout", sysm.chip.dies))
     doc = res.to_dict()
     cat = api.catalog()
     doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision)

@@ -1,5 +1,6 @@
 """Inference: one iteration (prefill / decode step), serving metrics (colocated and
-disaggregated), a request-level simulator and the serving-layout search.
+disaggregated), a request-level simulator, offline benchmarks run through it, serving
+runtimes' published settings and the serving-layout search.
 
 >>> from superpod import api
 >>> from superpod.infer import InferOptions, ServingLayout, Workload, serve
@@ -20,7 +21,7 @@ _HOME = {"InferOptions": "config", "ServingLayout": "config", "Iteration": "iter
          "iteration": "iteration", "plan_infer": "search", "ServingResult": "serving",
          "Workload": "serving", "best_batch": "serving", "disaggregated": "serving",
          "serve": "serving", "poisson_requests": "simulate", "simulate": "simulate",
-         "trace_requests": "simulate"}
+         "trace_requests": "simulate", "runtime_for": "runtime"}
 __all__ = sorted(_HOME)
 
 

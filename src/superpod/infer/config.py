@@ -252,3 +252,33 @@ def check_layout(model: ModelSpec, layout: ServingLayout, ranks_available: int
                           f"expert tensor split tp*dp/ep = {lay.etp} does not divide "
                           f"moe_intermediate_size {model.moe_intermediate_size}")
     return None
+
+
+LAYOUT_KEYS = ("tp", "dp", "ep", "pp")
+
+
+def parse_layout(text: str, field: str, ranks_per_chip: int = 1) -> ServingLayout:
+    """A pool layout from ``"tp=1,dp=4,ep=4"`` (keys tp, dp, ep, pp; absent = 1); strict:
+    an unknown key, a repeated key or a degree below 1 is a ``SpecError`` naming ``field``."""
+    degrees: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, val = part.partition("=")
+        key = key.strip()
+        if not sep or key not in LAYOUT_KEYS:
+            raise SpecError("expected KEY=N pairs", field=field, value=part,
+                            allowed=", ".join(LAYOUT_KEYS))
+        if key in degrees:
+            raise SpecError("degree given twice", field=field, value=key)
+        try:
+            n = int(val)
+        except ValueError:
+            raise SpecError("a degree is a whole number", field=field, value=part) from None
+        if n < 1:
+            raise SpecError("a degree must be >= 1", field=field, value=part)
+        degrees[key] = n
+    if not degrees:
+        raise SpecError("no degrees given", field=field, value=text,
+                        allowed=", ".join(LAYOUT_KEYS))
+    return ServingLayout(**degrees, ranks_per_chip=ranks_per_chip)

@@ -26,6 +26,10 @@ GB200s, 256 routed experts, local batch 256, averaged over layers and iterations
   ``c = 0.109 sqrt(9) / z(32) = 0.158`` - the residual imbalance of a balancer that works
   from past statistics.
 
+Held out (leave-one-source-out without blog4): no measured dispersion remains, and the
+library falls back to a balanced load (gamma = 1) - what a model with no router statistics
+can say.
+
 Assumptions: the sqrt(n) aggregation and the Gaussian maximum carry the EP32 measurement to
 other EP sizes; other routers (Qwen3, gpt-oss) are taken to be as skewed as DeepSeek-R1's
 (no published per-rank statistics); Poisson noise of small batches is ignored (at the
@@ -37,6 +41,11 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from superpod.trust.holdout import held_out
+
+SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/956a4f234d7d4dc8bb94fa9a3bb06798ef554515/"
+          "docs/source/blogs/tech_blog/blog4_Scaling_Expert_Parallelism_in_TensorRT-LLM.md; "
+          "Table 1 (DeepSeek-R1 EP32 imbalance ratio, with and without EPLB)")
 #: blog4 Table 1, imbalance ratio (max - mean) / mean by rank, DeepSeek-R1 EP32
 MEASURED_EP = 32
 MEASURED_SLOTS_PER_RANK = {False: 8, True: 9}  #: no EPLB: 256 / 32; EPLB: 288 / 32
@@ -63,7 +72,10 @@ def expected_max_normal(n: int) -> float:
 
 
 def expert_dispersion(eplb: bool) -> float:
-    """Coefficient of variation ``c`` of one expert's load (module docstring)."""
+    """Coefficient of variation ``c`` of one expert's load (module docstring); 0 while its
+    measurement is held out."""
+    if held_out(SOURCE):
+        return 0.0
     n = MEASURED_SLOTS_PER_RANK[eplb]
     return MEASURED_EXCESS[eplb] * math.sqrt(n) / expected_max_normal(MEASURED_EP)
 

@@ -69,6 +69,7 @@ from superpod.infer.config import (
 )
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.network.expert_parallel import LOW_LATENCY_MAX_TOKENS
+from superpod.trust.holdout import excluded
 from superpod.workload import ops
 from superpod.workload.model import ModelSpec
 
@@ -86,6 +87,13 @@ SMALL_M_TILE = 64
 #: receive, DeepEP README). Taken for every chip.
 COMM_UNIT_FRACTION = 20 / 132
 SM_COMM = "_holds_units"
+#: EP inside one scale-up domain rides the scale-up links, never the NIC: DeepEP's
+#: low-latency kernels on one NVLink domain write over NVLink (DeepEP README, "NVLink
+#: domain"; TensorRT-LLM blog 18, one-sided all-to-all over NVLink on NVL72). Until the
+#: network model has an NVLink-aware low-latency path, decode-sized EP inside one domain is
+#: asked for the two-tier kernel, whose intra-domain traffic is costed on the scale-up
+#: fabric (the seam: change this one name when ``network.expert_parallel`` gains it).
+INTRA_DOMAIN_EP_ALGORITHM = "normal"
 COMPUTE_PARTS = ("gemm_compute", "weight_memory", "attention_compute", "kv_memory",
                  "elementwise")
 COMM_PARTS = ("tp_comm", "ep_comm")
@@ -173,6 +181,14 @@ class _Engine:
                           if opts.mtp and model.num_nextn_predict_layers else None)
         self._gemm: dict[tuple[float, ...], tuple[float, float]] = {}
         self._coll: dict[tuple[Any, ...], float] = {}
+        self._shapes: dict[int, list[tuple[int, int, float]]] = {}
+        consts = {}
+        for head, dtype, fit in ((False, self.dtype, self.fit),
+                                 (True, attention_dtype(self.chip), self.head_fit)):
+            a_el = kernels.BYTES_PER_ELEMENT[dtype]
+            consts[head] = (fit, a_el, kernels.OUTPUT_BYTES.get(dtype, a_el),
+                            kernels.peak_for(self.chip, dtype) / self.r)
+        self._gemm_consts = consts
         self._stage: dict[tuple[Any, ...], tuple[Parts, Parts]] = {}
         self.iterations: OrderedDict[tuple[Any, ...], Iteration | Infeasible] = OrderedDict()
         self.calibrated = gemm_entry(self.cal, self.chip.id, self.dtype) is not None
@@ -188,27 +204,22 @@ class _Engine:
         hit = self._gemm.get(key)
         if hit is not None:
             return hit
-        dtype = attention_dtype(self.chip) if head else self.dtype
-        fit = self.head_fit if head else self.fit
-        a_el = kernels.BYTES_PER_ELEMENT[dtype]
-        out_el = kernels.OUTPUT_BYTES.get(dtype, a_el)
+        fit, a_el, out_el, peak = self._gemm_consts[head]
         # grouped wave quantization over all groups' output tiles; a GEMM with fewer tiles
         # than compute units splits k (split-K / stream-K, as cuBLAS and CUTLASS do) in
         # slices of at least SPLIT_K_MIN until the units are busy
-        tm = fit.tile[0]
+        tm, tn = fit.tile
         if tm > SMALL_M_TILE and (math.ceil(m / SMALL_M_TILE) * SMALL_M_TILE
                                   < math.ceil(m / tm) * tm):
             tm = SMALL_M_TILE  # the half-height tile pads less
-        tiles = count * math.ceil(max(m, 1e-9) / tm) * math.ceil(n / fit.tile[1])
-        split = max(1, min(int(fit.compute_units // max(tiles, 1e-9)), k // SPLIT_K_MIN))
-        items = tiles * split
-        w = max(1, math.ceil(items / fit.compute_units - 1e-9))
-        q = count * m * n * split / (w * fit.compute_units * tm * fit.tile[1])
-        flop = 2.0 * m * n * k * count
-        t_compute = flop / (kernels.peak_for(self.chip, dtype) / self.r * fit.e_max * q) \
+        units = fit.compute_units
+        tiles = count * math.ceil(max(m, 1e-9) / tm) * math.ceil(n / tn)
+        split = max(1, min(int(units // max(tiles, 1e-9)), k // SPLIT_K_MIN))
+        w = max(1, math.ceil(tiles * split / units - 1e-9))
+        q = count * m * n * split / (w * units * tm * tn)
+        t_compute = 2.0 * m * n * k * count / (peak * fit.e_max * q) \
             + w * fit.tile_overhead_s * self.r
-        nbytes = count * (a_el * m * k + w_bytes * k * n + out_el * m * n)
-        t_memory = nbytes / self.bw
+        t_memory = count * (a_el * m * k + w_bytes * k * n + out_el * m * n) / self.bw
         # smooth roofline: near the ridge neither pipe is saturated while the other works
         # (checked against DeepGEMM's H800 table, tests/test_infer.py)
         both = math.hypot(t_compute, t_memory)
@@ -225,7 +236,7 @@ class _Engine:
             stride = ep.pop("stride", 1)
             req = CollectiveRequest(op=op, ranks=ranks, bytes_=nbytes, ranks_per_chip=self.r,
                                     stride=stride, **ep)
-            hit = self._coll[key] = collective(self.system, req).time_s
+            hit = self._coll[key] = _collective_s(self.system, req)
         return hit
 
     # ------------------------------------------------------------------ one layer
@@ -258,8 +269,10 @@ class _Engine:
 
     def _attention(self, b: float, q: float, ctx: float, prefill: bool, parts: Parts) -> None:
         m, tp = self.model, self.layout.tp
-        if prefill:
+        if prefill:  # causal over its own tokens, full over a cached prefix (ctx - q)
             flops = b * ops.attention_core_flops(m, q, q, causal=True, tp=tp)
+            if ctx > q:
+                flops += b * ops.attention_core_flops(m, q, ctx - q, causal=False, tp=tp)
             parts["attention_compute"] = parts.get("attention_compute", 0.0) + \
                 flops / self.attn_flop_per_s
             return
@@ -290,11 +303,26 @@ class _Engine:
             model_copies = k * (lay.ep - in_dom) / lay.ep
             true_copies = (g - 1) * (1.0 - (1.0 - 1.0 / g) ** k)
             sent = max(1, round(per_rank * true_copies / model_copies))
-        kw = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
+        kw: dict[str, Any] = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
+        up = self.system.spec.scale_up
+        if (g == 1 and not normal and up.kind != "none"
+                and (up.calibration or "").startswith("nvlink")):
+            kw["algorithm"] = INTRA_DOMAIN_EP_ALGORITHM
         t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
              + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
         # the busiest expert rank receives (and returns) ``imbalance`` x the mean
         return t * self.imbalance, normal
+
+    def dense_shapes(self, layer: int) -> list[tuple[int, int, float]]:
+        """(n, k, count) of the layer's GEMMs other than the routed experts (their ``m`` is
+        the token count), memoised per layer."""
+        hit = self._shapes.get(layer)
+        if hit is None:
+            hit = self._shapes[layer] = [
+                (g.n, g.k, g.count) for g in ops.layer_gemms(self.model, layer, 1.0,
+                                                             tp=self.layout.tp)
+                if g.kind != "expert"]
+        return hit
 
     def layer(self, layer: int, b: float, q: float, ctx: float, prefill: bool
               ) -> tuple[Parts, Parts]:
@@ -303,10 +331,9 @@ class _Engine:
         tokens = b * q
         comp: Parts = {}
         moe = m.is_moe_layer(layer)
-        for g in ops.layer_gemms(m, layer, tokens, tp=lay.tp):
-            if g.kind != "expert":
-                t, mb = self.gemm(g.m, g.n, g.k, g.count, self.opts.weight_bytes)
-                self._gemm_parts(comp, t, mb)
+        for n_, k_, count in self.dense_shapes(layer):
+            t, mb = self.gemm(tokens, n_, k_, count, self.opts.weight_bytes)
+            self._gemm_parts(comp, t, mb)
         fc1 = (m.moe_intermediate_size if moe else m.intermediate_size) / (
             lay.etp if moe else lay.tp)
         pairs = self._experts(layer, tokens, comp) if moe else 0.0
@@ -359,13 +386,34 @@ class _Engine:
         return comp, comm
 
 
+_COLLECTIVES: OrderedDict[tuple[Any, ...], tuple[System, float]] = OrderedDict()
+_MAX_COLLECTIVES = 65536
+
+
+def _collective_s(system: System, req: CollectiveRequest) -> float:
+    """``collective(system, req).time_s``, memoised across engines (layouts of one system
+    share their collectives) and per set of held-out sources (the calibration a
+    leave-one-source-out fold sees)."""
+    key = (id(system), req, excluded())
+    hit = _COLLECTIVES.get(key)
+    if hit is not None and hit[0] is system:
+        return hit[1]
+    t = collective(system, req).time_s
+    _COLLECTIVES[key] = (system, t)
+    if len(_COLLECTIVES) > _MAX_COLLECTIVES:
+        _COLLECTIVES.popitem(last=False)
+    return t
+
+
 _ENGINES: OrderedDict[tuple[Any, ...], tuple[System, _Engine]] = OrderedDict()
 _MAX_ENGINES = 512
 
 
 def engine(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions
            ) -> _Engine:
-    key = (id(system), model, layout, opts)
+    """The memoised engine of one (system, model, layout, options) and set of held-out
+    sources (an engine holds calibration-derived constants)."""
+    key = (id(system), model, layout, opts, excluded())
     hit = _ENGINES.get(key)
     if hit is not None and hit[0] is system:
         _ENGINES.move_to_end(key)
@@ -410,13 +458,19 @@ def _timeline(eng: _Engine, b: float, q: float, ctx: float, prefill: bool, tbo: 
 
 def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
               *, phase: str, batch: int, context: float, kv_context: float | None = None,
-              check_memory: bool = True) -> Iteration | Infeasible:
+              check_memory: bool = True, prefix: float = 0.0) -> Iteration | Infeasible:
     """One iteration of ``batch`` sequences (module docstring), or why it cannot run.
 
     ``phase="prefill"``: ``batch`` prompts of ``context`` tokens; ``"decode"``: one step of
     ``batch`` sequences attending to ``context`` cached tokens. ``kv_context``: tokens a
     sequence's KV cache must hold for the memory check (default: ``context`` + the step's).
+    ``prefix`` (prefill): tokens of each prompt already in the KV cache (a prefix-cache
+    hit, DeepSeek's on-disk context cache): not computed, but attended to - the prompt's
+    ``context`` new tokens attend to the prefix in full and to themselves causally.
     """
+    if prefix < 0 or (prefix and phase != "prefill"):
+        raise SpecError("a cached prefix is >= 0 and only for prefill", field="prefix",
+                        value=prefix)
     if phase not in ("prefill", "decode"):
         raise SpecError("an iteration is a prefill or a decode step", field="phase",
                         value=phase, allowed="prefill, decode")
@@ -425,11 +479,11 @@ def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: Inf
                         value=f"{batch} x {context}")
     opts = opts.for_chip(system.chip)
     eng = engine(system, model, layout, opts)
-    key = (phase, batch, context, kv_context, check_memory)
+    key = (phase, batch, context, kv_context, check_memory, prefix)
     hit = eng.iterations.get(key)
     if hit is not None:
         return hit
-    res = _iteration(eng, phase, batch, context, kv_context, check_memory)
+    res = _iteration(eng, phase, batch, context, kv_context, check_memory, prefix)
     eng.iterations[key] = res
     if len(eng.iterations) > 65536:
         eng.iterations.popitem(last=False)
@@ -437,7 +491,8 @@ def iteration(system: System, model: ModelSpec, layout: ServingLayout, opts: Inf
 
 
 def _iteration(eng: _Engine, phase: str, batch: int, context: float,
-               kv_context: float | None, check_memory: bool) -> Iteration | Infeasible:
+               kv_context: float | None, check_memory: bool, prefix: float = 0.0
+               ) -> Iteration | Infeasible:
     system, model, lay, opts = eng.system, eng.model, eng.layout, eng.opts
     bad = check_layout(model, lay, system.counts.chips * lay.ranks_per_chip)
     if bad:
@@ -451,7 +506,8 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         if padded > b:
             notes.append(f"decode batch {b} a rank padded to the CUDA graph of {padded}")
         b = padded
-    kv_ctx = kv_context if kv_context is not None else (context if prefill else context + q)
+    kv_ctx = kv_context if kv_context is not None else (
+        context + prefix if prefill else context + q)
     memory = mem.serving_memory(model, lay, opts, system.chip.hbm_bytes, batch=batch,
                                 context=kv_ctx, tokens_in_flight=b * q)
     most = mem.max_batch(model, lay, opts, system.chip.hbm_bytes, context=kv_ctx,
@@ -477,7 +533,7 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         if opts.two_batch_overlap:
             notes.append("two-batch overlap needs >= 2 sequences per rank: off")
         candidates = [False]
-    runs = [(_timeline(eng, b, q, context, prefill, tbo), tbo) for tbo in candidates]
+    runs = [(_timeline(eng, b, q, context + prefix, prefill, tbo), tbo) for tbo in candidates]
     parts, tbo = min(runs, key=lambda r: sum(r[0].values()))
     breakdown = {k: v * lay.pp for k, v in parts.items()}
     time_s = sum(breakdown.values())

@@ -82,6 +82,7 @@ def experts_per_rank(model: ModelSpec, ep: int) -> int:
     return max(1, math.ceil(model.n_routed_experts / ep)) if model.is_moe else 0
 
 
+@lru_cache(maxsize=65536)
 def _layer_weight_bytes(model: ModelSpec, layer: int, layout: ServingLayout,
                         opts: InferOptions) -> float:
     full = ops.layer_weight_params(model, layer, layout.tp, 1, 1)
@@ -97,7 +98,14 @@ def _layer_weight_bytes(model: ModelSpec, layer: int, layout: ServingLayout,
 def weight_bytes_rank(model: ModelSpec, layout: ServingLayout, opts: InferOptions) -> float:
     """Weight bytes on the busiest rank (module docstring; memoised)."""
     layers = stage_layers(model, layout.pp)
-    body = sum(_layer_weight_bytes(model, i, layout, opts) for i in range(layers))
+    # layers of one kind (dense / MoE) hold the same parameters, as the iteration model
+    # takes them: each kind is counted once and multiplied
+    kinds: dict[bool, tuple[int, int]] = {}
+    for i in range(layers):
+        first, n = kinds.get(model.is_moe_layer(i), (i, 0))
+        kinds[model.is_moe_layer(i)] = (first, n + 1)
+    body = sum(n * _layer_weight_bytes(model, first, layout, opts)
+               for first, n in kinds.values())
     head = model.params_embedding + (model.params_lm_head if layout.pp == 1 else 0)
     if model.tie_word_embeddings and layout.pp > 1:
         head += model.vocab_size * model.hidden_size  # the last stage keeps its own copy

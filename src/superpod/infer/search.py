@@ -113,8 +113,12 @@ def _ep_choices(model: ModelSpec, stage_ranks: int) -> list[int]:
 
 def plan_infer(system: System, model: ModelSpec, opts: InferOptions, work: Workload, *,
                slo_tpot_s: float, slo_ttft_s: float | None = None, top: int = 5,
-               disaggregate: bool = True) -> InferPlan:
-    """The ``top`` layouts by output tokens/s per chip within the SLOs (module docstring)."""
+               disaggregate: bool = True, prefill_layout: ServingLayout | None = None,
+               decode_layout: ServingLayout | None = None) -> InferPlan:
+    """The ``top`` layouts by output tokens/s per chip within the SLOs (module docstring).
+
+    ``prefill_layout`` / ``decode_layout``: fix that pool's instance layout (checked like
+    any candidate); the other pool is searched."""
     start = time.perf_counter()
     opts = opts.for_chip(system.chip)
     out = InferPlan(candidates=[])
@@ -134,6 +138,17 @@ def plan_infer(system: System, model: ModelSpec, opts: InferOptions, work: Workl
         for phase, r in (("decode_pool", dec), ("prefill", pre)):
             if not isinstance(r, Infeasible):
                 pools[phase].append(r)
+    for phase, fixed in (("prefill", prefill_layout), ("decode_pool", decode_layout)):
+        if fixed is None or not disaggregate:
+            continue
+        bad = check_layout(model, fixed, system.counts.chips * fixed.ranks_per_chip)
+        r = bad or best_batch(system, model, fixed, opts, phase=phase, work=work,
+                              slo_tpot_s=slo_tpot_s if phase == "decode_pool" else None,
+                              slo_ttft_s=slo_ttft_s if phase == "prefill" else None,
+                              knee=PREFILL_KNEE if phase == "prefill" else None)
+        if isinstance(r, Infeasible):
+            out.infeasible[f"{phase.split('_')[0]}_layout_{r.reason}"] += 1
+        pools[phase] = [] if isinstance(r, Infeasible) else [r]
     for pre, dec in itertools.product(_top(pools["prefill"]), _top(pools["decode_pool"])):
         dis = disaggregated(system, model, opts, work, prefill_layout=pre.layout,
                             decode_layout=dec.layout, prefill_batch=pre.batch,

@@ -1,7 +1,9 @@
 """Serving metrics from the iteration model: prefill, decode, end-to-end, disaggregated.
 
 * prefill (``batch`` prompts of I tokens, one forward): TTFT = the iteration time;
-  throughput = B I / t input tokens.
+  throughput = B I / t input tokens. With a prefix-cache hit of ``c`` tokens a prompt
+  (``Workload.cached_len``) only ``I - c`` are computed (attending to the cached ``c``) and
+  counted.
 * decode (``batch`` sequences at KV length L): TPOT = t / (1 + a + ... a^mtp);
   throughput = B (1 + a + ...) / t output tokens.
 * end to end, colocated, continuous batching with chunked prefill (Orca, Yu et al. OSDI'22;
@@ -92,11 +94,21 @@ class Workload:
     input_len: int
     output_len: int = 1
     context_len: float | None = None  #: decode: mean KV length (default I + O/2)
+    #: prompt tokens found in a prefix cache (not computed in prefill; attended to)
+    cached_len: int = 0
 
     def __post_init__(self) -> None:
         if self.input_len < 1 or self.output_len < 1:
             raise SpecError("input_len and output_len must be >= 1", field="input_len",
                             value=f"{self.input_len} / {self.output_len}")
+        if not 0 <= self.cached_len < self.input_len:
+            raise SpecError("cached prompt tokens must be >= 0 and fewer than the prompt",
+                            field="cached_len", value=self.cached_len)
+
+    @property
+    def computed_len(self) -> int:
+        """Prompt tokens a prefill computes (the cache misses)."""
+        return self.input_len - self.cached_len
 
     @property
     def decode_context(self) -> float:
@@ -125,9 +137,11 @@ def prefill(system: System, model: ModelSpec, layout: ServingLayout, opts: Infer
             ) -> ServingResult | Infeasible:
     opts = opts.for_chip(system.chip)
     it = iteration(system, model, layout, opts, phase="prefill", batch=batch,
-                   context=work.input_len, check_memory=check_memory)
+                   context=work.computed_len, check_memory=check_memory,
+                   prefix=work.cached_len)
     if isinstance(it, Infeasible):
         return it
+    # tokens/s counts the prompt tokens computed (cache hits excluded)
     return ServingResult(phase="prefill", batch=batch, input_len=work.input_len,
                          output_len=work.output_len, context=work.input_len,
                          tokens_per_s=it.tokens_processed / it.time_s, ttft_s=it.time_s,
@@ -216,7 +230,7 @@ def batch_limit(system: System, model: ModelSpec, layout: ServingLayout, opts: I
     opts = opts.for_chip(system.chip)
     ctx = {"prefill": float(work.input_len), "decode": work.decode_context + 1 + opts.mtp,
            "e2e": work.reserved_context, "decode_pool": work.reserved_context}[phase]
-    per_seq = work.input_len if phase == "prefill" else 1.0 + opts.mtp
+    per_seq = work.computed_len if phase == "prefill" else 1.0 + opts.mtp
     return mem.max_batch(model, layout, opts, system.chip.hbm_bytes, context=ctx,
                          tokens_per_seq=per_seq)
 

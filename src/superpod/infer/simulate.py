@@ -124,6 +124,8 @@ class SimResult:
     wall_s: float
     max_batch: int
     chips: int
+    ttft_mean_s: float = math.nan  #: mean over the finished requests
+    tpot_mean_s: float = math.nan
 
     @property
     def output_tokens_per_s_per_chip(self) -> float:
@@ -138,6 +140,7 @@ class SimResult:
                 "output_tokens_per_s": self.output_tokens_per_s,
                 "output_tokens_per_s_per_chip": self.output_tokens_per_s_per_chip,
                 "ttft_s": pct(self.ttft_s), "tpot_s": pct(self.tpot_s),
+                "ttft_mean_s": self.ttft_mean_s, "tpot_mean_s": self.tpot_mean_s,
                 "e2e_s": pct(self.e2e_s), "mean_in_system": self.mean_in_system,
                 "mean_latency_s": self.mean_latency_s,
                 "arrival_rate_per_s": self.arrival_rate_per_s,
@@ -202,22 +205,36 @@ def batch_grid(limit: int, dp: int) -> list[int]:
     return sorted(out)
 
 
-def _capacity(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions
-              ) -> float:
+def _capacity(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
+              kv_pool_fraction: float | None = None) -> float:
     """KV tokens the instance holds (all DP groups)."""
     base = mem.serving_memory(model, layout, opts, system.chip.hbm_bytes, batch=0,
                               context=0.0, tokens_in_flight=0.0)
     per_token = mem.kv_bytes_per_token_rank(model, layout, opts)
-    return base.kv_pool / per_token * layout.dp if per_token > 0 else math.inf
+    pool = base.kv_pool
+    if kv_pool_fraction is not None:
+        pool = pool / mem.KV_POOL_FRACTION * kv_pool_fraction
+    return pool / per_token * layout.dp if per_token > 0 else math.inf
 
 
 def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
              requests: Requests, *, max_batch: int | None = None, bin_s: float = 60.0,
-             progress: bool = False) -> SimResult:
-    """Run the instance on ``requests`` until every admitted request has finished."""
+             progress: bool = False, token_budget: int | None = None,
+             chunked_prefill: bool = True, kv_pool_fraction: float | None = None
+             ) -> SimResult:
+    """Run the instance on ``requests`` until every admitted request has finished.
+
+    Scheduler (``infer.runtime``'s profiles set it): ``max_batch`` - sequences in flight in
+    the instance (default: as many as the KV cache holds); ``token_budget`` - tokens one
+    iteration of an attention data-parallel rank carries, its decode tokens included
+    (TensorRT-LLM ``max_num_tokens``; default ``PREFILL_TOKEN_BUDGET`` of prompt tokens
+    beside the decodes); ``chunked_prefill`` False - a prompt is prefilled whole in one
+    iteration, and only when it fits the budget left (trtllm-bench's default);
+    ``kv_pool_fraction`` - share of the free memory the KV cache takes (default
+    ``memory.KV_POOL_FRACTION``)."""
     start_wall = time.perf_counter()
     opts = opts.for_chip(system.chip)
-    cap_tokens = _capacity(system, model, layout, opts)
+    cap_tokens = _capacity(system, model, layout, opts, kv_pool_fraction)
     n = len(requests)
     arr, inp, out = requests.arrival_s, requests.input_len, requests.output_len
     if n and (inp + out).max() > cap_tokens:
@@ -228,7 +245,8 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     costs = _Costs(system, model, layout, opts, slots)
     st = _State(slots, n)
     tps = opts.tokens_per_step
-    budget = PREFILL_TOKEN_BUDGET * layout.dp
+    q = 1.0 + opts.mtp
+    budget = (token_budget or PREFILL_TOKEN_BUDGET) * layout.dp
     horizon = float(arr[-1]) if n else 0.0
     bins = np.zeros(int(horizon // bin_s) + 2)
     bar = _Bar(progress, horizon)
@@ -246,7 +264,8 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
         if not st.busy:
             now = max(now, float(arr[arr_ptr])) if arr_ptr < n else now
             continue
-        chunks = st.take_prefill(budget)
+        left = budget - (st.n * q if token_budget else 0.0)
+        chunks = st.take_prefill(left, chunked_prefill)
         k = st.n
         t = costs.decode(k, float(st.ctx[:k].sum()) / k) if k else 0.0
         t += sum(c * costs.prefill_per_token(int(inp[r])) for r, c in chunks)
@@ -281,12 +300,17 @@ class _State:
     def busy(self) -> int:
         return self.n + len(self.queue)
 
-    def take_prefill(self, budget: int) -> list[tuple[int, int]]:
+    def take_prefill(self, budget: float, chunked: bool = True) -> list[tuple[int, int]]:
+        """Prompt chunks of this iteration, oldest first, within ``budget`` tokens; not
+        ``chunked``: whole prompts only, stopping at the first that does not fit (but at
+        least one a step when nothing else runs, so no prompt waits forever)."""
         chunks: list[tuple[int, int]] = []
         for r, left in self.queue:
             if budget <= 0:
                 break
-            c = min(budget, left)
+            if not chunked and left > budget and (chunks or self.n):
+                break
+            c = left if not chunked else min(int(budget), left)
             chunks.append((r, c))
             budget -= c
         return chunks
@@ -383,4 +407,9 @@ def _result(st: _State, reqs: Requests, end: float, area: float, steps: int,
         tpot_s=_pcts(tpot), e2e_s=_pcts(latency), mean_in_system=float(area) / span,
         mean_latency_s=float(latency.mean()) if latency.size else math.nan,
         arrival_rate_per_s=len(reqs) / span, throughput_per_bin=bins / bin_s, bin_s=bin_s,
-        steps=steps, wall_s=time.perf_counter() - start_wall, max_batch=slots, chips=chips)
+        steps=steps, wall_s=time.perf_counter() - start_wall, max_batch=slots, chips=chips,
+        ttft_mean_s=_mean(first - arr), tpot_mean_s=_mean(tpot))
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else math.nan

@@ -11,13 +11,25 @@ Every ``serving`` key is honoured:
 * ``precision`` (weights), ``kv_precision`` (absent: ``config.auto_kv_precision``),
   ``mtp`` (acceptance ``DEFAULT_MTP_ACCEPTANCE``).
 * ``framework``: the runtime it names (``infer.runtime``: expert load balancing, CUDA-graph
-  padding of decode batches); expert-rank imbalance is ``infer.imbalance``'s measured
-  default for the layout.
-* ``batch`` absent (``max_throughput``, or an offline run whose batch the runtime chose):
-  the batch that maximises throughput within memory - and within ``slo_tpot_ms`` /
-  ``slo_ttft_ms`` when given.
+  padding of decode batches, the benchmark's semantics); expert-rank imbalance is
+  ``infer.imbalance``'s measured default for the layout - or 1 where the case's notes state
+  a perfect expert balance ("perfect EPLB", "perfect expert load balance": the sources'
+  simulated upper bounds, routing each token to uniformly random experts).
+* ``batch`` absent, ``e2e``, a runtime that runs offline benchmarks (``trtllm-bench
+  throughput``): its request count queued at t = 0 through the request simulator with the
+  runtime's scheduler limits (``infer.offline``).
+* ``batch`` absent otherwise (``max_throughput``): the batch that maximises throughput
+  within memory - and within ``slo_tpot_ms`` / ``slo_ttft_ms`` when given.
 * decode context: ``context_len``, else ``input_len + output_len / 2``, else ``input_len``.
+* no ``input_len`` and no ``context_len``: the runtime's published mean request if it has
+  one (DeepSeek's production statistics, ``runtime.deepseek_production_request``: prompt,
+  output and prefix-cache hits; the note says so), else unsupported.
 * ``prefill_chips`` / ``decode_chips``: disaggregated pools of the instance layout.
+* ``prefill`` / ``decode`` maps: disaggregated pools with their own layouts - each pool's
+  ``chips`` in instances of its ``tp x dp x pp`` ranks; ``batch`` (the deployment's
+  concurrent requests) decodes spread over the decode instances; the prefill instances run
+  the smallest batch within 5 % of their best prefill throughput (``search.PREFILL_KNEE``);
+  the KV cache crosses the fabric between the pools (``serving.kv_transfer_s``).
 
 Nothing is fitted per case: the kernels' per-chip calibration, the fabrics' collective
 calibration and the documented defaults are all there is. A layout the memory model says
@@ -26,19 +38,24 @@ does not fit is still predicted (the run did fit) and the note says so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from superpod.errors import Infeasible, SpecError, Unsupported
 from superpod.infer.config import InferOptions, ServingLayout
-from superpod.infer.runtime import DEFAULT, runtime_for
+from superpod.infer.offline import Scheduler, offline
+from superpod.infer.runtime import DEFAULT, Runtime, runtime_for
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
+from superpod.infer.trtllm_bench import bench_settings
 from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
     "tokens_per_s_per_chip": lambda r: r.tokens_per_s_per_chip,
     "ttft_ms": lambda r: (r.ttft_s or 0.0) * 1e3,
     "tpot_ms": lambda r: (r.tpot_s or 0.0) * 1e3}
+#: a case's notes stating that the run assumed perfectly balanced experts
+PERFECT_BALANCE = re.compile(r"perfect\s+(eplb|expert\s+load\s+balanc)", re.IGNORECASE)
 
 
 def _layout(case: Any, notes: list[str]) -> ServingLayout:
@@ -63,8 +80,54 @@ def _layout(case: Any, notes: list[str]) -> ServingLayout:
     return ServingLayout(tp=s.tp, dp=dp, ep=s.ep, pp=s.pp, ranks_per_chip=r)
 
 
-def _workload(case: Any) -> Workload:
+def _pool_layout(case: Any, pool: Any, name: str) -> tuple[ServingLayout, int]:
+    """(one instance's layout, instances) of a ``serving.prefill`` / ``decode`` pool."""
+    r = case.system.ranks_per_chip
+    lay = ServingLayout(tp=pool.tp, dp=pool.dp, ep=pool.ep, pp=pool.pp, ranks_per_chip=r)
+    ranks = pool.chips * r
+    if ranks % lay.ranks:
+        raise SpecError(f"tp*dp*pp = {lay.ranks} ranks does not divide the pool's {ranks}",
+                        field=f"serving.{name}")
+    return lay, ranks // lay.ranks
+
+
+def _pools(case: Any, system: Any, model: Any, opts: InferOptions, work: Workload,
+           notes: list[str]) -> ServingResult | Infeasible:
+    """A deployment of a prefill and a decode pool with their own layouts."""
     s = case.serving
+    if s.prefill.chips + s.decode.chips > case.system.chips:
+        raise SpecError(f"the pools' {s.prefill.chips} + {s.decode.chips} chips exceed the "
+                        f"system's {case.system.chips}", field="serving")
+    p_lay, n_p = _pool_layout(case, s.prefill, "prefill")
+    d_lay, n_d = _pool_layout(case, s.decode, "decode")
+    from superpod.infer.search import PREFILL_KNEE
+
+    pre = best_batch(system, model, p_lay, opts, phase="prefill", work=work,
+                     slo_ttft_s=s.slo_ttft_ms / 1e3 if s.slo_ttft_ms else None,
+                     knee=PREFILL_KNEE)
+    if isinstance(pre, Infeasible):
+        return Infeasible(pre.reason, f"prefill pool: {pre.detail}")
+    batch = s.batch or d_lay.dp * n_d
+    decode_batch = max(d_lay.dp, -(-batch // n_d))
+    notes.append(f"pools: {n_p} prefill instance(s) {p_lay.label()} batch {pre.batch}, "
+                 f"{n_d} decode instance(s) {d_lay.label()} batch {decode_batch}")
+    return disaggregated(system, model, opts, work, prefill_layout=p_lay,
+                         decode_layout=d_lay, prefill_batch=pre.batch,
+                         decode_batch=decode_batch, prefill_chips=s.prefill.chips,
+                         decode_chips=s.decode.chips)
+
+
+def _workload(case: Any, rt: Runtime | None = None, notes: list[str] | None = None
+              ) -> Workload:
+    s = case.serving
+    shape = rt.request_shape() if rt is not None else None
+    if s.input_len is None and s.context_len is None and shape is not None:
+        inp, out, cached = shape
+        if notes is not None:
+            notes.append(f"no input_len: the service's published mean request assumed "
+                         f"({inp} prompt tokens, {cached} of them prefix-cache hits, "
+                         f"{out} output; {rt.name if rt else ''})")
+        return Workload(input_len=inp, output_len=s.output_len or out, cached_len=cached)
     if s.input_len is None and s.context_len is None:
         raise Unsupported("no input_len: the prompt length the throughput depends on is "
                           "not given")
@@ -79,19 +142,44 @@ def _workload(case: Any) -> Workload:
     return Workload(input_len=max(1, inp), output_len=max(1, out), context_len=ctx)
 
 
+def _scheduler(rt: Runtime, model: Any, system: Any, layout: ServingLayout,
+               opts: InferOptions, work: Workload) -> Scheduler:
+    """The runtime's per-rank scheduler limits for an offline run."""
+    if not rt.trtllm_bench_scheduler:
+        return Scheduler()
+    kv = opts.for_chip(system.chip).kv_precision
+    bs = bench_settings(model, system.chip.hbm_bytes / layout.ranks_per_chip,
+                        tp=layout.tp * layout.dp, pp=layout.pp, input_len=work.input_len,
+                        output_len=work.output_len, precision=opts.precision,
+                        kv_precision=kv)
+    if bs is None:
+        return Scheduler()
+    return Scheduler(token_budget=bs.max_num_tokens, chunked_prefill=False,
+                     graph_limit=bs.max_batch_size,
+                     note=f"trtllm-bench limits: max_batch_size {bs.max_batch_size}, "
+                          f"max_num_tokens {bs.max_num_tokens} a rank, no chunked prefill")
+
+
 def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
-             work: Workload, notes: list[str]) -> ServingResult:
+             work: Workload, notes: list[str], rt: Runtime) -> ServingResult:
     s = case.serving
     system = case_system(case, cat)
     from superpod.workload.model import model_from_config
 
     model = model_from_config(case.model.model_dump(exclude_none=True), file=case.id)
-    if s.prefill_chips or s.decode_chips:
+    requests = rt.requests_for(work.input_len, work.output_len)
+    if s.prefill is not None:
+        res: ServingResult | Infeasible = _pools(case, system, model, opts, work, notes)
+    elif s.prefill_chips or s.decode_chips:
         batch = s.batch or layout.dp
-        res: ServingResult | Infeasible = disaggregated(
+        res = disaggregated(
             system, model, opts, work, prefill_layout=layout, decode_layout=layout,
             prefill_batch=batch, decode_batch=batch, prefill_chips=s.prefill_chips,
             decode_chips=s.decode_chips)
+    elif (s.batch is None and s.phase == "e2e" and requests
+          and not (s.slo_tpot_ms or s.slo_ttft_ms)):
+        res = offline(system, model, layout, opts, work, requests,
+                      _scheduler(rt, model, system, layout, opts, work))
     elif s.batch is None:
         res = best_batch(system, model, layout, opts, phase=s.phase, work=work,
                          slo_tpot_s=s.slo_tpot_ms / 1e3 if s.slo_tpot_ms else None,
@@ -118,14 +206,20 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
     metric = case.measured.metric
     if metric not in _METRICS:
         raise Unsupported(f"metric {metric} is not predicted for inference")
-    layout = _layout(case, notes)
+    layout = (_pool_layout(case, s.decode, "decode")[0] if s.decode is not None
+              else _layout(case, notes))
     rt = runtime_for(s.framework)
+    perfect = bool(PERFECT_BALANCE.search(case.notes or ""))
     opts = InferOptions(precision=s.precision, kv_precision=s.kv_precision or "auto",
-                        mtp=s.mtp, eplb=rt.eplb, graph_batch_sizes=rt.graph_batch_sizes)
+                        mtp=s.mtp, eplb=rt.eplb_for(layout.ep),
+                        ep_imbalance=1.0 if perfect else None,
+                        graph_batch_sizes=rt.graphs(), two_batch_overlap=rt.tbo())
     if rt is not DEFAULT:
         notes.append(f"runtime {rt.name}")
-    work = _workload(case)
-    res = _predict(case, cat, layout, opts, work, notes)
+    if perfect:
+        notes.append("perfect expert balance stated: imbalance 1")
+    work = _workload(case, rt, notes)
+    res = _predict(case, cat, layout, opts, work, notes, rt)
     value = _METRICS[metric](res)
     top = max(res.breakdown_s.items(), key=lambda kv: kv[1])
     total = sum(res.breakdown_s.values())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from superpod.errors import SpecError
 from superpod.hardware.loading import format_loc, read_yaml, spec_error
@@ -98,6 +98,16 @@ class Parallel(_Strict):
     framework: str = ""
 
 
+class Pool(_Strict):
+    """One pool of a disaggregated deployment: its chips and one instance's degrees."""
+
+    chips: Pos
+    tp: Pos = 1
+    dp: Pos = 1
+    ep: Pos = 1
+    pp: Pos = 1
+
+
 class Serving(_Strict):
     phase: Literal["prefill", "decode", "e2e"]
     batch: Pos | None = None
@@ -118,6 +128,28 @@ class Serving(_Strict):
     decode_chips: Pos | None = None
     max_throughput: bool = False
     framework: str = ""
+    prefill: Pool | None = None
+    decode: Pool | None = None
+
+    @model_validator(mode="after")
+    def _pools(self) -> Serving:
+        """Per-pool maps replace ``prefill_chips`` / ``decode_chips`` and the top-level
+        layout keys; both pools are given together (README, ``serving``)."""
+        if self.prefill is None and self.decode is None:
+            return self
+        if self.prefill is None or self.decode is None:
+            raise ValueError("give both 'prefill' and 'decode' pool maps, or neither")
+        clash = [k for k in ("prefill_chips", "decode_chips")
+                 if getattr(self, k) is not None]
+        clash += [k for k in ("tp", "dp", "ep", "pp") if k in self.model_fields_set]
+        if clash:
+            raise ValueError(f"per-pool maps replace {', '.join(clash)}: give the degrees "
+                             "inside 'prefill' / 'decode'")
+        total = self.prefill.chips + self.decode.chips
+        if self.instance_chips is not None and self.instance_chips != total:
+            raise ValueError(f"instance_chips {self.instance_chips} is not the pools' "
+                             f"{self.prefill.chips} + {self.decode.chips} chips")
+        return self
 
 
 class Collective(_Strict):

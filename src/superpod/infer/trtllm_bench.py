@@ -1,0 +1,96 @@
+"""The scheduler limits ``trtllm-bench throughput`` derives when none are given.
+
+The perf-overview runs pass no ``--max_batch_size`` / ``--max_num_tokens``, so trtllm-bench
+computes them (tensorrt_llm/bench/build/tuning.py, ``calc_engine_setting`` and
+``finetune_setting``; called from bench/benchmark/utils/general.py ``get_settings``):
+
+* KV bytes per token as the tool estimates them: ``2 L max(tp, H_kv) d e_kv`` with ``d`` the
+  config's ``head_dim`` or ``hidden / heads`` (the tool reads MLA models as MHA);
+* the engine: the checkpoint's stored elements (packed 4-bit weights count two a byte) times
+  the quantisation's bytes per element (NVFP4 0.5, FP8 1, else 2), in GiB;
+* requests the KV cache holds: ``0.90 (tp pp HBM - engine) / (bytes per token (I + O))``
+  (``kv_cache_free_gpu_mem_fraction`` default 0.90);
+* ``max_batch_size`` from ``min(requests, 4096) / pp``: at least 64, rounded up to 32 below
+  256, to 128 below 1024, else to 256; ``max_num_tokens`` from ``min(bs (1 + I / O), 32768)``:
+  at least 2048, rounded up to 256 below 4096, 512 below 8192, else 1024.
+
+``get_settings`` turns chunked prefill off unless asked (``enable_chunked_prefill``
+default False) and then raises ``max_num_tokens`` to at least ``max ISL + max_batch_size``:
+a prompt is prefilled whole, within the iteration's token budget beside the decodes. The
+runtime adjusts its batch to the traffic below the estimated bound (tuning.py: "TRT-LLM
+relies on its runtime tuning features to adjust the runtime max batch size"); what the
+bound sets is the largest CUDA graph the run captures (``cuda_graph_config.max_batch_size``
+= ``max_batch_size``): a decode batch above it runs without a graph, unpadded. With attention
+data parallel each rank schedules its own batch, so both limits are per rank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from superpod.trust.holdout import held_out
+from superpod.workload.model import ModelSpec
+
+SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/a7e572fb20c694e7711f0c09f21eeaedeb45ccaa/"
+          "tensorrt_llm/bench/build/tuning.py; calc_engine_setting, finetune_setting; "
+          "bench/benchmark/utils/general.py get_settings (chunked prefill off)")
+KV_FREE_FRACTION = 0.90  #: trtllm-bench ``--kv_cache_free_gpu_mem_fraction`` default
+MAX_REQUESTS = 4096  #: cap on the batch (decoder buffers)
+MAX_TOKENS = 32768  #: cap on tokens per iteration (activation buffers)
+#: bytes per stored element by quantisation (tuning.py BYTES_PER_ELEM; other formats 2)
+BYTES_PER_ELEM = {"fp4": 0.5, "fp8": 1.0}
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Per-rank scheduler limits of one trtllm-bench run."""
+
+    max_batch_size: int
+    max_num_tokens: int
+    kv_requests: float  #: requests the tool estimates the KV cache holds (whole run)
+
+
+def stored_elements(model: ModelSpec, precision: str) -> float:
+    """Elements in the checkpoint's safetensors (what the tool counts as parameters):
+    4-bit weights are packed two a byte; embedding and head stay unpacked."""
+    total = float(model.count_params(include_mtp=True))
+    dense = float(model.params_embedding + model.params_lm_head)
+    pack = 0.5 if precision in ("fp4", "int4") else 1.0
+    return (total - dense) * pack + dense
+
+
+def bench_settings(model: ModelSpec, hbm_bytes: float, *, tp: int, pp: int, input_len: int,
+                   output_len: int, precision: str, kv_precision: str
+                   ) -> BenchSettings | None:
+    """trtllm-bench's ``max_batch_size`` and ``max_num_tokens`` (module docstring); None
+    while its source is held out or when the tool would refuse the run."""
+    if held_out(SOURCE):
+        return None
+    heads = model.num_attention_heads
+    head = model.hidden_size // heads if model.is_mla else model.head_dim
+    kv_heads = max(tp, heads if model.is_mla else model.num_key_value_heads)
+    kv_el = 1.0 if kv_precision in ("fp8", "int8") else 2.0
+    gib = 2.0**30
+    per_token = 2 * model.num_hidden_layers * kv_heads * head * kv_el / gib
+    engine = stored_elements(model, precision) * BYTES_PER_ELEM.get(precision, 2.0) / gib
+    available = hbm_bytes / gib * tp * pp - engine
+    requests = available * KV_FREE_FRACTION / (per_token * (input_len + output_len))
+    if requests < 1:
+        return None
+    raw_bs = min(requests, MAX_REQUESTS) / pp
+    raw_tok = min(raw_bs * (1 + input_len / output_len), MAX_TOKENS)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tok < 4096:
+        tok = max(2048, 256 * math.ceil(raw_tok / 256))
+    elif raw_tok < 8192:
+        tok = 512 * math.ceil(raw_tok / 512)
+    else:
+        tok = 1024 * math.ceil(raw_tok / 1024)
+    return BenchSettings(max_batch_size=bs, max_num_tokens=max(tok, input_len + bs),
+                         kv_requests=requests)
