@@ -48,6 +48,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("dense FP4", _peak("fp4"), lambda x: si(x, "FLOP/s")),
     Metric("HBM capacity", lambda r: r["hbm_bytes"], lambda x: si(x, "B", 4)),
     Metric("HBM bandwidth", lambda r: r["hbm_bandwidth_bytes_per_s"], lambda x: si(x, "B/s", 4)),
+    Metric("host DRAM", lambda r: r["host_memory_bytes"] or None, lambda x: si(x, "B", 4)),
+    Metric("host DRAM bandwidth", lambda r: r["host_memory_bandwidth_bytes_per_s"] or None,
+           lambda x: si(x, "B/s", 4)),
+    Metric("HBM + host DRAM", lambda r: r["hbm_bytes"] + r["host_memory_bytes"],
+           lambda x: si(x, "B", 4)),
+    Metric("memory one chip reaches", lambda r: r["memory"]["reachable_bytes_per_chip"],
+           lambda x: si(x, "B", 4), "none"),
     Metric("scale-up domain (chips)", lambda r: r["scale_up_domain_chips"], _int, "none"),
     Metric("scale-up per chip (1 dir)", lambda r: r["scale_up_bandwidth_per_chip_bytes_per_s"],
            lambda x: si(x, "B/s"), "none"),
@@ -89,7 +96,7 @@ def show_view(row: Row) -> Group:
             continue
         per = {"none": "", "count": f"{v / n:.3g}", "total": m.fmt(v / n)}[m.per_chip]
         table.add_row(m.label, m.fmt(v), per)
-    parts: list[Any] = [table, _structure(row)]
+    parts: list[Any] = [table, _structure(row), _memory_table(row)]
     if row["hbm_bytes"]:
         parts.append(Text(f"HBM in binary units: {binary(row['hbm_bytes'])}", style="dim"))
     if row["warnings"]:
@@ -105,7 +112,31 @@ def show_view(row: Row) -> Group:
             pub.add_row(k, v)
         parts.append(pub)
     parts.append(Text(f"source: {row['source']}", style="dim"))
+    host = next((t for t in row["memory"]["tiers"] if t["name"] == "host"), None)
+    if host is not None:
+        parts.append(Text("host memory sources: " + " | ".join(host["sources"]), style="dim"))
     return Group(*parts)
+
+
+def _memory_table(row: Row) -> Table:
+    """The memory tiers one chip reaches, nearest first, with the evidence behind each."""
+    mem = row["memory"]
+    pooled = "pooled over the scale-up fabric" if mem["pooled"] else "not pooled"
+    table = Table(title=f"memory one chip reaches (host DRAM {pooled}; bandwidth per chip, "
+                        "1 dir: all chips at once / alone)", title_justify="left")
+    for col in ("tier", "what", "capacity", "share", "bandwidth", "latency", "evidence"):
+        table.add_column(col, justify="right" if col in ("capacity", "share", "bandwidth",
+                                                         "latency") else "left")
+    for t in mem["tiers"]:
+        bw = si(t["bandwidth_bytes_per_s"], "B/s")
+        if t["peak_bandwidth_bytes_per_s"] != t["bandwidth_bytes_per_s"]:
+            bw += f" / {si(t['peak_bandwidth_bytes_per_s'], 'B/s')}"
+        table.add_row(t["name"], t["what"], si(t["capacity_bytes"], "B"),
+                      si(t["share_bytes"], "B") if t["share_bytes"] else "-", bw,
+                      f"{t['latency_s'] * 1e6:g} us", ", ".join(dict.fromkeys(t["evidence"])))
+    if not mem["host_memory_per_node_bytes"]:
+        table.caption = "host memory: not described for this system"
+    return table
 
 
 def _structure(row: Row) -> Text:
