@@ -150,8 +150,10 @@ def _structure(row: Row) -> Text:
         style="dim")
 
 
-def compare_view(rows: Sequence[Row]) -> Group:
-    """Side by side, each system after the first with its ratio to the first."""
+def compare_view(rows: Sequence[Row], memory: Sequence[Row] = (),
+                 claims: Sequence[Row] = ()) -> Group:
+    """Side by side, each system after the first with its ratio to the first; then memory on
+    each basis and any published memory claim among them, recomputed."""
     table = Table(title="superpod compare (ratios to the first system)", title_justify="left")
     table.add_column("quantity")
     for r in rows:
@@ -176,7 +178,44 @@ def compare_view(rows: Sequence[Row]) -> Group:
     notes += [Text(f"{r['id']} rests on assumptions: " + "; ".join(r["assumptions"]),
                    style="dim yellow") for r in rows if r["assumptions"]]
     del base
-    return Group(table, *notes)
+    parts: list[Any] = [table]
+    if memory:
+        parts.append(_memory_bases_table(rows[0]["id"], memory))
+    for c in claims:
+        like = c["like_for_like_ratio"]
+        parts.append(Text(
+            f"{c['claim']} (published {c['published_ratio']:g}x): {c['a']} counts "
+            f"{c['a_counts']}; {c['b']} counts {c['b_counts']}. On those bases the model gives "
+            f"{c['reproduced_ratio']:.1f}x; like for like: HBM {_ratio(like['hbm'])}, HBM + "
+            f"host DRAM {_ratio(like['hbm_plus_host'])}, memory one chip reaches "
+            f"{_ratio(like['reachable_per_chip'])}. Source: {c['source']}", style="cyan"))
+    return Group(*parts, *notes)
+
+
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}x"
+
+
+def _memory_bases_table(first: str, memory: Sequence[Row]) -> Table:
+    table = Table(title=f"memory by basis ({first} / each)", title_justify="left")
+    table.add_column("basis")
+    table.add_column(first, justify="right")
+    for line in memory:
+        table.add_column(line["b"], justify="right")
+    for key, b in memory[0]["bases"].items():
+        cells = [si(b["a_bytes"], "B", 4) if b["a_bytes"] else "-"]
+        for line in memory:
+            x = line["bases"][key]
+            cells.append((si(x["b_bytes"], "B", 4) if x["b_bytes"] else "-")
+                         + (f" ({_ratio(x['ratio'])})" if x["ratio"] else ""))
+        table.add_row(_BASIS_LABEL.get(key, key), *cells)
+    table.caption = ("HBM + host DRAM is NVIDIA's 'fast memory'; one chip reaches = own and "
+                     "peers' HBM plus its host's DRAM, or every host's where pooled")
+    return table
+
+
+_BASIS_LABEL = {"hbm": "HBM", "host": "host DRAM", "hbm_plus_host": "HBM + host DRAM",
+                "reachable_per_chip": "one chip reaches", "share_per_chip": "per-chip share"}
 
 
 def systems_view(specs: Mapping[str, SystemSpec]) -> Table:
