@@ -131,3 +131,31 @@ def test_trace_hit_ratio_bounds(rows, cap):  # type: ignore[no-untyped-def]
     h = pc.hit_ratio_from_prefixes(ids, plens, ilens, capacity_tokens=cap)
     unbounded = pc.hit_ratio_from_prefixes(ids, plens, ilens)
     assert 0.0 <= h <= unbounded < 1.0
+
+
+def test_cloudmatrix_context_caching_reproduced_in_sample_and_loso() -> None:
+    from superpod.infer import cache_calibration as cc
+    from superpod.trust.holdout import holding_out
+    from superpod.trust.sources import source_key
+
+    f, entry = cc.scaling_fraction("ascend-910c")
+    assert entry is not None
+    # f = (0.5 (1 - 1/1.42) + 0.9 (1 - 1/2.28)) / (0.25 + 0.81) = 0.616
+    assert f == pytest.approx((0.5 * (1 - 1 / 1.42) + 0.9 * (1 - 1 / 2.28)) / 1.06)
+    for h, measured in entry.points:
+        e = pc.prefix_cached_prefill(prefill_s=1.0, attention_s=0.0, hit_ratio=h,
+                                     input_len=4096, kv_bytes_per_token_rank=0.0,
+                                     sequences_per_chip=1, tier=tier(), scaling_fraction=f)
+        assert e.speedup == pytest.approx(measured, rel=0.03)  # 1.445 vs 1.42, 2.245 vs 2.28
+    # 59 % lower TTFT at 90 % reuse (the paper): the fit gives 55 %
+    assert 1 - 1 / (1 / (1 - f * 0.9)) == pytest.approx(0.59, abs=0.05)
+    with holding_out({source_key(entry.source)}):
+        assert cc.scaling_fraction("ascend-910c") == (1.0, None)
+    assert cc.scaling_fraction("h100-sxm") == (1.0, None)
+
+
+def test_fit_fraction_recovers_a_known_fraction() -> None:
+    from superpod.infer.cache_calibration import fit_fraction
+
+    pts = tuple((h, 1 / (1 - 0.7 * h)) for h in (0.2, 0.5, 0.8))
+    assert fit_fraction(pts) == pytest.approx(0.7)

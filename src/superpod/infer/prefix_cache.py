@@ -9,9 +9,12 @@ do the same from host DRAM over PCIe or RDMA. Nothing here is fitted.
 Prefix caching with hit ratio ``h`` (the fraction of prompt tokens whose KV is cached) on a
 prefill of uncached time ``T`` of which ``A`` is attention:
 
-    compute    = (1 - h) (T - A) + (1 - h^2) A
+    compute    = (1 - f) T + f [(1 - h) (T - A) + (1 - h^2) A]
                  (linear work scales with the new tokens; causal attention of the new
-                 suffix over the whole prompt scales with 1 - h^2)
+                 suffix over the whole prompt scales with 1 - h^2; ``f`` is the part of the
+                 prefill time that caching can shrink: 1 in the plain closed form, fitted
+                 per chip and runtime from measured caching effects where there are some,
+                 ``superpod.infer.cache_calibration``)
     transfer X = latency + h I b_tok s / bandwidth
                  (I prompt tokens, b_tok KV bytes a token on one rank, s sequences a chip
                  loads: sequences per rank x ranks per chip)
@@ -76,15 +79,18 @@ class PrefixCacheEffect:
 def prefix_cached_prefill(*, prefill_s: float, attention_s: float, hit_ratio: float,
                           input_len: float, kv_bytes_per_token_rank: float,
                           sequences_per_chip: float, tier: Tier, layers: int = 1,
-                          overlap: bool = False) -> PrefixCacheEffect:
+                          overlap: bool = False, scaling_fraction: float = 1.0
+                          ) -> PrefixCacheEffect:
     """TTFT of a prefill whose first ``hit_ratio`` of the prompt is cached in ``tier``
     (module docstring). ``prefill_s`` is the uncached prefill time, ``attention_s`` the
-    part of it that is attention (0 when unknown: the plain (1 - h) scaling)."""
+    part of it that is attention (0 when unknown: the plain (1 - h) scaling);
+    ``scaling_fraction`` the part of it caching can shrink (1: all of it)."""
     h = check_hit_ratio(hit_ratio)
     if not (math.isfinite(prefill_s) and prefill_s > 0):
         raise ValueError("prefill_s must be finite and > 0")
     a = min(max(attention_s, 0.0), prefill_s)
-    compute = (1.0 - h) * (prefill_s - a) + (1.0 - h * h) * a
+    f = min(max(scaling_fraction, 0.0), 1.0)
+    compute = (1.0 - f) * prefill_s + f * ((1.0 - h) * (prefill_s - a) + (1.0 - h * h) * a)
     nbytes = h * input_len * kv_bytes_per_token_rank * sequences_per_chip
     transfer = tier.transfer_time_s(nbytes)
     if overlap and layers > 1:
