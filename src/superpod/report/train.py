@@ -61,4 +61,5 @@ def plan_view(res: dict[str, Any]) -> Group:
                   f"{b['low']:,.0f}-{b['high']:,.0f}" if b else "-", f"{c['mfu']:.1%}",
                   si(c["memory_bytes_per_chip"], "B"), f"{over[0]} {si(over[1], 's')}")
     first = res["candidates"][0] if res["candidates"] else {}
-    return Group(t, infeasible_table(res["infeasible"]), *trust_lines(first))
+    notes = [f"note (#1): {n}" for n in first.get("notes", [])]
+    return Group(t, infeasible_table(res["infeasible"]), *notes, *trust_lines(first))
