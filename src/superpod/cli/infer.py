@@ -46,6 +46,12 @@ MtpAcc = Annotated[float, typer.Option(
 Degree = Annotated[int, typer.Option(min=1)]
 SloTpot = Annotated[float | None, typer.Option(min=0.001, help="TPOT SLO in milliseconds.")]
 SloTtft = Annotated[float | None, typer.Option(min=0.001, help="TTFT SLO in milliseconds.")]
+PrefixHit = Annotated[float | None, typer.Option(
+    "--prefix-cache-hit", help="Fraction of prompt tokens whose KV is cached (0 <= H < 1): "
+                               "loaded over the memory path instead of recomputed.")]
+PrefixTier = Annotated[str | None, typer.Option(
+    "--prefix-cache-tier", help="Where the prefix cache lives: hbm, peer_hbm, host, pool "
+                                "(default: pool where host memory is pooled, else host).")]
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
@@ -117,6 +123,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
               min=1, help="Disaggregated: chips of the prefill pool.")] = None,
           decode_chips: Annotated[int | None, typer.Option(
               min=1, help="Disaggregated: chips of the decode pool.")] = None,
+          prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
           chips: Chips = None, as_json: Json = False) -> None:
     """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
@@ -125,6 +132,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
 
     check_choice("--phase", phase, PHASES)
     sysm = _system(system_arg, chips)
+    _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     spec = load_model(model)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
                     eplb=eplb, ep_imbalance=ep_imbalance)
@@ -148,11 +156,36 @@ def infer(system_arg: SystemArg, model: ModelArg,
     from superpod import api
     from superpod.trust.annotate import annotate_infer
 
-    row = annotate_infer(res.to_dict(), sysm, api.catalog(), spec, opts.precision)
+    row = _with_prefix(res.to_dict(), sysm, spec, res.layout, opts, prefix_cache_hit,
+                       prefix_cache_tier)
+    row = annotate_infer(row, sysm, api.catalog(), spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:
         out.print(infer_view(row))
+
+
+def _check_prefix(sysm: Any, hit: float | None, tier: str | None) -> None:
+    """Bad prefix-cache options are one line before anything runs."""
+    if hit is None:
+        if tier is not None:
+            raise SpecError("--prefix-cache-tier needs --prefix-cache-hit",
+                            field="--prefix-cache-tier", value=tier)
+        return
+    from superpod.infer.prefix_cache import check_hit_ratio
+    from superpod.infer.prefix_hook import cache_tier
+
+    check_hit_ratio(hit, "--prefix-cache-hit")
+    cache_tier(sysm, tier)
+
+
+def _with_prefix(row: dict[str, Any], sysm: Any, spec: Any, lay: ServingLayout,
+                 opts: InferOptions, hit: float | None, tier: str | None) -> dict[str, Any]:
+    if hit is None:
+        return row
+    from superpod.infer.prefix_hook import apply_prefix_cache
+
+    return apply_prefix_cache(row, sysm, spec, lay, opts, hit, tier_name=tier)
 
 
 def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
@@ -178,6 +211,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                disaggregate: Annotated[bool, typer.Option(
                    help="Also try prefill / decode pools.")] = True,
                top: Annotated[int, typer.Option(min=1)] = 5,
+               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
                chips: Chips = None, as_json: Json = False) -> None:
     """The serving layout with the most output tokens/s per chip within the SLOs."""
     from superpod import api
@@ -188,6 +222,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
+    _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     spec = load_model(model)
     res = search(sysm, spec, opts,
@@ -197,8 +232,12 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                  disaggregate=disaggregate)
     doc = res.to_dict()
     cat = api.catalog()
-    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision)
-                         for c in doc["candidates"]]
+    cands = [_with_prefix(d, sysm, spec, c.layout, opts, prefix_cache_hit, prefix_cache_tier)
+             for d, c in zip(doc["candidates"], res.candidates, strict=True)]
+    if prefix_cache_hit is not None:
+        doc["notes"] = [*doc.get("notes", []), "prefix cache: applied to the candidates the "
+                        "search returns; the search itself ranks them without it"]
+    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision) for c in cands]
     if as_json:
         _emit_json(doc)
     else:
