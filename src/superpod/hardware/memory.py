@@ -75,13 +75,13 @@ class MemoryHierarchy:
     nodes_per_domain: int
     pooled: bool
 
-    def tier(self, name: TierName) -> Tier:
+    def tier(self, name: str) -> Tier:
         for t in self.tiers:
             if t.name == name:
                 return t
         raise KeyError(name)
 
-    def has(self, name: TierName) -> bool:
+    def has(self, name: str) -> bool:
         return any(t.name == name for t in self.tiers)
 
     @property

@@ -34,12 +34,12 @@ def cache_tier(system: System, name: str | None) -> Tier:
     """The tier a prefix cache lives in: ``name``, or the pool / host / own HBM by default."""
     h = system.memory
     if name is None:
-        name = next(n for n in ("pool", "host", "hbm") if h.has(n))  # type: ignore[arg-type]
-    if name not in TIER_NAMES or not h.has(name):  # type: ignore[arg-type]
+        name = next(n for n in ("pool", "host", "hbm") if h.has(n))
+    if name not in TIER_NAMES or not h.has(name):
         have = ", ".join(t.name for t in h.tiers)
         raise SpecError(f"{system.spec.id} has no such memory tier for the prefix cache",
                         field="--prefix-cache-tier", value=name, allowed=have)
-    return h.tier(name)  # type: ignore[arg-type]
+    return h.tier(name)
 
 
 def apply_prefix_cache(row: dict[str, Any], system: System, model: ModelSpec,
