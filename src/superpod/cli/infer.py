@@ -165,10 +165,16 @@ def infer(system_arg: SystemArg, model: ModelArg,
         out.print(infer_view(row))
 
 
-def _check_prefix(sysm: Any, hit: float | None, tier: str | None) -> None:
-    """Bad prefix-cache options are one line before anything runs."""
+def _check_prefix(sysm: Any, hit: float | None, tier: str | None, *,
+                  trace: bool = False) -> None:
+    """Bad prefix-cache options are one line before anything runs (a trace may carry the
+    prefixes that a tier is given for)."""
     if hit is None:
-        if tier is not None:
+        if tier is not None and trace:
+            from superpod.infer.prefix_hook import cache_tier
+
+            cache_tier(sysm, tier)
+        elif tier is not None:
             raise SpecError("--prefix-cache-tier needs --prefix-cache-hit",
                             field="--prefix-cache-tier", value=tier)
         return
@@ -265,13 +271,18 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
+              prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
               chips: Chips = None, as_json: Json = False) -> None:
-    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput."""
+    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput.
+
+    A trace with prefix_id and prefix_len columns caches shared prefixes (or give
+    --prefix-cache-hit for every request)."""
     from superpod.infer.simulate import poisson_requests, simulate, trace_requests
     from superpod.report.infer import sim_view
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
+    _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier, trace=trace is not None)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
     if trace is not None:
@@ -284,9 +295,26 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
     from superpod.trust.annotate import annotate_sim
 
     spec = load_model(model)
+    from superpod.infer.cache_calibration import scaling_fraction
+    from superpod.infer.prefix_hook import cache_tier
+    from superpod.infer.prefix_sim import sim_cache, trace_prefixes
+
+    prefixes = trace_prefixes(trace) if trace is not None else None
+    if prefixes is not None and prefix_cache_hit is not None:
+        raise SpecError("the trace gives prefix_id / prefix_len: leave out --prefix-cache-hit",
+                        field="--prefix-cache-hit", value=prefix_cache_hit)
+    cache = (sim_cache(spec, lay, opts.for_chip(sysm.chip), cache_tier(sysm, prefix_cache_tier),
+                       reqs.input_len, hit_ratio=prefix_cache_hit, prefixes=prefixes,
+                       scaling_fraction=scaling_fraction(sysm.chip.id)[0])
+             if prefix_cache_hit is not None or prefixes is not None else None)
     res = simulate(sysm, spec, lay, opts, reqs, max_batch=max_batch,
-                   progress=progress and not as_json)
-    row = annotate_sim(res.to_dict(), sysm, api.catalog(), spec, opts.precision)
+                   progress=progress and not as_json,
+                   cached_tokens=cache.skipped_tokens if cache else None,
+                   load_s=cache.load_s if cache else None)
+    doc = res.to_dict()
+    if cache is not None:
+        doc["prefix_cache"] = cache.summary(reqs.input_len)
+    row = annotate_sim(doc, sysm, api.catalog(), spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:

@@ -133,32 +133,34 @@ def model_load_s(weight_bytes_per_chip: float, tier: Tier) -> float:
     return tier.transfer_time_s(weight_bytes_per_chip)
 
 
-def hit_ratio_from_prefixes(prefix_ids: Sequence[str], prefix_lens: Sequence[int],
-                            input_lens: Sequence[int], *,
-                            capacity_tokens: float = math.inf) -> float:
-    """Token hit ratio of a request stream with shared prefixes, in arrival order.
+def cached_tokens_from_prefixes(prefix_ids: Sequence[str], prefix_lens: Sequence[int],
+                                input_lens: Sequence[int], *,
+                                capacity_tokens: float = math.inf) -> list[int]:
+    """Cached prompt tokens of each request of a stream with shared prefixes, in arrival
+    order.
 
     The first request with a prefix computes it (a miss); later ones hit its ``prefix_len``
     tokens while it is cached. Cached prefixes are evicted least recently used once their
-    tokens exceed ``capacity_tokens``. Returns hit tokens / prompt tokens.
+    tokens exceed ``capacity_tokens``. An empty prefix id means no shared prefix.
     """
     if not (len(prefix_ids) == len(prefix_lens) == len(input_lens)) or not input_lens:
         raise SpecError("prefix ids, prefix lengths and input lengths must be equally long "
                         "and not empty", field="trace")
     cache: OrderedDict[str, int] = OrderedDict()
     held = 0
-    hits = total = 0
+    out: list[int] = []
     for pid, plen, ilen in zip(prefix_ids, prefix_lens, input_lens, strict=True):
         if ilen < 1 or plen < 0 or plen > ilen:
             raise SpecError("a prefix length must be in [0, input_len]", field="prefix_len",
                             value=plen, allowed=f"0..{ilen}")
-        total += ilen
-        if plen == 0:
+        if plen == 0 or not pid:
+            out.append(0)
             continue
         if pid in cache:
-            hits += min(plen, cache[pid])
+            out.append(min(plen, cache[pid], ilen - 1))
             cache.move_to_end(pid)
             continue
+        out.append(0)
         if plen > capacity_tokens:
             continue
         cache[pid] = plen
@@ -166,4 +168,14 @@ def hit_ratio_from_prefixes(prefix_ids: Sequence[str], prefix_lens: Sequence[int
         while held > capacity_tokens:
             _, old = cache.popitem(last=False)
             held -= old
-    return hits / total
+    return out
+
+
+def hit_ratio_from_prefixes(prefix_ids: Sequence[str], prefix_lens: Sequence[int],
+                            input_lens: Sequence[int], *,
+                            capacity_tokens: float = math.inf) -> float:
+    """Token hit ratio (cached prompt tokens / prompt tokens) of
+    ``cached_tokens_from_prefixes``; at least one token of every prompt is computed."""
+    cached = cached_tokens_from_prefixes(prefix_ids, prefix_lens, input_lens,
+                                         capacity_tokens=capacity_tokens)
+    return sum(cached) / sum(input_lens)
