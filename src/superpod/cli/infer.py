@@ -124,6 +124,9 @@ def infer(system_arg: SystemArg, model: ModelArg,
           decode_chips: Annotated[int | None, typer.Option(
               min=1, help="Disaggregated: chips of the decode pool.")] = None,
           prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
+          kv_spill: Annotated[str | None, typer.Option(
+              help="With --batch: KV cache beyond the HBM pool spills to host or pool, read "
+                   "back every decode step.")] = None,
           chips: Chips = None, as_json: Json = False) -> None:
     """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
@@ -139,12 +142,19 @@ def infer(system_arg: SystemArg, model: ModelArg,
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
+    res: Any
+    if kv_spill is not None and (prefill_chips or decode_chips):
+        raise SpecError("--kv-spill serves one instance: leave out --prefill-chips / "
+                        "--decode-chips", field="--kv-spill", value=kv_spill)
     if prefill_chips or decode_chips:
         lay = _layout_for(sysm, tp, dp, ep, pp, ranks_per_chip,
                           min(x for x in (prefill_chips, decode_chips) if x))
         res = disaggregated(sysm, spec, opts, work, prefill_layout=lay, decode_layout=lay,
                             prefill_batch=batch or lay.dp, decode_batch=batch or lay.dp,
                             prefill_chips=prefill_chips, decode_chips=decode_chips)
+    elif kv_spill is not None:
+        lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+        res = _spill(sysm, spec, lay, opts, phase, batch, work, kv_spill)
     else:
         lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
         res = (serve(sysm, spec, lay, opts, phase=phase, batch=batch, work=work) if batch
@@ -156,13 +166,25 @@ def infer(system_arg: SystemArg, model: ModelArg,
     from superpod import api
     from superpod.trust.annotate import annotate_infer
 
-    row = _with_prefix(res.to_dict(), sysm, spec, res.layout, opts, prefix_cache_hit,
-                       prefix_cache_tier)
+    base = res if isinstance(res, dict) else res.to_dict()
+    row = _with_prefix(base, sysm, spec, lay, opts, prefix_cache_hit, prefix_cache_tier)
     row = annotate_infer(row, sysm, api.catalog(), spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:
         out.print(infer_view(row))
+
+
+def _spill(sysm: Any, spec: Any, lay: ServingLayout, opts: InferOptions, phase: str,
+           batch: int | None, work: Any, tier: str) -> dict[str, Any] | Infeasible:
+    from superpod.infer.spill_hook import serve_with_spill
+    from superpod.train.offload_eval import offload_tier
+
+    if batch is None or phase not in ("decode", "e2e"):
+        raise SpecError("--kv-spill needs --batch and --phase decode or e2e",
+                        field="--kv-spill", value=tier)
+    t = offload_tier(sysm, tier, field="--kv-spill")
+    return serve_with_spill(sysm, spec, lay, opts, phase=phase, batch=batch, work=work, tier=t)
 
 
 def _check_prefix(sysm: Any, hit: float | None, tier: str | None, *,

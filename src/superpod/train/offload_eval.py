@@ -31,7 +31,7 @@ FORWARD_SHARE = 1.0 / 3.0  #: forward's share of a step's compute (backward does
 Mode = Literal["none", "auto"]
 
 
-def offload_tier(system: System, name: str | None) -> Tier:
+def offload_tier(system: System, name: str | None, field: str = "--offload-tier") -> Tier:
     """The host or pool tier to offload to (default: the pool where host memory is pooled)."""
     h = system.memory
     if name is None:
@@ -39,7 +39,7 @@ def offload_tier(system: System, name: str | None) -> Tier:
     if name not in ("host", "pool") or not h.has(name):
         have = ", ".join(t.name for t in h.tiers if t.name in ("host", "pool")) or "none"
         raise SpecError(f"{system.spec.id} has no such host memory tier to offload to",
-                        field="--offload-tier", value=name, allowed=have)
+                        field=field, value=name, allowed=have)
     return h.tier(name)
 
 
