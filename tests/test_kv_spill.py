@@ -50,3 +50,30 @@ def test_kv_spill_options_are_checked() -> None:
     assert runner.invoke(app, [*ARGS, "--batch", "64", "--kv-spill", "pool"]).exit_code == 2
     pre = [a if a != "decode" else "prefill" for a in ARGS]
     assert runner.invoke(app, [*pre, "--batch", "8", "--kv-spill", "host"]).exit_code == 2
+
+
+WO = ["infer", "-s", "gb200-nvl72", "-m", "llama3-70b", "--tp", "4", "--chips", "4",
+      "--phase", "decode", "--input-len", "8192", "--output-len", "1024", "--json"]
+
+
+def test_weight_offload_streams_weights_over_c2c_and_frees_hbm_for_kv() -> None:
+    assert runner.invoke(app, [*WO, "--batch", "200"]).exit_code == 1  # HBM alone: OOM
+    d = run([*WO, "--batch", "200", "--weight-offload", "0.5"])
+    w = d["weight_offload"]
+    weights = d["iterations"][0]["memory_breakdown_bytes"]["weights"]
+    assert w["streamed_bytes_per_chip"] == pytest.approx(0.5 * weights)
+    # Grace LPDDR5X over NVLink-C2C: min(450 / 2, 684 / 4) = 171 GB/s a GPU, 1 us
+    assert w["stream_s"] == pytest.approx(1e-6 + 0.5 * weights / 171e9)
+    step = max(d["iterations"][0]["time_s"], w["stream_s"])  # prefetched layer by layer
+    assert d["tpot_s"] == pytest.approx(step)
+
+
+def test_weight_offload_options_are_checked() -> None:
+    for bad in ("0", "1", "nan", "-0.5"):
+        r = runner.invoke(app, [*WO, "--batch", "8", "--weight-offload", bad])
+        assert r.exit_code == 2, bad
+    assert runner.invoke(app, [*WO, "--weight-offload", "0.5"]).exit_code == 2  # no batch
+    assert runner.invoke(app, [*WO, "--batch", "8", "--weight-offload-tier", "host"]
+                         ).exit_code == 2
+    assert runner.invoke(app, [*WO, "--batch", "8", "--weight-offload", "0.5",
+                               "--kv-spill", "host"]).exit_code == 2

@@ -127,6 +127,11 @@ def infer(system_arg: SystemArg, model: ModelArg,
           kv_spill: Annotated[str | None, typer.Option(
               help="With --batch: KV cache beyond the HBM pool spills to host or pool, read "
                    "back every decode step.")] = None,
+          weight_offload: Annotated[float | None, typer.Option(
+              help="With --batch: this fraction (0-1) of the weights lives in host or pooled "
+                   "memory (--weight-offload-tier) and streams in each forward.")] = None,
+          weight_offload_tier: Annotated[str | None, typer.Option(
+              help="host or pool (default: pool where host memory is pooled).")] = None,
           chips: Chips = None, as_json: Json = False) -> None:
     """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
@@ -143,9 +148,15 @@ def infer(system_arg: SystemArg, model: ModelArg,
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
     res: Any
-    if kv_spill is not None and (prefill_chips or decode_chips):
-        raise SpecError("--kv-spill serves one instance: leave out --prefill-chips / "
-                        "--decode-chips", field="--kv-spill", value=kv_spill)
+    if weight_offload_tier is not None and weight_offload is None:
+        raise SpecError("--weight-offload-tier needs --weight-offload",
+                        field="--weight-offload-tier", value=weight_offload_tier)
+    if kv_spill is not None and weight_offload is not None:
+        raise SpecError("--kv-spill and --weight-offload are one or the other",
+                        field="--weight-offload", value=weight_offload)
+    if (kv_spill is not None or weight_offload is not None) and (prefill_chips or decode_chips):
+        raise SpecError("--kv-spill / --weight-offload serve one instance: leave out "
+                        "--prefill-chips / --decode-chips", field="--kv-spill", value=kv_spill)
     if prefill_chips or decode_chips:
         lay = _layout_for(sysm, tp, dp, ep, pp, ranks_per_chip,
                           min(x for x in (prefill_chips, decode_chips) if x))
@@ -155,6 +166,17 @@ def infer(system_arg: SystemArg, model: ModelArg,
     elif kv_spill is not None:
         lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
         res = _spill(sysm, spec, lay, opts, phase, batch, work, kv_spill)
+    elif weight_offload is not None:
+        from superpod.infer.spill_hook import serve_with_weight_offload
+        from superpod.train.offload_eval import offload_tier
+
+        if batch is None:
+            raise SpecError("--weight-offload needs --batch", field="--weight-offload",
+                            value=weight_offload)
+        lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+        res = serve_with_weight_offload(
+            sysm, spec, lay, opts, phase=phase, batch=batch, work=work, fraction=weight_offload,
+            tier=offload_tier(sysm, weight_offload_tier, field="--weight-offload-tier"))
     else:
         lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
         res = (serve(sysm, spec, lay, opts, phase=phase, batch=batch, work=work) if batch
