@@ -52,6 +52,7 @@ class Tier:
     latency_s: float
     sources: tuple[str, ...] = field(default=())
     evidence: tuple[str, ...] = field(default=())
+    via: str = "local"  #: the path: local, scale-up, or the host link (pcie, nvlink_c2c, ub)
 
     def transfer_time_s(self, nbytes: float, *, alone: bool = False) -> float:
         """Seconds to move ``nbytes`` from this tier to the chip: latency + bytes / bandwidth.
@@ -134,7 +135,7 @@ def memory_hierarchy(spec: SystemSpec, chip: Chip, *, chips_per_domain: int,
             capacity_bytes=(chips_per_domain - 1) * chip.hbm_bytes, share_bytes=0.0,
             bandwidth_bytes_per_s=scale_up_bytes_per_s,
             peak_bandwidth_bytes_per_s=scale_up_bytes_per_s, latency_s=scale_up_latency_s,
-            sources=(spec.source,), evidence=(spec.evidence,)))
+            sources=(spec.source,), evidence=(spec.evidence,), via="scale-up"))
     hm = node.host_memory
     nodes = max(1, math.ceil(chips_per_domain / node.chips))
     if hm is None:
@@ -150,7 +151,7 @@ def memory_hierarchy(spec: SystemSpec, chip: Chip, *, chips_per_domain: int,
         name="host", what=f"own host DRAM over {hm.link.protocol}", capacity_bytes=local_cap,
         share_bytes=cap / node.chips, bandwidth_bytes_per_s=concurrent,
         peak_bandwidth_bytes_per_s=alone, latency_s=hm.link.latency.value_s,
-        sources=srcs, evidence=evid))
+        sources=srcs, evidence=evid, via=hm.link.kind))
     pooled = hm.pool is not None and scale_up
     if pooled and hm.pool is not None:
         dram = hm.bandwidth.value_bytes_per_s
@@ -163,7 +164,8 @@ def memory_hierarchy(spec: SystemSpec, chip: Chip, *, chips_per_domain: int,
             peak_bandwidth_bytes_per_s=min(scale_up_bytes_per_s, nodes * cpu_side,
                                            nodes * dram),
             latency_s=hm.link.latency.value_s + scale_up_latency_s,
-            sources=(*srcs, hm.pool.source), evidence=(*evid, hm.pool.evidence)))
+            sources=(*srcs, hm.pool.source), evidence=(*evid, hm.pool.evidence),
+            via="scale-up"))
     return MemoryHierarchy(tuple(tiers), cap, nodes, pooled)
 
 
@@ -178,6 +180,6 @@ def hierarchy_to_dict(h: MemoryHierarchy) -> dict[str, Any]:
             "name": t.name, "what": t.what, "capacity_bytes": t.capacity_bytes,
             "share_bytes": t.share_bytes, "bandwidth_bytes_per_s": t.bandwidth_bytes_per_s,
             "peak_bandwidth_bytes_per_s": t.peak_bandwidth_bytes_per_s,
-            "latency_s": t.latency_s, "sources": list(t.sources),
+            "latency_s": t.latency_s, "via": t.via, "sources": list(t.sources),
             "evidence": list(t.evidence)} for t in h.tiers],
     }

@@ -118,22 +118,38 @@ def show_view(row: Row) -> Group:
     return Group(*parts)
 
 
+#: weakest first: a tier's figures are as good as the weakest of them
+_EVIDENCE_ORDER = ("assumption", "recalled_unverified", "press_secondary", "analyst_estimate",
+                   "vendor_claim", "derived", "vendor_paper", "vendor_doc", "measured")
+
+
+def _weakest(labels: Sequence[str]) -> str:
+    rank = {e: i for i, e in enumerate(_EVIDENCE_ORDER)}
+    return min(labels, key=lambda e: rank.get(e, -1)) if labels else "-"
+
+
 def _memory_table(row: Row) -> Table:
-    """The memory tiers one chip reaches, nearest first, with the evidence behind each."""
+    """The memory tiers one chip reaches, nearest first, with the weakest evidence behind
+    each (the JSON lists every label and source)."""
     mem = row["memory"]
     pooled = "pooled over the scale-up fabric" if mem["pooled"] else "not pooled"
     table = Table(title=f"memory one chip reaches (host DRAM {pooled}; bandwidth per chip, "
                         "1 dir: all chips at once / alone)", title_justify="left")
-    for col in ("tier", "what", "capacity", "share", "bandwidth", "latency", "evidence"):
+    labels = [_weakest(t["evidence"]) for t in mem["tiers"]]
+    for col in ("tier", "via", "capacity", "share", "bandwidth", "latency", "evidence"):
+        whole = col in ("tier", "via", "evidence")  # labels are never cut
         table.add_column(col, justify="right" if col in ("capacity", "share", "bandwidth",
-                                                         "latency") else "left")
+                                                         "latency") else "left",
+                         overflow="fold", no_wrap=whole,
+                         min_width=max(map(len, labels)) if col == "evidence" else
+                         (10 if col == "via" else (8 if col == "tier" else None)))
     for t in mem["tiers"]:
         bw = si(t["bandwidth_bytes_per_s"], "B/s")
         if t["peak_bandwidth_bytes_per_s"] != t["bandwidth_bytes_per_s"]:
             bw += f" / {si(t['peak_bandwidth_bytes_per_s'], 'B/s')}"
-        table.add_row(t["name"], t["what"], si(t["capacity_bytes"], "B"),
+        table.add_row(t["name"], t["via"], si(t["capacity_bytes"], "B"),
                       si(t["share_bytes"], "B") if t["share_bytes"] else "-", bw,
-                      f"{t['latency_s'] * 1e6:g} us", ", ".join(dict.fromkeys(t["evidence"])))
+                      f"{t['latency_s'] * 1e6:g} us", _weakest(t["evidence"]))
     if not mem["host_memory_per_node_bytes"]:
         table.caption = "host memory: not described for this system"
     return table
