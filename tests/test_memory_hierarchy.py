@@ -126,3 +126,7 @@ systems:
 """)
     with pytest.raises(SpecError, match="capacity"):
         load_catalog(f)
+
+
+def test_api_memory_is_the_show_block() -> None:
+    assert api.memory("cloudmatrix384") == api.show("cloudmatrix384")["memory"]

@@ -45,3 +45,11 @@ def compare(system_ids: Sequence[str], chips: int | None = None,
     return {"systems": [system_to_dict(s) for s in built],
             "memory": [memory_line(built[0], s) for s in built[1:]],
             "memory_claims": claims_for(built) if chips is None else []}
+
+
+def memory(system_id: str, chips: int | None = None,
+           system_files: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """The memory tiers one chip of a system reaches (``show --json``'s ``memory`` block)."""
+    from superpod.hardware.memory import hierarchy_to_dict
+
+    return hierarchy_to_dict(system(system_id, chips, system_files).memory)
