@@ -35,7 +35,21 @@ def show(system_id: str, chips: int | None = None,
 
 def compare(system_ids: Sequence[str], chips: int | None = None,
             system_files: Sequence[str | Path] = ()) -> dict[str, Any]:
-    """The ``compare --json`` object: ``{"systems": [show, ...]}``."""
+    """The ``compare --json`` object: ``{"systems": [show, ...], "memory": [the first
+    against each other system on every memory basis], "memory_claims": [published memory
+    ratios among these systems, recomputed on the bases each side counts]}``."""
+    from superpod.hardware.memory_claims import claims_for, memory_line
+
     cat = catalog(system_files)
-    return {"systems": [system_to_dict(build_system(cat.system(s), cat, chips))
-                        for s in system_ids]}
+    built = [build_system(cat.system(s), cat, chips) for s in system_ids]
+    return {"systems": [system_to_dict(s) for s in built],
+            "memory": [memory_line(built[0], s) for s in built[1:]],
+            "memory_claims": claims_for(built) if chips is None else []}
+
+
+def memory(system_id: str, chips: int | None = None,
+           system_files: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """The memory tiers one chip of a system reaches (``show --json``'s ``memory`` block)."""
+    from superpod.hardware.memory import hierarchy_to_dict
+
+    return hierarchy_to_dict(system(system_id, chips, system_files).memory)

@@ -80,7 +80,7 @@ def compare(system_ids: Annotated[list[str], typer.Argument(
     if as_json:
         _emit_json(result)
     else:
-        out.print(compare_view(result["systems"]))
+        out.print(compare_view(result["systems"], result["memory"], result["memory_claims"]))
 
 
 @app.command()

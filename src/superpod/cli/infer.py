@@ -50,6 +50,12 @@ PrefillLayout = Annotated[str | None, typer.Option(
     help="Disaggregated: one prefill instance's degrees, e.g. 'dp=4,ep=4' (tp, dp, ep, pp).")]
 DecodeLayout = Annotated[str | None, typer.Option(
     help="Disaggregated: one decode instance's degrees, e.g. 'dp=32,ep=32'.")]
+PrefixHit = Annotated[float | None, typer.Option(
+    "--prefix-cache-hit", help="Fraction of prompt tokens whose KV is cached (0 <= H < 1): "
+                               "loaded over the memory path instead of recomputed.")]
+PrefixTier = Annotated[str | None, typer.Option(
+    "--prefix-cache-tier", help="Where the prefix cache lives: hbm, peer_hbm, host, pool "
+                                "(default: pool where host memory is pooled, else host).")]
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
@@ -122,6 +128,15 @@ def infer(system_arg: SystemArg, model: ModelArg,
           decode_chips: Annotated[int | None, typer.Option(
               min=1, help="Disaggregated: chips of the decode pool.")] = None,
           prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
+          prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
+          kv_spill: Annotated[str | None, typer.Option(
+              help="With --batch: KV cache beyond the HBM pool spills to host or pool, read "
+                   "back every decode step.")] = None,
+          weight_offload: Annotated[float | None, typer.Option(
+              help="With --batch: this fraction (0-1) of the weights lives in host or pooled "
+                   "memory (--weight-offload-tier) and streams in each forward.")] = None,
+          weight_offload_tier: Annotated[str | None, typer.Option(
+              help="host or pool (default: pool where host memory is pooled).")] = None,
           chips: Chips = None, as_json: Json = False) -> None:
     """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
@@ -130,16 +145,27 @@ def infer(system_arg: SystemArg, model: ModelArg,
 
     check_choice("--phase", phase, PHASES)
     sysm = _system(system_arg, chips)
+    _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     spec = load_model(model)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
                     eplb=eplb, ep_imbalance=ep_imbalance)
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
+    res: Any
+    if weight_offload_tier is not None and weight_offload is None:
+        raise SpecError("--weight-offload-tier needs --weight-offload",
+                        field="--weight-offload-tier", value=weight_offload_tier)
+    if kv_spill is not None and weight_offload is not None:
+        raise SpecError("--kv-spill and --weight-offload are one or the other",
+                        field="--weight-offload", value=weight_offload)
+    if (kv_spill is not None or weight_offload is not None) and (prefill_chips or decode_chips):
+        raise SpecError("--kv-spill / --weight-offload serve one instance: leave out "
+                        "--prefill-chips / --decode-chips", field="--kv-spill", value=kv_spill)
     if prefill_layout is not None or decode_layout is not None:
-        res = _pools(sysm, spec, opts, work, batch, slo_tpot, slo_ttft,
-                     _pool_layout(sysm, prefill_layout, "--prefill-layout", tp, dp, ep, pp,
-                                  ranks_per_chip, prefill_chips),
+        lay = _pool_layout(sysm, prefill_layout, "--prefill-layout", tp, dp, ep, pp,
+                           ranks_per_chip, prefill_chips)
+        res = _pools(sysm, spec, opts, work, batch, slo_tpot, slo_ttft, lay,
                      _pool_layout(sysm, decode_layout, "--decode-layout", tp, dp, ep, pp,
                                   ranks_per_chip, decode_chips),
                      prefill_chips, decode_chips)
@@ -149,6 +175,20 @@ def infer(system_arg: SystemArg, model: ModelArg,
         res = disaggregated(sysm, spec, opts, work, prefill_layout=lay, decode_layout=lay,
                             prefill_batch=batch or lay.dp, decode_batch=batch or lay.dp,
                             prefill_chips=prefill_chips, decode_chips=decode_chips)
+    elif kv_spill is not None:
+        lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+        res = _spill(sysm, spec, lay, opts, phase, batch, work, kv_spill)
+    elif weight_offload is not None:
+        from superpod.infer.spill_hook import serve_with_weight_offload
+        from superpod.train.offload_eval import offload_tier
+
+        if batch is None:
+            raise SpecError("--weight-offload needs --batch", field="--weight-offload",
+                            value=weight_offload)
+        lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+        res = serve_with_weight_offload(
+            sysm, spec, lay, opts, phase=phase, batch=batch, work=work, fraction=weight_offload,
+            tier=offload_tier(sysm, weight_offload_tier, field="--weight-offload-tier"))
     else:
         lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
         res = (serve(sysm, spec, lay, opts, phase=phase, batch=batch, work=work) if batch
@@ -160,7 +200,9 @@ def infer(system_arg: SystemArg, model: ModelArg,
     from superpod import api
     from superpod.trust.annotate import annotate_infer
 
-    row = annotate_infer(res.to_dict(), sysm, api.catalog(), spec, opts.precision)
+    base = res if isinstance(res, dict) else res.to_dict()
+    row = _with_prefix(base, sysm, spec, lay, opts, prefix_cache_hit, prefix_cache_tier)
+    row = annotate_infer(row, sysm, api.catalog(), spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:
@@ -206,6 +248,45 @@ def _pools(sysm: Any, spec: Any, opts: InferOptions, work: Any, batch: int | Non
     return disaggregated(sysm, spec, opts, work, prefill_layout=p_lay, decode_layout=d_lay,
                          prefill_batch=pre.batch, decode_batch=batch,
                          prefill_chips=prefill_chips, decode_chips=decode_chips)
+def _spill(sysm: Any, spec: Any, lay: ServingLayout, opts: InferOptions, phase: str,
+           batch: int | None, work: Any, tier: str) -> dict[str, Any] | Infeasible:
+    from superpod.infer.spill_hook import serve_with_spill
+    from superpod.train.offload_eval import offload_tier
+
+    if batch is None or phase not in ("decode", "e2e"):
+        raise SpecError("--kv-spill needs --batch and --phase decode or e2e",
+                        field="--kv-spill", value=tier)
+    t = offload_tier(sysm, tier, field="--kv-spill")
+    return serve_with_spill(sysm, spec, lay, opts, phase=phase, batch=batch, work=work, tier=t)
+
+
+def _check_prefix(sysm: Any, hit: float | None, tier: str | None, *,
+                  trace: bool = False) -> None:
+    """Bad prefix-cache options are one line before anything runs (a trace may carry the
+    prefixes that a tier is given for)."""
+    if hit is None:
+        if tier is not None and trace:
+            from superpod.infer.prefix_hook import cache_tier
+
+            cache_tier(sysm, tier)
+        elif tier is not None:
+            raise SpecError("--prefix-cache-tier needs --prefix-cache-hit",
+                            field="--prefix-cache-tier", value=tier)
+        return
+    from superpod.infer.prefix_cache import check_hit_ratio
+    from superpod.infer.prefix_hook import cache_tier
+
+    check_hit_ratio(hit, "--prefix-cache-hit")
+    cache_tier(sysm, tier)
+
+
+def _with_prefix(row: dict[str, Any], sysm: Any, spec: Any, lay: ServingLayout,
+                 opts: InferOptions, hit: float | None, tier: str | None) -> dict[str, Any]:
+    if hit is None:
+        return row
+    from superpod.infer.prefix_hook import apply_prefix_cache
+
+    return apply_prefix_cache(row, sysm, spec, lay, opts, hit, tier_name=tier)
 
 
 def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
@@ -232,6 +313,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                    help="Also try prefill / decode pools.")] = True,
                top: Annotated[int, typer.Option(min=1)] = 5,
                prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
+               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
                chips: Chips = None, as_json: Json = False) -> None:
     """The serving layout with the most output tokens/s per chip within the SLOs."""
     from superpod import api
@@ -242,6 +324,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
+    _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     spec = load_model(model)
     res = search(sysm, spec, opts,
@@ -253,8 +336,12 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                  decode_layout=_fixed(decode_layout, "--decode-layout", sysm.chip.dies))
     doc = res.to_dict()
     cat = api.catalog()
-    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision)
-                         for c in doc["candidates"]]
+    cands = [_with_prefix(d, sysm, spec, c.layout, opts, prefix_cache_hit, prefix_cache_tier)
+             for d, c in zip(doc["candidates"], res.candidates, strict=True)]
+    if prefix_cache_hit is not None:
+        doc["notes"] = [*doc.get("notes", []), "prefix cache: applied to the candidates the "
+                        "search returns; the search itself ranks them without it"]
+    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision) for c in cands]
     if as_json:
         _emit_json(doc)
     else:
@@ -282,13 +369,18 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
+              prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
               chips: Chips = None, as_json: Json = False) -> None:
-    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput."""
+    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput.
+
+    A trace with prefix_id and prefix_len columns caches shared prefixes (or give
+    --prefix-cache-hit for every request)."""
     from superpod.infer.simulate import poisson_requests, simulate, trace_requests
     from superpod.report.infer import sim_view
     from superpod.workload.model import load_model
 
     sysm = _system(system_arg, chips)
+    _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier, trace=trace is not None)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
     if trace is not None:
@@ -301,9 +393,26 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
     from superpod.trust.annotate import annotate_sim
 
     spec = load_model(model)
+    from superpod.infer.cache_calibration import scaling_fraction
+    from superpod.infer.prefix_hook import cache_tier
+    from superpod.infer.prefix_sim import sim_cache, trace_prefixes
+
+    prefixes = trace_prefixes(trace) if trace is not None else None
+    if prefixes is not None and prefix_cache_hit is not None:
+        raise SpecError("the trace gives prefix_id / prefix_len: leave out --prefix-cache-hit",
+                        field="--prefix-cache-hit", value=prefix_cache_hit)
+    cache = (sim_cache(spec, lay, opts.for_chip(sysm.chip), cache_tier(sysm, prefix_cache_tier),
+                       reqs.input_len, hit_ratio=prefix_cache_hit, prefixes=prefixes,
+                       scaling_fraction=scaling_fraction(sysm.chip.id)[0])
+             if prefix_cache_hit is not None or prefixes is not None else None)
     res = simulate(sysm, spec, lay, opts, reqs, max_batch=max_batch,
-                   progress=progress and not as_json)
-    row = annotate_sim(res.to_dict(), sysm, api.catalog(), spec, opts.precision)
+                   progress=progress and not as_json,
+                   cached_tokens=cache.skipped_tokens if cache else None,
+                   load_s=cache.load_s if cache else None)
+    doc = res.to_dict()
+    if cache is not None:
+        doc["prefix_cache"] = cache.summary(reqs.input_len)
+    row = annotate_sim(doc, sysm, api.catalog(), spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:

@@ -15,6 +15,12 @@ from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import system_arg as _system_arg
 from superpod.errors import SpecError
 
+Offload = Annotated[str, typer.Option(
+    help="none, or auto: where HBM does not fit, offload the optimizer state (ZeRO-Offload) "
+         "and then activations to host or pooled memory.")]
+OffloadTier = Annotated[str | None, typer.Option(
+    help="host or pool (default: pool where host memory is pooled, else host).")]
+
 
 @app.command()
 @_friendly
@@ -43,6 +49,10 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           trace: Annotated[Path | None, typer.Option(help="Write a Chrome trace here.")] = None,
           economics: Annotated[bool, typer.Option(
               help="Add goodput after failures, power, tokens/J and $/Mtok.")] = True,
+          offload: Offload = "none", offload_tier: OffloadTier = None,
+          offload_overlap: Annotated[str, typer.Option(
+              help="serial, overlapped (transfers under backward / forward) or delayed "
+                   "(ZeRO-Offload's one-step delayed update).")] = "overlapped",
           as_json: Json = False) -> None:
     """Step time, tokens/s, MFU, memory and a breakdown for one training layout."""
     from superpod.errors import Infeasible
@@ -81,7 +91,15 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
         raise SpecError(f"{sysm.chip.id} has no dense {precision} peak", field="--precision",
                         value=precision, allowed=", ".join(
                             p for p in ("bf16", "fp8", "fp4") if p in sysm.chip.peak_flop_per_s))
-    res = evaluate_train(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
+    tier = _offload_tier(sysm, offload, offload_tier)
+    check_choice("--offload-overlap", offload_overlap, ("serial", "overlapped", "delayed"))
+    if tier is not None:
+        from superpod.train.offload_eval import evaluate_with_offload
+
+        res = evaluate_with_offload(sysm, spec, plan, ranks_per_chip=ranks_per_chip,
+                                    tier=tier, overlap=offload_overlap)  # type: ignore[arg-type]
+    else:
+        res = evaluate_train(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
     if isinstance(res, Infeasible):
         if as_json:
             _emit_json(res.to_dict())
@@ -116,6 +134,7 @@ def plan_train_cmd(
         ranks_per_chip: Annotated[int | None, typer.Option(
             min=1, help="Ranks per package (default: the devices the chip exposes; "
                         "Ascend 910C: 2).")] = None,
+        offload: Offload = "none", offload_tier: OffloadTier = None,
         chips: Chips = None, as_json: Json = False) -> None:
     """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
     from superpod.report.train import plan_view
@@ -127,9 +146,17 @@ def plan_train_cmd(
     sid, files = _system_arg(system_arg)
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
-    res = plan_train(sysm, spec, global_batch, seq_len, precision, top,
-                     ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                     tp_comm_overlap=tp_comm_overlap)
+    tier = _offload_tier(sysm, offload, offload_tier)
+    if tier is not None:
+        from superpod.train.offload_eval import plan_train_with_offload
+
+        res = plan_train_with_offload(sysm, spec, global_batch, seq_len, precision, top,
+                                      ranks_per_chip=ranks_per_chip or sysm.chip.devices,
+                                      tp_comm_overlap=tp_comm_overlap, tier=tier)
+    else:
+        res = plan_train(sysm, spec, global_batch, seq_len, precision, top,
+                         ranks_per_chip=ranks_per_chip or sysm.chip.devices,
+                         tp_comm_overlap=tp_comm_overlap)
     doc: dict[str, Any] = res.to_dict()
     cat = api.catalog(files)
     doc["candidates"] = [annotate_train(c, sysm, cat, spec, precision)
@@ -138,3 +165,16 @@ def plan_train_cmd(
         _emit_json(doc)
     else:
         out.print(plan_view(doc))
+
+
+def _offload_tier(sysm: Any, offload: str, tier: str | None) -> Any:
+    """The tier ``--offload auto`` offloads to, or None for ``--offload none``."""
+    check_choice("--offload", offload, ("none", "auto"))
+    if offload == "none":
+        if tier is not None:
+            raise SpecError("--offload-tier needs --offload auto", field="--offload-tier",
+                            value=tier)
+        return None
+    from superpod.train.offload_eval import offload_tier
+
+    return offload_tier(sysm, tier)

@@ -200,6 +200,62 @@ class OpticalLinks(Spec):
     link_rate_bits_per_s: BitsPerS = Field(alias="link_rate", description="one direction")
 
 
+class _Figure(Spec):
+    """One published (or assumed) figure with its own provenance."""
+
+    source: str = Field(min_length=3, description="where the figure comes from, URL first")
+    evidence: Evidence
+
+
+class BytesFigure(_Figure):
+    value_bytes: Annotated[Bytes, Field(gt=0)] = Field(alias="value")
+
+
+class BytesPerSFigure(_Figure):
+    value_bytes_per_s: Annotated[BytesPerS, Field(gt=0)] = Field(alias="value")
+
+
+class SecondsFigure(_Figure):
+    value_s: Annotated[Seconds, Field(ge=0)] = Field(alias="value")
+
+
+class HostLink(Spec):
+    """The path from one accelerator to its own host's DRAM (one direction)."""
+
+    kind: Literal["pcie", "nvlink_c2c", "ub"]
+    protocol: str = Field(min_length=1, description="e.g. 'PCIe 5.0 x16', 'NVLink-C2C'")
+    bandwidth_unidir: BytesPerSFigure = Field(description="per link, one direction")
+    latency: SecondsFigure
+    shared_by: PositiveInt = Field(
+        default=1, description="accelerators that share one such link (GB200: 2 GPUs per "
+                               "Grace superchip link)")
+
+
+class HostPool(Spec):
+    """Present when every chip of the scale-up domain reaches every node's host DRAM over
+    the scale-up fabric (UB memory pooling); absent for host memory reached only locally."""
+
+    source: str = Field(min_length=3)
+    evidence: Evidence
+    notes: str = ""
+
+
+class HostMemory(Spec):
+    """CPU-attached DRAM of one node and how its accelerators reach it."""
+
+    capacity: BytesFigure = Field(description="DRAM per node")
+    bandwidth: BytesPerSFigure = Field(description="DRAM bandwidth per node (all sockets)")
+    link: HostLink
+    cpu_side_bandwidth_unidir: BytesPerSFigure | None = Field(
+        default=None, description="the node's CPUs' links into the fabric, one direction, "
+                                  "all CPUs together (CloudMatrix 384: 4 x ~160 GB/s of UB)")
+    local_scope: Literal["node", "cpu"] = Field(
+        default="node", description="what one chip addresses locally: the whole node's DRAM "
+                                    "(NUMA across sockets) or only its own CPU's (Grace)")
+    pool: HostPool | None = None
+    notes: str = ""
+
+
 class Node(Spec):
     """The building block: a server, a compute tray or a board."""
 
@@ -207,6 +263,9 @@ class Node(Spec):
     chips: PositiveInt
     cpus: PartCount | None = None
     nics: list[PartCount] = Field(default_factory=list)
+    host_memory: HostMemory | None = Field(
+        default=None, description="CPU DRAM and the accelerators' path to it; absent where "
+                                  "nothing is described")
     overhead_fraction: Annotated[float, Field(ge=0, le=2)] = Field(
         default=0.20,
         description="fans, power conversion, DRAM, storage, management inside the IT "

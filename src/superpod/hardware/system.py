@@ -18,6 +18,7 @@ from typing import Any
 
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.clos import ClosFabric, size_fat_tree
+from superpod.hardware.memory import MemoryHierarchy, hierarchy_to_dict, memory_hierarchy
 from superpod.hardware.specs import Chip, SystemSpec, Transceiver
 from superpod.units import BITS_PER_BYTE
 
@@ -78,6 +79,25 @@ class System:
     @property
     def hbm_bandwidth_bytes_per_s(self) -> float:
         return self.counts.chips * self.chip.hbm_bandwidth_bytes_per_s
+
+    @property
+    def host_memory_bytes(self) -> float:
+        """CPU DRAM of all nodes (0 where the system describes none)."""
+        hm = self.spec.node.host_memory
+        return 0.0 if hm is None else self.counts.nodes * hm.capacity.value_bytes
+
+    @property
+    def host_memory_bandwidth_bytes_per_s(self) -> float:
+        hm = self.spec.node.host_memory
+        return 0.0 if hm is None else self.counts.nodes * hm.bandwidth.value_bytes_per_s
+
+    @property
+    def memory(self) -> MemoryHierarchy:
+        """The tiers one chip reaches (``superpod.hardware.memory``)."""
+        return memory_hierarchy(self.spec, self.chip,
+                                chips_per_domain=self.counts.chips_per_domain,
+                                scale_up_bytes_per_s=self.scale_up_bandwidth_per_chip_bytes_per_s,
+                                scale_up_latency_s=self.spec.scale_up.latency_s)
 
     # ------------------------------------------------------------------ interconnect
     @property
@@ -288,6 +308,13 @@ def _assumptions(spec: SystemSpec, cat: Catalog, chip: Chip) -> tuple[str, ...]:
     for t in spec.scale_up.switches:
         if cat.switches[t.part].evidence == "assumption":
             out.append(f"{t.part} switch power is an assumption")
+    hm = spec.node.host_memory
+    if hm is not None:
+        if hm.capacity.evidence == "assumption":
+            out.append(f"host DRAM ({hm.capacity.value_bytes / 1e12:g} TB per node) is an "
+                       "assumption")
+        if hm.bandwidth.evidence == "assumption":
+            out.append("host DRAM bandwidth is an assumption")
     return tuple(dict.fromkeys(out))
 
 
@@ -320,6 +347,9 @@ def system_to_dict(s: System) -> dict[str, Any]:
         "scale_up_domains": c.domains, "scale_up_domain_chips": c.chips_per_domain,
         "peak_flop_per_s": s.peak_flop_per_s,
         "hbm_bytes": s.hbm_bytes, "hbm_bandwidth_bytes_per_s": s.hbm_bandwidth_bytes_per_s,
+        "host_memory_bytes": s.host_memory_bytes,
+        "host_memory_bandwidth_bytes_per_s": s.host_memory_bandwidth_bytes_per_s,
+        "memory": hierarchy_to_dict(s.memory),
         "scale_up_kind": spec.scale_up.kind,
         "scale_up_bandwidth_bytes_per_s": s.scale_up_bandwidth_bytes_per_s,
         "scale_up_bandwidth_per_chip_bytes_per_s": s.scale_up_bandwidth_per_chip_bytes_per_s,

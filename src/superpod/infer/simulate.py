@@ -220,7 +220,8 @@ def _capacity(system: System, model: ModelSpec, layout: ServingLayout, opts: Inf
 def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
              requests: Requests, *, max_batch: int | None = None, bin_s: float = 60.0,
              progress: bool = False, token_budget: int | None = None,
-             chunked_prefill: bool = True, kv_pool_fraction: float | None = None
+             chunked_prefill: bool = True, kv_pool_fraction: float | None = None,
+             cached_tokens: np.ndarray | None = None, load_s: np.ndarray | None = None
              ) -> SimResult:
     """Run the instance on ``requests`` until every admitted request has finished.
 
@@ -231,7 +232,10 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     beside the decodes); ``chunked_prefill`` False - a prompt is prefilled whole in one
     iteration, and only when it fits the budget left (trtllm-bench's default);
     ``kv_pool_fraction`` - share of the free memory the KV cache takes (default
-    ``memory.KV_POOL_FRACTION``)."""
+    ``memory.KV_POOL_FRACTION``). ``cached_tokens`` / ``load_s`` (per request,
+    ``superpod.infer.prefix_sim``): prompt tokens found in a prefix cache, skipped by
+    prefill, and the seconds to load their KV, waited for in the iteration where the
+    request's prefill starts."""
     start_wall = time.perf_counter()
     opts = opts.for_chip(system.chip)
     cap_tokens = _capacity(system, model, layout, opts, kv_pool_fraction)
@@ -250,6 +254,9 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     horizon = float(arr[-1]) if n else 0.0
     bins = np.zeros(int(horizon // bin_s) + 2)
     bar = _Bar(progress, horizon)
+    cached = np.zeros(n, dtype=np.int64) if cached_tokens is None else cached_tokens
+    loads = np.zeros(n) if load_s is None else load_s
+    started = np.zeros(n, dtype=bool)
     now, used, arr_ptr, adm_ptr = 0.0, 0.0, 0, 0
     area, steps = 0.0, 0
     while adm_ptr < n or st.busy:
@@ -258,7 +265,7 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
             arr_ptr += 1
         while (adm_ptr < arr_ptr and st.busy < slots
                and used + inp[adm_ptr] + out[adm_ptr] <= cap_tokens):
-            st.queue.append([adm_ptr, int(inp[adm_ptr])])
+            st.queue.append([adm_ptr, max(1, int(inp[adm_ptr] - cached[adm_ptr]))])
             used += float(inp[adm_ptr] + out[adm_ptr])
             adm_ptr += 1
         if not st.busy:
@@ -269,6 +276,10 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
         k = st.n
         t = costs.decode(k, float(st.ctx[:k].sum()) / k) if k else 0.0
         t += sum(c * costs.prefill_per_token(int(inp[r])) for r, c in chunks)
+        new = [r for r, _ in chunks if not started[r]]
+        if new and load_s is not None:
+            started[new] = True
+            t += max(float(loads[new].max()), float(loads[new].sum()) / layout.dp)
         area += (arr_ptr - st.done) * t
         now += t
         steps += 1
