@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
-from superpod.trust.holdout import excluded
-from superpod.trust.sources import source_key
+from superpod.trust.holdout import excluded, kept
 
 CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "kernels.yaml"
 
@@ -187,9 +186,8 @@ def _read_calibration(path: str) -> CalibrationFile:
 def _without(path: str, held: frozenset[str]) -> CalibrationFile:
     cal = _read_calibration(path)
     return cal.model_copy(update={
-        "gemm": [e for e in cal.gemm if source_key(e.source) not in held],
-        "memcpy": [e for e in cal.memcpy if source_key(e.source) not in held],
-        "attention": [e for e in cal.attention if source_key(e.source) not in held]})
+        "gemm": kept(cal.gemm, held), "memcpy": kept(cal.memcpy, held),
+        "attention": kept(cal.attention, held)})
 
 
 def load_calibration(path: str | None = None) -> CalibrationFile:

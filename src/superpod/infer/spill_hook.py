@@ -57,15 +57,9 @@ def serve_with_spill(system: System, model: ModelSpec, layout: ServingLayout,
     bd = dict(row["breakdown_s"])
     old_step = sum(bd.values()) if phase == "e2e" else t  # e2e: the step is the sum
     bd["kv_spill"] = read
-    new_step = old_step + read
-    out["breakdown_s"] = bd
-    out["tokens_per_s"] = row["tokens_per_s"] * old_step / new_step
-    out["tokens_per_s_per_chip"] = out["tokens_per_s"] / row["chips"]
-    if row.get("tpot_s") is not None:
-        out["tpot_s"] = row["tpot_s"] * new_step / old_step
-    out["notes"] = [n for n in row.get("notes", []) if not n.startswith("memory model")] + [
+    _slowed(out, row, bd, old_step, old_step + read, [
         f"KV spill: {spilled / 1e9:.3g} GB a chip in {tier.name} ({tier.what}), read back "
-        f"every decode step: +{read * 1e3:.4g} ms ({'prefetched' if prefetch else 'serial'})"]
+        f"every decode step: +{read * 1e3:.4g} ms ({'prefetched' if prefetch else 'serial'})"])
     out["kv_spill"] = {"tier": tier.name, "spilled_bytes_per_chip": spilled, "read_s": read,
                        "prefetch": prefetch, "hbm_kv_pool_bytes_per_rank": pool}
     return out
@@ -124,15 +118,23 @@ def serve_with_weight_offload(system: System, model: ModelSpec, layout: ServingL
         new = old + bd["weight_stream"]
         if row.get("ttft_s") is not None:
             out["ttft_s"] = row["ttft_s"] * new / old
-    out["breakdown_s"] = bd
-    out["tokens_per_s"] = row["tokens_per_s"] * old / new
-    out["tokens_per_s_per_chip"] = out["tokens_per_s"] / row["chips"]
-    if row.get("tpot_s") is not None:
-        out["tpot_s"] = row["tpot_s"] * new / old
-    out["notes"] = [n for n in row.get("notes", []) if not n.startswith("memory model")] + [
+    _slowed(out, row, bd, old, new, [
         f"weight offload: {fraction:.0%} of the weights ({streamed / 1e9:.3g} GB a chip) "
-        f"streamed from {tier.name} each forward in {x * 1e3:.4g} ms, overlapped with compute"]
+        f"streamed from {tier.name} each forward in {x * 1e3:.4g} ms, overlapped with compute"])
     out["weight_offload"] = {"tier": tier.name, "fraction": fraction,
                              "streamed_bytes_per_chip": streamed, "stream_s": x,
                              "hbm_kv_pool_bytes_per_rank": pool}
     return out
+
+
+def _slowed(out: dict[str, Any], row: dict[str, Any], breakdown: dict[str, float],
+            old_step_s: float, new_step_s: float, notes: list[str]) -> None:
+    """``out`` = ``row`` with its step stretched from ``old_step_s`` to ``new_step_s``:
+    the new breakdown, throughput and TPOT scaled by the ratio, the memory model's
+    does-not-fit note replaced by ``notes``."""
+    out["breakdown_s"] = breakdown
+    out["tokens_per_s"] = row["tokens_per_s"] * old_step_s / new_step_s
+    out["tokens_per_s_per_chip"] = out["tokens_per_s"] / row["chips"]
+    if row.get("tpot_s") is not None:
+        out["tpot_s"] = row["tpot_s"] * new_step_s / old_step_s
+    out["notes"] = [n for n in row.get("notes", []) if not n.startswith("memory model")] + notes

@@ -26,8 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
-from superpod.trust.holdout import excluded, held_out
-from superpod.trust.sources import source_key
+from superpod.trust.holdout import excluded, held_out, kept
 
 COLLECTIVES_FILE = Path(__file__).resolve().parent.parent / "calibration" / "collectives.yaml"
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -202,10 +201,8 @@ def _read(path: str) -> CollectiveCalibration:
 def _without(path: str, held: frozenset[str]) -> CollectiveCalibration:
     cal = _read(path)
     return cal.model_copy(update={
-        "fits": tuple(f for f in cal.fits if source_key(f.source) not in held),
-        "links": tuple(x for x in cal.links if source_key(x.source) not in held),
-        "expert_parallel": tuple(e for e in cal.expert_parallel
-                                 if source_key(e.source) not in held)})
+        "fits": tuple(kept(cal.fits, held)), "links": tuple(kept(cal.links, held)),
+        "expert_parallel": tuple(kept(cal.expert_parallel, held))})
 
 
 def load_collective_calibration(path: str | None = None) -> CollectiveCalibration:

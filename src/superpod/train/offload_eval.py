@@ -14,7 +14,7 @@ search with this evaluator.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+import functools
 from typing import Literal
 
 from superpod.errors import Infeasible, SpecError
@@ -23,7 +23,7 @@ from superpod.hardware.system import System
 from superpod.train import memory as mem
 from superpod.train.offload import Overlap, activation_offload, optimizer_offload
 from superpod.train.plan import TrainPlan
-from superpod.train.search import SearchResult, candidates
+from superpod.train.search import SearchResult, plan_train
 from superpod.train.step import TrainResult, evaluate_train
 from superpod.workload.model import ModelSpec
 
@@ -112,20 +112,6 @@ def plan_train_with_offload(system: System, model: ModelSpec, global_batch: int,
                             ranks_per_chip: int = 1, tp_comm_overlap: bool = True,
                             tier: Tier | None = None) -> SearchResult:
     """``plan train``'s search (``superpod.train.search``) with ``evaluate_with_offload``."""
-    out = SearchResult(candidates=[], infeasible=Counter())
-    best: list[TrainResult] = []
-    for plan in candidates(system, model, global_batch, seq_len, precision, ranks_per_chip,
-                           tp_comm_overlap):
-        out.evaluated += 1
-        res = evaluate_with_offload(system, model, plan, ranks_per_chip=ranks_per_chip,
-                                    tier=tier)
-        if isinstance(res, Infeasible):
-            out.infeasible[res.reason] += 1
-            continue
-        best.append(res)
-        if len(best) > 4 * top:
-            best = sorted(best, key=lambda x: x.step_time_s)[:top]
-    out.candidates = sorted(best, key=lambda x: x.step_time_s)[:top]
-    if out.evaluated == 0:
-        out.infeasible["no_dp_divides_global_batch"] += 1
-    return out
+    return plan_train(system, model, global_batch, seq_len, precision, top, ranks_per_chip,
+                      tp_comm_overlap, evaluate=functools.partial(evaluate_with_offload,
+                                                                  tier=tier))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from superpod.degrees import divisors, powers_of_two
@@ -75,16 +75,21 @@ def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int
                             tp_comm_overlap=tp_comm_overlap and tp > 1)
 
 
+Evaluate = Callable[..., "TrainResult | Infeasible"]
+
+
 def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int,
                precision: str = "bf16", top: int = 5, ranks_per_chip: int = 1,
-               tp_comm_overlap: bool = True) -> SearchResult:
-    """The ``top`` fastest feasible layouts, and the infeasible ones counted by reason."""
+               tp_comm_overlap: bool = True,
+               evaluate: Evaluate = evaluate_train) -> SearchResult:
+    """The ``top`` fastest feasible layouts, and the infeasible ones counted by reason;
+    ``evaluate(system, model, plan, ranks_per_chip=...)`` costs one layout."""
     out = SearchResult(candidates=[])
     best: list[TrainResult] = []
     for plan in candidates(system, model, global_batch, seq_len, precision, ranks_per_chip,
                            tp_comm_overlap):
         out.evaluated += 1
-        res = evaluate_train(system, model, plan, ranks_per_chip=ranks_per_chip)
+        res = evaluate(system, model, plan, ranks_per_chip=ranks_per_chip)
         if isinstance(res, Infeasible):
             out.infeasible[res.reason] += 1
             continue

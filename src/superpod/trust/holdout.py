@@ -15,9 +15,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol, TypeVar
 
 from superpod.trust.sources import source_key
 
+
+class _Sourced(Protocol):
+    @property
+    def source(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Sourced)
 _EXCLUDED: ContextVar[frozenset[str]] = ContextVar("superpod_excluded_sources",
                                                    default=frozenset())
 
@@ -34,6 +42,12 @@ def held_out(*sources: str) -> bool:
     if not ex or not sources:
         return False
     return all(source_key(s) in ex for s in sources)
+
+
+def kept(entries: Iterable[T], held: frozenset[str]) -> list[T]:
+    """The ``entries`` (anything with a ``source`` text) whose document is not in ``held``
+    (source keys): what a loader keeps while those documents are held out."""
+    return [e for e in entries if source_key(e.source) not in held]
 
 
 @contextmanager
