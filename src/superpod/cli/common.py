@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 
 from superpod.errors import SpecError
-from superpod.hardware.catalog import user_system_ids
 
 out = Console()
 err = Console(stderr=True)
@@ -45,6 +44,8 @@ def resolve_id(system_id: str | None, files: list[str]) -> str:
     """The positional id, or the single system a ``--system`` file defines."""
     if system_id:
         return system_id
+    from superpod.hardware.catalog import user_system_ids
+
     ids = [i for f in files for i in user_system_ids(f)]
     if len(ids) == 1:
         return ids[0]
