@@ -86,6 +86,7 @@ def reliability(
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
         as_json: Json = False) -> None:
     """Interruptions by cause, job MTBF, checkpoint interval and goodput (ETTR)."""
+    from superpod.cli.common import check_choice
     from superpod.reliability import (
         FailureOptions,
         ReliabilityQuery,
@@ -98,6 +99,7 @@ def reliability(
         checkpoint_bytes as ckpt_bytes,
     )
 
+    check_choice("--spare-level", spare_level, ("chip", "node"))
     if (model_params is None) == (checkpoint_bytes is None):
         raise SpecError("give exactly one of --model-params or --checkpoint-bytes",
                         field="--model-params")

@@ -59,10 +59,12 @@ def calibrate(chip: Annotated[str, typer.Option(help="Catalog chip id the measur
     write a calibration file for `--calibration`."""
     import yaml
 
+    from superpod.boundary.files import check_output, write_text
     from superpod.compute.measure import measure, with_defaults
 
     api.catalog().chip(chip)  # an unknown chip id is bad input
+    check_output(output, "--output")
     doc = with_defaults(measure(chip, dtype, device, repeats))
-    output.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    write_text(output, yaml.safe_dump(doc, sort_keys=False), "--output")
     out.print(f"wrote {output}: {len(doc['gemm'][0]['points'])} GEMM shapes, copy "
               f"{doc['memcpy'][0]['copy_bandwidth']}")

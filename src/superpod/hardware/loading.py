@@ -1,7 +1,12 @@
 """Reading YAML safely and turning validation failures into one clear line.
 
 Every error names the file, the field (``systems[0].scale_up.latency``), the value and what
-is allowed. Duplicate keys in a mapping are refused rather than silently overwritten.
+is allowed. Duplicate keys in a mapping are refused rather than silently overwritten. The
+loader is safe against hostile structure: keys must be scalars (``? [a, b]`` is refused),
+an alias may not refer to the node that contains it (``a: &a [*a]``), nesting is at most
+``MAX_DEPTH`` deep, at most ``MAX_ALIASES`` aliases are expanded (no "billion laughs"), and
+an integer has at most ``MAX_INT_DIGITS`` digits. Files are read through
+``superpod.boundary.files`` (regular files only, bounded size).
 """
 
 from __future__ import annotations
@@ -19,13 +24,68 @@ from superpod.errors import SpecError
 M = TypeVar("M", bound=BaseModel)
 
 
+#: deepest nesting of mappings and lists a file may have (the catalog is ~6 deep)
+MAX_DEPTH = 64
+#: aliases one file may use
+MAX_ALIASES = 1000
+#: digits of the largest integer read (Python refuses to convert more than 4,300)
+MAX_INT_DIGITS = 30
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys."""
+    """A SafeLoader that refuses duplicate and non-scalar keys, recursive aliases, deep
+    nesting, alias bombs and giant integers."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._open: set[str] = set()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            self._aliases += 1
+            if event.anchor in self._open:
+                raise yaml.composer.ComposerError(
+                    None, None, f"alias *{event.anchor} refers to the node that contains it "
+                    "(recursive)", event.start_mark)
+            if self._aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases", event.start_mark)
+            return super().compose_node(parent, index)
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if anchor is not None:
+                self._open.discard(anchor)
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    digits = sum(c.isdigit() for c in str(node.value))
+    if digits > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer with {digits} digits (at most {MAX_INT_DIGITS})",
+            node.start_mark)
+    return loader.construct_yaml_int(node)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or mapping",
+                key_node.start_mark)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             mark = key_node.start_mark
@@ -36,18 +96,14 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or malformed YAML is a ``SpecError``."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("file not found", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read file: {exc}", file=str(p)) from None
-    return parse_yaml_text(text, str(p))
+    from superpod.boundary.files import read_text
+
+    return parse_yaml_text(read_text(path), str(path))
 
 
 def parse_yaml_text(text: str, file: str) -> Any:
@@ -61,6 +117,8 @@ def parse_yaml_text(text: str, file: str) -> Any:
                         file=file) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"malformed YAML: {exc}", file=file) from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise SpecError(f"malformed YAML: {type(exc).__name__}", file=file) from None
 
 
 def format_loc(loc: tuple[int | str, ...], prefix: str = "") -> str:

@@ -64,7 +64,7 @@ class InferPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"candidates": [c.to_dict() for c in self.candidates],
                 "infeasible": dict(self.infeasible.most_common()),
-                "evaluated": self.evaluated, "wall_s": self.wall_s}
+                "evaluated": self.evaluated}
 
 
 
