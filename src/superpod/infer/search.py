@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from superpod.degrees import powers_of_two
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 from superpod.hardware.system import System
 from superpod.infer import memory as mem
-from superpod.infer.config import InferOptions, ServingLayout, check_layout
+from superpod.infer.config import InferOptions, ServingLayout, check_layout, check_precision
 from superpod.infer.serving import (
     ServingResult,
     Workload,
@@ -120,6 +120,10 @@ def plan_infer(system: System, model: ModelSpec, opts: InferOptions, work: Workl
     ``prefill_layout`` / ``decode_layout``: fix that pool's instance layout (checked like
     any candidate); the other pool is searched."""
     start = time.perf_counter()
+    try:
+        check_precision(system.chip, opts.precision, opts.weight_only)
+    except SpecError:  # a format the chip cannot run: every layout is infeasible for it
+        return InferPlan(candidates=[], infeasible=Counter({"precision_unsupported": 1}))
     opts = opts.for_chip(system.chip)
     out = InferPlan(candidates=[])
     colocated: list[ServingResult] = []
