@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from superpod.cli.common import Chips, Json, err, out
+from superpod.cli.choices import OFFLOAD_TIERS, PREFIX_TIERS, choice
+from superpod.cli.common import Chips, Json, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.errors import Infeasible, SpecError
 from superpod.infer.config import (
     DEFAULT_MTP_ACCEPTANCE,
@@ -36,10 +38,9 @@ ModelArg = Annotated[str, typer.Option("--model", "-m",
                                        help="Preset id or a Hugging Face config.json path.")]
 InputLen = Annotated[int, typer.Option(min=1, help="Prompt tokens per request.")]
 OutputLen = Annotated[int, typer.Option(min=1, help="Generated tokens per request.")]
-Precision = Annotated[str, typer.Option(help="Weights: " + ", ".join(PRECISIONS) + ".")]
-KvPrecision = Annotated[str, typer.Option(
-    help="KV cache: " + ", ".join(KV_PRECISIONS) + " (auto: FP8 with FP8/FP4 weights on "
-         "chips with FP8, else BF16).")]
+Precision = Annotated[str, choice(PRECISIONS, "Weights.")]
+KvPrecision = Annotated[str, choice(
+    KV_PRECISIONS, "KV cache (auto: FP8 with FP8/FP4 weights on chips with FP8, else BF16).")]
 Mtp = Annotated[int, typer.Option(min=0, help="Speculative (MTP) tokens per decode step.")]
 MtpAcc = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Acceptance per drafted token (DeepSeek-V3 report: 85-90%).")]
@@ -53,9 +54,9 @@ DecodeLayout = Annotated[str | None, typer.Option(
 PrefixHit = Annotated[float | None, typer.Option(
     "--prefix-cache-hit", help="Fraction of prompt tokens whose KV is cached (0 <= H < 1): "
                                "loaded over the memory path instead of recomputed.")]
-PrefixTier = Annotated[str | None, typer.Option(
-    "--prefix-cache-tier", help="Where the prefix cache lives: hbm, peer_hbm, host, pool "
-                                "(default: pool where host memory is pooled, else host).")]
+PrefixTier = Annotated[str | None, choice(
+    PREFIX_TIERS, "Where the prefix cache lives (default: pool where host memory is pooled, "
+                  "else host).", "--prefix-cache-tier")]
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
@@ -100,7 +101,7 @@ def _fail(res: Infeasible, as_json: bool) -> None:
 
 @_friendly
 def infer(system_arg: SystemArg, model: ModelArg,
-          phase: Annotated[str, typer.Option(help="prefill, decode or e2e.")] = "e2e",
+          phase: Annotated[str, choice(PHASES)] = "e2e",
           batch: Annotated[int | None, typer.Option(
               min=1, help="Sequences per instance (default: the most throughput within "
                           "memory and the SLOs).")] = None,
@@ -129,16 +130,16 @@ def infer(system_arg: SystemArg, model: ModelArg,
               min=1, help="Disaggregated: chips of the decode pool.")] = None,
           prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
           prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
-          kv_spill: Annotated[str | None, typer.Option(
-              help="With --batch: KV cache beyond the HBM pool spills to host or pool, read "
-                   "back every decode step.")] = None,
+          kv_spill: Annotated[str | None, choice(
+              OFFLOAD_TIERS, "With --batch: KV cache beyond the HBM pool spills here, read "
+                             "back every decode step.")] = None,
           weight_offload: Annotated[float | None, typer.Option(
               help="With --batch: this fraction (0-1) of the weights lives in host or pooled "
                    "memory (--weight-offload-tier) and streams in each forward.")] = None,
-          weight_offload_tier: Annotated[str | None, typer.Option(
-              help="host or pool (default: pool where host memory is pooled).")] = None,
+          weight_offload_tier: Annotated[str | None, choice(
+              OFFLOAD_TIERS, "Default: pool where host memory is pooled.")] = None,
           chips: Chips = None, as_json: Json = False) -> None:
-    """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
+    """One serving layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
     from superpod.report.infer import infer_view
     from superpod.workload.model import load_model
@@ -206,7 +207,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
     if as_json:
         _emit_json(row)
     else:
-        out.print(infer_view(row))
+        _render(infer_view(row))
 
 
 def _fixed(text: str | None, field: str, r: int) -> ServingLayout | None:
@@ -315,7 +316,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
                prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
                chips: Chips = None, as_json: Json = False) -> None:
-    """The serving layout with the most output tokens/s per chip within the SLOs."""
+    """Serving layouts with the most tokens/s per chip within the SLOs."""
     from superpod import api
     from superpod.infer.search import plan_infer as search
     from superpod.infer.serving import Workload
@@ -345,7 +346,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     if as_json:
         _emit_json(doc)
     else:
-        out.print(plan_infer_view(doc))
+        _render(plan_infer_view(doc))
     if not res.candidates:
         raise typer.Exit(1)
 
@@ -371,7 +372,9 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
               chips: Chips = None, as_json: Json = False) -> None:
-    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput.
+    """Request-level simulation: TTFT / TPOT / latency percentiles.
+
+    Also the throughput.
 
     A trace with prefix_id and prefix_len columns caches shared prefixes (or give
     --prefix-cache-hit for every request)."""
@@ -416,7 +419,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
     if as_json:
         _emit_json(row)
     else:
-        out.print(sim_view(row))
+        _render(sim_view(row))
 
 
 class _WatchGroups(list):  # type: ignore[type-arg]
