@@ -67,6 +67,9 @@ def _system(system_arg: str, chips: int | None) -> Any:
     return api.system(sid, chips, files)
 
 
+RanksPerChip = Annotated[int | None, typer.Option(
+    min=1, help="Ranks per package (default: the devices the chip exposes, from the catalog; "
+                "Ascend 910C: 2, one per die).")]
 Eplb = Annotated[bool, typer.Option(
     "--eplb/--no-eplb", help="Experts placed by load (DeepSeek EPLB), as large-EP "
                              "deployments run; --no-eplb: the measured unbalanced router.")]
@@ -111,8 +114,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
           tp: Degree = 1, dp: Annotated[int | None, typer.Option(
               min=1, help="Attention data parallel (default: fills the chips).")] = None,
           ep: Degree = 1, pp: Degree = 1,
-          ranks_per_chip: Annotated[int, typer.Option(
-              min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+          ranks_per_chip: RanksPerChip = None,
           precision: Precision = "bf16", kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
           mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
           two_batch_overlap: Annotated[bool | None, typer.Option(
@@ -146,6 +148,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
 
     check_choice("--phase", phase, PHASES)
     sysm = _system(system_arg, chips)
+    ranks_per_chip = ranks_per_chip or sysm.chip.devices
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     spec = load_model(model)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
@@ -315,6 +318,12 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                top: Annotated[int, typer.Option(min=1)] = 5,
                prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
                prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
+               ranks_per_chip: RanksPerChip = None,
+               all_chips: Annotated[bool, typer.Option(
+                   "--all-chips/--allow-idle-chips",
+                   help="Only layouts whose replicas (or pools) use every chip of the system; "
+                        "by default a layout may leave chips idle (each candidate says how "
+                        "many).")] = False,
                chips: Chips = None, as_json: Json = False) -> None:
     """Serving layouts with the most tokens/s per chip within the SLOs."""
     from superpod import api
@@ -328,13 +337,15 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
     spec = load_model(model)
+    r = ranks_per_chip or sysm.chip.devices
     res = search(sysm, spec, opts,
                  Workload(input_len=input_len, output_len=output_len),
                  slo_tpot_s=slo_tpot_ms / 1e3,
                  slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None, top=top,
                  disaggregate=disaggregate,
-                 prefill_layout=_fixed(prefill_layout, "--prefill-layout", sysm.chip.dies),
-                 decode_layout=_fixed(decode_layout, "--decode-layout", sysm.chip.dies))
+                 prefill_layout=_fixed(prefill_layout, "--prefill-layout", r),
+                 decode_layout=_fixed(decode_layout, "--decode-layout", r),
+                 ranks_per_chip=r, all_chips=all_chips)
     doc = res.to_dict()
     cat = api.catalog()
     cands = [_with_prefix(d, sysm, spec, c.layout, opts, prefix_cache_hit, prefix_cache_tier)
@@ -366,7 +377,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               = None,
               tp: Degree = 1, dp: Annotated[int | None, typer.Option(min=1)] = None,
               ep: Degree = 1, pp: Degree = 1,
-              ranks_per_chip: Annotated[int, typer.Option(min=1)] = 1,
+              ranks_per_chip: RanksPerChip = None,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
@@ -385,7 +396,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
     sysm = _system(system_arg, chips)
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier, trace=trace is not None)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
-    lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+    lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip or sysm.chip.devices)
     if trace is not None:
         reqs = trace_requests(trace, rate, seed)
     elif rate is None:
@@ -412,7 +423,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
                    progress=progress and not as_json,
                    cached_tokens=cache.skipped_tokens if cache else None,
                    load_s=cache.load_s if cache else None)
-    doc = res.to_dict()
+    doc = res.to_dict() | {"layout": lay.to_dict()}
     if cache is not None:
         doc["prefix_cache"] = cache.summary(reqs.input_len)
     row = annotate_sim(doc, sysm, api.catalog(), spec, opts.precision)
