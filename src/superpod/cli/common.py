@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +17,10 @@ from rich.console import Console
 from superpod.errors import SpecError
 from superpod.hardware.catalog import user_system_ids
 
-out = Console()
-err = Console(stderr=True)
+#: NO_COLOR (https://no-color.org) set to anything non-empty: no ANSI styling at all
+_PLAIN: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+out = Console(**_PLAIN)
+err = Console(stderr=True, **_PLAIN)
 F = TypeVar("F", bound=Callable[..., Any])
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
@@ -35,6 +38,13 @@ def friendly(fn: F) -> F:
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
+
+
+def render(obj: Any) -> None:
+    """Print a view on stdout; a table too wide for the terminal prints as records."""
+    from superpod.report.fit import fit
+
+    out.print(fit(out, obj))
 
 
 def emit_json(obj: Any) -> None:
