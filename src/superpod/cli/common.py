@@ -8,6 +8,7 @@ The consoles never read markup: user and data text (ids, names, error values, hi
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +22,11 @@ from superpod.boundary import exits, jsonio
 from superpod.boundary.options import check_options
 from superpod.cli.clickcompat import ClickException, get_current_context
 from superpod.errors import SpecError
-from superpod.hardware.catalog import user_system_ids
 
-out = Console(markup=False)
-err = Console(stderr=True, markup=False)
+#: NO_COLOR (https://no-color.org) set to anything non-empty: no ANSI styling at all
+_PLAIN: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+out = Console(markup=False, **_PLAIN)
+err = Console(stderr=True, markup=False, **_PLAIN)
 F = TypeVar("F", bound=Callable[..., Any])
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
@@ -73,6 +75,11 @@ def _option_names() -> dict[str, str]:
     if ctx is None:
         return {}
     return {str(p.name): max(p.opts, key=len) for p in ctx.command.params if p.opts}
+def render(obj: Any) -> None:
+    """Print a view on stdout; a table too wide for the terminal prints as records."""
+    from superpod.report.fit import fit
+
+    out.print(fit(out, obj))
 
 
 def emit_json(obj: Any) -> None:
@@ -84,6 +91,8 @@ def resolve_id(system_id: str | None, files: list[str]) -> str:
     """The positional id, or the single system a ``--system`` file defines."""
     if system_id:
         return system_id
+    from superpod.hardware.catalog import user_system_ids
+
     ids = [i for f in files for i in user_system_ids(f)]
     if len(ids) == 1:
         return ids[0]

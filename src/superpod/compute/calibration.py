@@ -36,7 +36,8 @@ CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "ker
 
 class _Strict(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False,
+                              defer_build=True)  # schema built on first use (start-up)
 
 
 class GemmEntry(_Strict):

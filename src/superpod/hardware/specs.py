@@ -83,7 +83,8 @@ class Spec(FileModel):
     a field is one, numbers finite (``superpod.boundary.models``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False,
+                              defer_build=True)  # schema built on first use (start-up)
 
 
 class Sourced(Spec):
