@@ -78,11 +78,24 @@ def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainRe
     try:
         cost = cost_report(system, default_prices(system, cat),
                            CostQuery(tokens_per_s=goodput, load=load.compute, activity=load))
-    except SpecError as exc:  # a chip the price book does not know
-        out["cost_error"] = str(exc)
+    except SpecError as exc:  # a chip the price book does not know: power still shown
+        from superpod.power.load import power_report
+
+        rep = power_report(system, load, goodput)
+        out |= {"power_w": rep.it_w, "facility_power_w": rep.facility_w,
+                "tokens_per_joule": goodput / rep.facility_w,
+                "usd_per_million_tokens": None, "capex_usd": None, "cost_error": str(exc)}
         return out
     out |= {"power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
             "tokens_per_joule": cost["tokens_per_j"],
             "usd_per_million_tokens": cost["usd_per_million_tokens"],
-            "capex_usd": cost["capex_usd"]}
+            "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
     return out
+
+
+def with_economics(row: dict[str, Any], res: TrainResult, system: System, cat: Catalog,
+                   model: ModelSpec) -> dict[str, Any]:
+    """A ``plan train`` candidate's row with the keys ``train`` adds (goodput, power,
+    tokens per joule, $/Mtok): applied to the search's results, not inside the search."""
+    row.update(train_economics(system, cat, model, res))
+    return row
