@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from superpod.cli.choices import OFFLOAD_TIERS, PREFIX_TIERS, choice
-from superpod.cli.common import Chips, Json, err
+from superpod.cli.common import Chips, Json, Report, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
@@ -210,8 +210,11 @@ def infer(system_arg: SystemArg, model: ModelArg,
     from superpod.trust.annotate import annotate_infer
 
     base = res if isinstance(res, dict) else res.to_dict()
+    from superpod.infer.economics import infer_economics
+
     row = _with_prefix(base, sysm, spec, lay, opts, prefix_cache_hit, prefix_cache_tier)
-    row = annotate_infer(row, sysm, api.catalog(), spec, opts.precision)
+    row = annotate_infer(row | infer_economics(sysm, api.catalog(), row), sysm, api.catalog(),
+                         spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:
@@ -330,7 +333,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                    help="Only layouts whose replicas (or pools) use every chip of the system; "
                         "by default a layout may leave chips idle (each candidate says how "
                         "many).")] = False,
-               chips: Chips = None, as_json: Json = False) -> None:
+               chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
     """Serving layouts with the most tokens/s per chip within the SLOs."""
     from superpod import api
     from superpod.infer.search import plan_infer as search
@@ -360,13 +363,52 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     if prefix_cache_hit is not None:
         doc["notes"] = [*doc.get("notes", []), "prefix cache: applied to the candidates the "
                         "search returns; the search itself ranks them without it"]
-    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision) for c in cands]
+    from superpod.infer.economics import infer_economics
+
+    doc["candidates"] = [annotate_infer(c | infer_economics(sysm, cat, c), sysm, cat, spec,
+                                        opts.precision) for c in cands]
+    if not res.candidates:
+        doc["suggestion"] = _suggest_slo(sysm, spec, opts, input_len, output_len,
+                                         slo_tpot_ms, slo_ttft_ms, res)
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import plan_infer_report
+
+        write_report(report, plan_infer_report(doc, f"plan infer: {sysm.spec.id}, "
+                                                    f"{spec.name}"))
     if as_json:
         _emit_json(doc)
     else:
         _render(plan_infer_view(doc))
     if not res.candidates:
+        sug = doc["suggestion"]
+        err.print(f"infeasible: {sug['reason']}" + (
+            f"; nearest that works: {sug['option']} {sug['value_ms']:g}" if sug["value_ms"]
+            else "; no SLO up to 64x this one works either"), highlight=False, markup=False)
         raise typer.Exit(1)
+
+
+def _suggest_slo(sysm: Any, spec: Any, opts: InferOptions, input_len: int, output_len: int,
+                 tpot_ms: float, ttft_ms: float | None, res: Any) -> dict[str, Any]:
+    """Why no layout meets the SLOs, and the nearest looser SLO (x2 steps, up to x64) that
+    one layout meets: TPOT when TPOT alone binds, else TTFT."""
+    from superpod.infer.search import plan_infer as search
+    from superpod.infer.serving import Workload
+
+    top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
+    reason = f"no layout meets TPOT <= {tpot_ms:g} ms" + (
+        f" and TTFT <= {ttft_ms:g} ms" if ttft_ms else "") + f" ({top})"
+    work = Workload(input_len=input_len, output_len=output_len)
+    for option in ("--slo-tpot-ms", "--slo-ttft-ms") if ttft_ms else ("--slo-tpot-ms",):
+        for k in (2, 4, 8, 16, 32, 64):
+            tp_s = tpot_ms * (k if option == "--slo-tpot-ms" else 1) / 1e3
+            tt_s = ttft_ms * (k if option == "--slo-ttft-ms" else 1) / 1e3 if ttft_ms else None
+            r = search(sysm, spec, opts, work, slo_tpot_s=tp_s, slo_ttft_s=tt_s, top=1,
+                       disaggregate=False)
+            if r.candidates:
+                return {"reason": reason, "option": option,
+                        "value_ms": (tp_s if option == "--slo-tpot-ms" else tt_s or 0) * 1e3}
+    return {"reason": reason, "option": None, "value_ms": None}
 
 
 @_friendly
@@ -390,7 +432,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
-              chips: Chips = None, as_json: Json = False) -> None:
+              chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
     """Request-level simulation: TTFT / TPOT / latency percentiles.
 
     Also the throughput.
@@ -436,6 +478,12 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
     if cache is not None:
         doc["prefix_cache"] = cache.summary(reqs.input_len)
     row = annotate_sim(doc, sysm, api.catalog(), spec, opts.precision)
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import serve_sim_report
+
+        write_report(report, serve_sim_report(row, f"serve-sim: {sysm.spec.id}, "
+                                                   f"{spec.name}"))
     if as_json:
         _emit_json(row)
     else:

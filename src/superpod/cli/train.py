@@ -19,7 +19,7 @@ from superpod.cli.choices import (
     TRAIN_PRECISIONS,
     choice,
 )
-from superpod.cli.common import Chips, Json, Model, check_choice, err
+from superpod.cli.common import Chips, Json, Model, Report, check_choice, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
@@ -152,7 +152,7 @@ def plan_train_cmd(
             min=1, help="Ranks per package (default: the devices the chip exposes; "
                         "Ascend 910C: 2).")] = None,
         offload: Offload = "none", offload_tier: OffloadTier = None,
-        chips: Chips = None, as_json: Json = False) -> None:
+        chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
     """The best K training layouts, infeasible ones counted by reason.
 
     Every valid layout is enumerated and evaluated."""
@@ -166,24 +166,58 @@ def plan_train_cmd(
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     tier = _offload_tier(sysm, offload, offload_tier)
-    if tier is not None:
-        from superpod.train.offload_eval import plan_train_with_offload
+    r = ranks_per_chip or sysm.chip.devices
 
-        res = plan_train_with_offload(sysm, spec, global_batch, seq_len, precision, top,
-                                      ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                                      tp_comm_overlap=tp_comm_overlap, tier=tier)
-    else:
-        res = plan_train(sysm, spec, global_batch, seq_len, precision, top,
-                         ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                         tp_comm_overlap=tp_comm_overlap)
+    def search(batch: int, k: int = top) -> Any:
+        if tier is not None:
+            from superpod.train.offload_eval import plan_train_with_offload
+
+            return plan_train_with_offload(sysm, spec, batch, seq_len, precision, k,
+                                           ranks_per_chip=r, tp_comm_overlap=tp_comm_overlap,
+                                           tier=tier)
+        return plan_train(sysm, spec, batch, seq_len, precision, k, ranks_per_chip=r,
+                          tp_comm_overlap=tp_comm_overlap)
+
+    res = search(global_batch)
     doc: dict[str, Any] = res.to_dict()
     cat = api.catalog(files)
-    doc["candidates"] = [annotate_train(c, sysm, cat, spec, precision)
-                         for c in doc["candidates"]]
+    from superpod.train.economics import with_economics
+
+    doc["candidates"] = [annotate_train(with_economics(c, cand, sysm, cat, spec), sysm, cat,
+                                        spec, precision)
+                         for c, cand in zip(doc["candidates"], res.candidates, strict=True)]
+    if not res.candidates:
+        doc["suggestion"] = _suggest_batch(sysm, spec, seq_len, precision, r, global_batch,
+                                           res, lambda b: search(b, 1))
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import plan_train_report
+
+        write_report(report, plan_train_report(doc, f"plan train: {sysm.spec.id}, "
+                                                    f"{spec.name}"))
     if as_json:
         _emit_json(doc)
     else:
         _render(plan_view(doc))
+    if not res.candidates:
+        sug = doc["suggestion"]
+        err.print(f"infeasible: {sug['reason']}" + (
+            f"; nearest that works: --global-batch {sug['global_batch']}"
+            if sug["global_batch"] else "; no nearby batch works either"), highlight=False,
+            markup=False)
+        raise typer.Exit(1)
+
+
+def _suggest_batch(sysm: Any, spec: Any, seq_len: int, precision: str, r: int, asked: int,
+                   res: Any, search: Any) -> dict[str, Any]:
+    """Why ``asked`` has no layout, and the nearest batch that has one (None if none)."""
+    from superpod.train.batch import data_parallel_degrees, nearest_batches, why_none
+
+    degrees = data_parallel_degrees(sysm, spec, seq_len, precision, r)
+    found = next((b for b in nearest_batches(asked, degrees)
+                  if b != asked and search(b).candidates), None)
+    return {"reason": why_none(res, asked, degrees), "global_batch": found,
+            "data_parallel_degrees": degrees}
 
 
 def _offload_tier(sysm: Any, offload: str, tier: str | None) -> Any:
