@@ -44,15 +44,18 @@ def main() -> None:
     counts: Counter[str] = Counter()
     by_command: dict[str, Counter[str]] = defaultdict(Counter)
     examples: dict[str, list[str]] = defaultdict(list)
+    seconds: dict[str, float] = defaultdict(float)
 
     @settings(max_examples=n, database=None, derandomize=True, deadline=None,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(fuzzing.any_case())
     def one(case: fuzzing.Case) -> None:
+        t0 = time.perf_counter()
         try:
             o = fuzzing.run_case(case, ws, limit_s=5.0)
         except MemoryError:
             o = fuzzing.Outcome(None, "", "", MemoryError(), False)
+        seconds[case.command] += time.perf_counter() - t0
         counts["runs"] += 1
         counts[f"exit {o.exit_code}"] += 1
         by_command[case.command]["runs"] += 1
@@ -76,10 +79,11 @@ def main() -> None:
         print(f"  {cls:<15} {counts[cls]:>6,}")
     codes = sorted((k for k in counts if k.startswith("exit ")), key=str)
     print("  exit codes:     " + ", ".join(f"{k[5:]}: {counts[k]:,}" for k in codes))
-    print("by command (runs, failures):")
+    print(f"  running the inputs: {sum(seconds.values()):.1f} s (the rest: drawing them)")
+    print("by command (runs, seconds, failures):")
     for cmd, c in sorted(by_command.items()):
         fails = ", ".join(f"{k} {c[k]}" for k in CLASSES if c[k])
-        print(f"  {cmd:<14} {c['runs']:>5}  {fails or '-'}")
+        print(f"  {cmd:<14} {c['runs']:>5} {seconds[cmd]:>7.1f}  {fails or '-'}")
     for cls, lines in examples.items():
         print(f"examples of {cls}:")
         for line in lines:

@@ -19,6 +19,7 @@ run printing the counts).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -121,10 +122,26 @@ memcpy:
 TRACE_ROWS = [{"input_len": 512, "output_len": 64, "arrival_s": 0.0},
               {"input_len": 1024, "output_len": 32, "arrival_s": 0.5}]
 
+class Giant:
+    """An integer of 5,000 digits, written into a YAML file as digits (Python itself
+    refuses to convert one to text)."""
+
+    def __repr__(self) -> str:
+        return "Giant(5000 digits)"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(Giant, lambda d, _: d.represent_scalar("tag:yaml.org,2002:int",
+                                                               "9" * 5000))
+
+
 #: poison leaves: values no numeric / quantity / count field may take
 POISON: list[Any] = [
     "nan GB/s", "inf TB/s", "-1 W", "1e308 PB/s", "1e999 GB", True, False, None, {}, {"x": 1},
-    [], [1, 2], "abc", "[/x]", -1, -5.5, float("nan"), float("inf"), 10**5000, 0, "0 GB/s"]
+    [], [1, 2], "abc", "[/x]", -1, -5.5, float("nan"), float("inf"), Giant(), 0, "0 GB/s"]
 #: leaves that hold free text (markup is fine there: it must be shown, not parsed)
 TEXT_KEYS = frozenset({"name", "vendor", "source", "notes", "protocol", "derived_from",
                        "framework", "id", "hbm_type"})
@@ -162,14 +179,7 @@ def poison_must_reject(key: Any, value: Any) -> bool:
 
 
 def _dump_yaml(doc: Any) -> bytes:
-    class _Big(yaml.SafeDumper):
-        pass
-
-    def big_int(dumper: yaml.SafeDumper, data: int) -> Any:
-        return dumper.represent_scalar("tag:yaml.org,2002:int", str(data))
-
-    _Big.add_representer(int, big_int)
-    return yaml.dump(doc, Dumper=_Big, sort_keys=False).encode()
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False).encode()
 
 
 #: structural attacks on a YAML file (each must be refused, in one line)
@@ -272,7 +282,7 @@ def trace_file(draw: st.DrawFn) -> tuple[FileArg, bool]:
 
 CASE_POISON: list[Any] = [
     True, None, {}, {"x": 1}, [], "abc", "[/x]", -1, 0, float("nan"), float("inf"),
-    10**5000, "fp9"]
+    Giant(), "fp9"]
 
 
 @st.composite
@@ -330,7 +340,7 @@ ZERO_OK_QUANTITY = frozenset({"--bytes"})
 ID_OPTIONS = frozenset({"--system", "--model", "--chip"})
 #: options whose value is a path to read (the value pool adds hostile files)
 INPUT_PATHS = {"--trace": "trace", "--calibration": "calibration"}
-OUTPUT_PATHS = frozenset({"--write-bands", "--output"})
+OUTPUT_PATHS = frozenset({"--write-bands", "--output", "--report"})
 #: options left alone: a free device name, a progress bar
 SKIP = frozenset({"--device", "--progress", "--help"})
 
@@ -372,16 +382,24 @@ BASES: dict[str, Base] = {
     "cost": Base(("cost",), ("--system", "dgx-h100", "--tokens-per-s", "1000")),
     "validate": Base(("validate",), ("<cases>",), "case"),
     "calibrate": Base(("calibrate",), ("--chip", "h100-sxm", "--output", "<out>")),
+    "versus": Base(("versus",), ("dgx-h100", "hgx-h800", "-m", "llama3-8b", "--train",
+                                 "--tokens-per-step", "65536", "--seq-len", "1024"), "system"),
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _root() -> Any:
+    return typer.main.get_command(app)
+
+
 def _command(path: tuple[str, ...]) -> Any:
-    cmd: Any = typer.main.get_command(app)
+    cmd: Any = _root()
     for part in path:
         cmd = cmd.commands[part]
     return cmd
 
 
+@functools.lru_cache(maxsize=64)
 def options_of(path: tuple[str, ...]) -> dict[str, type]:
     """Every value-taking option of a command, by its long name, with its value type."""
     found: dict[str, type] = {}
@@ -567,7 +585,22 @@ class Workspace:
         self._tmp.cleanup()
 
 
-runner = CliRunner()
+class _CachedRunner(CliRunner):
+    """Typer's runner, on the click command built once (Typer rebuilds the whole command
+    tree on every call, which would be most of a rejected input's time)."""
+
+    def invoke(self, app: Any, *args: Any, **kwargs: Any) -> Any:
+        import typer.testing as testing
+
+        old = testing._get_command
+        testing._get_command = lambda _app: _root()  # type: ignore[assignment]
+        try:
+            return super().invoke(app, *args, **kwargs)
+        finally:
+            testing._get_command = old
+
+
+runner = _CachedRunner()
 
 
 def argv(case: Case, ws: Workspace) -> list[str]:

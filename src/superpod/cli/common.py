@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.text import Text
 
 from superpod.boundary import exits, jsonio
-from superpod.boundary.options import check_options
+from superpod.boundary.files import check_output
+from superpod.boundary.options import check_options, option_name
 from superpod.cli.clickcompat import ClickException, get_current_context
 from superpod.errors import SpecError
 
@@ -28,6 +29,8 @@ _PLAIN: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") el
 out = Console(markup=False, **_PLAIN)
 err = Console(stderr=True, markup=False, **_PLAIN)
 F = TypeVar("F", bound=Callable[..., Any])
+#: parameters that name a file the command writes (checked before the work starts)
+OUTPUT_PARAMS = ("report", "write_bands", "output")
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
 Report = Annotated[Path | None, typer.Option(
@@ -45,7 +48,11 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         try:
-            check_options(kwargs, _option_names())
+            names = _option_names()
+            check_options(kwargs, names)
+            for param in OUTPUT_PARAMS:
+                if kwargs.get(param) is not None:
+                    check_output(kwargs[param], option_name(param, names))
             return fn(*args, **kwargs)
         except SpecError as exc:
             report_spec_error(exc, as_json)

@@ -613,13 +613,21 @@ def _read_config_file(path: Path) -> Any:
     return jsonio.loads(read_text(path), str(path))
 
 
+def _exists(path: Path) -> bool:
+    """Whether a path names something (a name too long for the system names nothing)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def load_model(path_or_preset_id: str | Path) -> ModelSpec:
     """A preset id (``llama3-70b``) or a ``.json`` / ``.yaml`` config file, as a ``ModelSpec``."""
     key = str(path_or_preset_id)
     if key in MODEL_PRESETS:
         return MODEL_PRESETS[key].model
     path = Path(key)
-    if path.suffix.lower() in (".json", ".yaml", ".yml") or path.exists():
+    if path.suffix.lower() in (".json", ".yaml", ".yml") or _exists(path):
         return model_from_config(_read_config_file(path), file=str(path))
     raise SpecError("unknown model: neither a preset id nor a .json/.yaml file", field="model",
                     value=key, allowed=", ".join(sorted(MODEL_PRESETS)))
