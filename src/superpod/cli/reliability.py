@@ -125,7 +125,8 @@ def reliability(
         link_protection=link_protection, scale_out_dual_plane=dual_plane_scale_out,
         spares=SparePolicy.parse(spares, spare_level) if spares is not None else None)
     query = ReliabilityQuery(
-        checkpoint_bytes=0.0 if nbytes is None else nbytes, work_days=days, asynchronous=async_checkpoint,
+        checkpoint_bytes=0.0 if nbytes is None else nbytes, work_days=days,
+        asynchronous=async_checkpoint,
         storage=storage, options=options,
         interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
     row = analyse(sysm, query, book, progress=progress)
