@@ -15,10 +15,11 @@ from superpod.versus.evaluate import Workload, serve_side, train_side
 from superpod.versus.table import table
 
 
-def _missing(side: dict[str, Any]) -> dict[str, str]:
+def _missing(side: dict[str, Any], chip_id: str) -> dict[str, str]:
     """Why a side lacks capex or $/Mtok: the chip has no price, or parts have none (a
     missing price is never counted as $0: the figures that need it are left out)."""
-    why = side.get("cost_error")
+    why = (f"no price for chip {chip_id} in the price book (give one: cost "
+           "--chip-price-usd)") if side.get("cost_error") else None
     unpriced = side.get("unpriced_parts") or []
     if unpriced:
         why = f"no price for {', '.join(unpriced)}"
@@ -74,7 +75,7 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
                 continue
             side = run(s, cat, model, work) if kind == "train" else serve_side(
                 s, cat, model, work, points=points)
-            missing[kind][key] = _missing(side)
+            missing[kind][key] = _missing(side, s.chip.id)
             sides[kind][key] = side
             entry[kind] = side
         systems.append(entry)
