@@ -7,11 +7,16 @@ from typing import Annotated
 import typer
 
 from superpod.cli.app import app
-from superpod.cli.common import Json, Model, Report, SystemFile, check_choice, err, out
+from superpod.cli.choices import TRAIN_PRECISIONS, choice
+from superpod.cli.common import Json, Model, Report, SystemFile, check_choice, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import files_of as _files
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.errors import SpecError
+
+EQUAL = ("chips", "power", "capex", "racks")  #: ``superpod.versus.budget.BASES``
+SERVE_PRECISIONS = ("auto", "bf16", "fp16", "fp8", "int8", "fp4", "int4")
 
 
 @app.command()
@@ -29,13 +34,14 @@ def versus(systems: Annotated[list[str], typer.Argument(
                            "(each gets the nearest feasible global batch).")] = 1536 * 4096,
            seq_len: Annotated[int, typer.Option(min=1, help="Training sequence length.")]
            = 4096,
-           equal: Annotated[str | None, typer.Option(
-               help="Scale every system to the first one's chips, power, capex or racks "
-                    "(whole scale-up domains, within the budget).")] = None,
-           precision: Annotated[str, typer.Option(help="Training precision.")] = "bf16",
-           serve_precision: Annotated[str, typer.Option(
-               help="Serving weights (auto: FP8 where the chip has it, else INT8).")]
-           = "auto",
+           equal: Annotated[str | None, choice(
+               EQUAL, "Scale every system to the first one's budget (whole scale-up "
+                      "domains, within it).")] = None,
+           precision: Annotated[str, choice(TRAIN_PRECISIONS, "Training precision.")]
+           = "bf16",
+           serve_precision: Annotated[str, choice(
+               SERVE_PRECISIONS, "Serving weights (auto: FP8 where the chip has it, else "
+                                 "INT8).")] = "auto",
            slo_tpot_ms: Annotated[float, typer.Option(min=0.001, help="TPOT SLO (ms).")]
            = 50.0,
            slo_ttft_ms: Annotated[float | None, typer.Option(
@@ -55,10 +61,9 @@ def versus(systems: Annotated[list[str], typer.Argument(
     if len(systems) < 2:
         raise SpecError("compare at least two systems", field="SYSTEM", value=systems)
     if equal is not None:
-        check_choice("--equal", equal, ("chips", "power", "capex", "racks"))
-    check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
-    check_choice("--serve-precision", serve_precision,
-                 ("auto", "bf16", "fp16", "fp8", "int8", "fp4", "int4"))
+        check_choice("--equal", equal, EQUAL)
+    check_choice("--precision", precision, TRAIN_PRECISIONS)
+    check_choice("--serve-precision", serve_precision, SERVE_PRECISIONS)
     both = not train and not serve
     work = Workload(tokens_per_step=tokens_per_step, seq_len=seq_len,
                     train_precision=precision, serve_precision=serve_precision,
@@ -85,4 +90,4 @@ def versus(systems: Annotated[list[str], typer.Argument(
     if as_json:
         _emit_json(doc)
     else:
-        out.print(versus_view(doc))
+        _render(versus_view(doc))
