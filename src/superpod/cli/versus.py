@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -50,7 +51,10 @@ def versus(systems: Annotated[list[str], typer.Argument(
            output_len: Annotated[int, typer.Option(min=1)] = 1024,
            chips: Annotated[int | None, typer.Option(
                "--chips", "-n", min=1, help="Size of the first system.")] = None,
-           system: SystemFile = None, report: Report = None, as_json: Json = False) -> None:
+           system: SystemFile = None, report: Report = None,
+           markdown: Annotated[bool, typer.Option(
+               "--markdown", help="Print the tables as GitHub markdown.")] = False,
+           as_json: Json = False) -> None:
     """Each system's best training and serving layouts and what they cost: tokens/s per
     chip, rack, MW and $M, $/Mtok, interruptions, with bands and a winner per row."""
     from superpod.errors import Infeasible
@@ -89,5 +93,9 @@ def versus(systems: Annotated[list[str], typer.Argument(
             s.get("serve", {}).pop("points", None)
     if as_json:
         _emit_json(doc)
+    elif markdown:
+        from superpod.report.versus_md import versus_markdown
+
+        sys.stdout.write(versus_markdown(doc))
     else:
         _render(versus_view(doc))

@@ -79,8 +79,11 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
             sides[kind][key] = side
             entry[kind] = side
         systems.append(entry)
+    from superpod.versus.claims import ratios
+
     doc: dict[str, Any] = {"model": model.name, "equal": equal, "workload": asdict(work),
-                           "systems": systems}
+                           "systems": systems,
+                           "ratios": [ratios(scaled[0].system, o.system) for o in scaled[1:]]}
     for kind in ("train", "serve"):
         if sides[kind]:
             doc[kind] = {"rows": table(sides[kind], sizes, missing[kind]),
