@@ -15,7 +15,8 @@ RATIO_LABELS = (("npus", "NPUs"), ("fp8", "dense FP8"), ("fp4", "dense FP4"),
 
 def _md_cell(c: dict[str, Any], unit: str) -> str:
     if c["value"] is None:
-        return "n/a (no price)" if c.get("missing") and "price" in c["missing"] else "n/a"
+        miss = c.get("missing") or ""
+        return "n/a (no price)" if "no price" in miss else "n/a"
     b = c["band"]
     return fmt(c["value"], unit) + (f" ({fmt(b[0], unit)}-{fmt(b[1], unit)})" if b else "")
 

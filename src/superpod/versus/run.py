@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 from superpod.hardware.catalog import load_catalog
 from superpod.versus.budget import scaled_systems
 from superpod.versus.evaluate import Workload, serve_side, train_side
@@ -73,8 +73,11 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
         for kind, run, on in (("train", train_side, do_train), ("serve", serve_side, do_serve)):
             if not on:
                 continue
-            side = run(s, cat, model, work) if kind == "train" else serve_side(
-                s, cat, model, work, points=points)
+            try:
+                side = run(s, cat, model, work) if kind == "train" else serve_side(
+                    s, cat, model, work, points=points)
+            except SpecError as exc:  # e.g. an FP8 recipe's BF16 LM head on a chip with
+                side = {"infeasible": str(exc)}  # no BF16 peak: that side cannot run
             missing[kind][key] = _missing(side, s.chip.id)
             sides[kind][key] = side
             entry[kind] = side
