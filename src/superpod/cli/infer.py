@@ -371,11 +371,15 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
         doc["suggestion"] = _suggest_slo(sysm, spec, opts, input_len, output_len,
                                          slo_tpot_ms, slo_ttft_ms, res)
     if report is not None:
+        from superpod.infer.frontier import frontier_points
         from superpod.report.html import write_report
         from superpod.report.html_views import plan_infer_report
 
+        points = frontier_points(sysm, spec, opts, Workload(input_len=input_len,
+                                                            output_len=output_len),
+                                 [c.layout for c in res.candidates])
         write_report(report, plan_infer_report(doc, f"plan infer: {sysm.spec.id}, "
-                                                    f"{spec.name}"))
+                                                    f"{spec.name}", points))
     if as_json:
         _emit_json(doc)
     else:
