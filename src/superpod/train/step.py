@@ -109,6 +109,15 @@ FP8_AMAX_BYTES = 2.0
 EAGER_NORM_EXTRA = 2 * (32.0 - 4.0)
 EAGER_ROPE_EXTRA = 22.0 - 4.0
 EAGER_GLU_EXTRA = 10.0 - 6.0
+# MoE token permutation (Megatron-Core MoEAlltoAllTokenDispatcher, token_dispatcher.py and
+# moe_utils.py at https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
+# forward, "permutation 1" gathers each token once per chosen expert (index_select: read 2 B,
+# write 2 B per routed element), "permutation 2" (sort_chunks_by_idxs, only with several
+# local experts under expert parallelism) regroups the received rows by local expert (read 2,
+# write 2), and the combine side undoes both (sort back, then unpermute's probability-
+# weighted scatter-add: read 2, write 2); backward moves the gradients through the same
+# passes in reverse. Bytes per routed (token, expert) hidden element and pass:
+MOE_PERMUTE_BYTES = 4.0
 
 
 @dataclass(frozen=True)
@@ -265,6 +274,9 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
             cast_bwd += _copy_s(ctx, per_el * weights)
         else:
             cast_fwd += _copy_s(ctx, per_el * weights) / max(1, p.microbatches)
+    if moe:
+        perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p))
+        elem += perm
     fwd = gemm + attn + elem + cast_fwd
     bwd = 2 * gemm + attn_bwd + 2 * elem + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
@@ -327,6 +339,21 @@ def _eager_extra_bytes_per_token(f: ModelFacts, moe: bool, p: TrainPlan) -> floa
         inner = m.intermediate_size / p.tp
     glu = EAGER_GLU_EXTRA * inner if m.gated_mlp else 0.0
     return EAGER_NORM_EXTRA * h + EAGER_ROPE_EXTRA * qk + glu
+
+
+def _routed_elements(f: ModelFacts, p: TrainPlan) -> float:
+    """Hidden elements of the (token, expert) rows one rank routes per micro-batch."""
+    tokens = p.micro_batch * p.seq_len // p.cp
+    local = tokens // p.tp if p.sequence_parallel else tokens
+    return float(local * f.top_k * f.hidden)
+
+
+def _permute_passes(f: ModelFacts, p: TrainPlan) -> int:
+    """Token permutation passes of one MoE layer's forward (MOE_PERMUTE_BYTES): gather and
+    scatter back, plus the regrouping by local expert and its inverse under expert
+    parallelism with several experts per rank."""
+    local_experts = f.experts // max(1, p.ep)
+    return 2 + (2 if p.ep > 1 and local_experts > 1 else 0)
 
 
 def _bubble_slots(p: TrainPlan) -> float:
