@@ -65,7 +65,21 @@ def test_release_date_picks_the_kernel_generation() -> None:
     new = kernels.attention_efficiency(h100, "cudnn", seq_len=16384, released_by="2026-06")
     before = kernels.attention_efficiency(h100, "cudnn", seq_len=16384, released_by="2023-01")
     assert new > old  # cuDNN 9.19 (2026) beats the mid-2024 cuDNN on the same die
-    assert before == old  # before any measured release: the oldest measured generation
+    assert before == old  # before any dated release: the oldest measured generation
+
+
+def test_release_older_than_its_kernel_is_costed_at_what_was_released_then() -> None:
+    # NeMo 24.03 (March 2024) selects cuDNN, whose oldest measured H100 generation is mid-2024:
+    # the dated kernels released by then (FlashAttention-2, July 2023) stand in for it
+    h100 = CHIPS["h100-sxm"]
+    march = kernels.attention_efficiency(h100, "cudnn", seq_len=32768, released_by="2024-03")
+    july = kernels.attention_efficiency(h100, "cudnn", seq_len=32768, released_by="2024-07")
+    fa2 = next(a for a in CAL.attention if a.chip == "h100-sxm" and a.released == "2023-07")
+    assert march == kernels.attention_entry_efficiency(fa2, 32768) < july
+    # a chip with no dated kernel released by then keeps the oldest measured generation
+    b200 = CHIPS["b200"]
+    assert kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-04") \
+        == kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-06")
 
 
 def test_held_out_attention_source_falls_back_to_the_default() -> None:
