@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,13 +15,17 @@ import typer
 from rich.console import Console
 
 from superpod.errors import SpecError
-from superpod.hardware.catalog import user_system_ids
 
-out = Console()
-err = Console(stderr=True)
+#: NO_COLOR (https://no-color.org) set to anything non-empty: no ANSI styling at all
+_PLAIN: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+out = Console(**_PLAIN)
+err = Console(stderr=True, **_PLAIN)
 F = TypeVar("F", bound=Callable[..., Any])
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
+Report = Annotated[Path | None, typer.Option(
+    "--report", help="Also write a self-contained HTML report here (needs the `report` "
+                     "extra: plotly).")]
 Chips = Annotated[int | None, typer.Option(
     "--chips", "-n", min=1, help="Scale the system to N chips (replicates building blocks).")]
 
@@ -37,6 +42,13 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def render(obj: Any) -> None:
+    """Print a view on stdout; a table too wide for the terminal prints as records."""
+    from superpod.report.fit import fit
+
+    out.print(fit(out, obj))
+
+
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
@@ -45,6 +57,8 @@ def resolve_id(system_id: str | None, files: list[str]) -> str:
     """The positional id, or the single system a ``--system`` file defines."""
     if system_id:
         return system_id
+    from superpod.hardware.catalog import user_system_ids
+
     ids = [i for f in files for i in user_system_ids(f)]
     if len(ids) == 1:
         return ids[0]

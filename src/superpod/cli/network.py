@@ -8,9 +8,11 @@ import typer
 
 from superpod import api
 from superpod.cli.app import app
-from superpod.cli.common import Chips, Json, out
+from superpod.cli.choices import COLLECTIVE_ALGORITHMS, COLLECTIVE_OPS, DTYPES, ENGINES, choice
+from superpod.cli.common import Chips, Json
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.cli.common import system_arg as _system_arg
 from superpod.errors import SpecError
 
@@ -20,17 +22,15 @@ from superpod.errors import SpecError
 def collective_cmd(
         system_arg: Annotated[str, typer.Option(
             "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")],
-        op: Annotated[str, typer.Option(help="all_reduce, all_gather, reduce_scatter, "
-                                             "all_to_all, broadcast, send_recv, ep_dispatch, "
-                                             "ep_combine")],
+        op: Annotated[str, choice(COLLECTIVE_OPS, "The collective.")],
         nbytes: Annotated[str, typer.Option("--bytes", help="Buffer per rank, e.g. 256MiB.")]
         = "0",
         ranks: Annotated[int | None, typer.Option(min=1, help="Ranks (default: all chips).")]
         = None,
-        algorithm: Annotated[str, typer.Option(help="auto, ring, tree, halving_doubling, "
-                                                    "nvls, nvls_tree, direct, hierarchical; "
-                                                    "EP: auto, normal, low_latency")] = "auto",
-        engine: Annotated[str, typer.Option(help="analytic or flow.")] = "analytic",
+        algorithm: Annotated[str, choice(
+            COLLECTIVE_ALGORITHMS, "EP ops take auto, normal or low_latency; the others the "
+                                   "rest.")] = "auto",
+        engine: Annotated[str, choice(ENGINES)] = "analytic",
         fail_links: Annotated[int, typer.Option(
             min=0, help="Fail N scale-up links (seeded; flow engine).")] = 0,
         seed: Annotated[int, typer.Option(help="Seed for --fail-links.")] = 0,
@@ -39,13 +39,13 @@ def collective_cmd(
         tokens: Annotated[int | None, typer.Option(help="EP: tokens per rank.")] = None,
         hidden: Annotated[int | None, typer.Option(help="EP: hidden size.")] = None,
         top_k: Annotated[int | None, typer.Option(help="EP: experts per token.")] = None,
-        dtype: Annotated[str, typer.Option(help="Element type.")] = "bf16",
+        dtype: Annotated[str, choice(DTYPES, "Element type.")] = "bf16",
         ep_library: Annotated[str | None, typer.Option(
             help="EP: kernel library version, e.g. deepep-2025-02 (pure-RDMA low-latency), "
                  "deepep-2025-06 (NVLink-aware), deepep_ascend-2025-09 (default: the newest "
                  "calibrated on the system's fabrics).")] = None,
         chips: Chips = None, as_json: Json = False) -> None:
-    """Time, algbw and busbw of one collective on the system's real topology."""
+    """Time, algbw and busbw of one collective on the real topology."""
     from superpod.network.collectives import CollectiveRequest, collective
     from superpod.network.flow_engine import check_engine, flow_collective
     from superpod.network.topology import build_fabric, failed_sample
@@ -72,4 +72,4 @@ def collective_cmd(
     if as_json:
         _emit_json(row)
     else:
-        out.print(collective_view(row))
+        _render(collective_view(row))

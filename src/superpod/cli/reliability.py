@@ -8,18 +8,20 @@ prints one line and exits with code 2 (the shared pieces live in ``superpod.cli.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
-from superpod.cli.common import Chips, Json, out
+from superpod.cli.choices import REGIONS, SPARE_LEVELS, choice
+from superpod.cli.common import Chips, Json
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.errors import SpecError
 from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 SystemArg = Annotated[str, typer.Option(
     "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")]
@@ -72,8 +74,7 @@ def reliability(
             help="Checkpoint interval, e.g. 10min (default: Daly's optimum).")] = None,
         spares: Annotated[str | None, typer.Option(
             help="Hot spares as GROUP+SPARES, e.g. 64+1 (UB-Mesh).")] = None,
-        spare_level: Annotated[str, typer.Option(
-            help="What a spare replaces: chip or node.")] = "chip",
+        spare_level: Annotated[str, choice(SPARE_LEVELS, "What a spare replaces.")] = "chip",
         link_protection: Annotated[bool | None, typer.Option(
             "--link-protection/--no-link-protection",
             help="Scale-up link failures degrade instead of interrupting (default: on for "
@@ -85,7 +86,7 @@ def reliability(
         seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = 0,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
         as_json: Json = False) -> None:
-    """Interruptions by cause, job MTBF, checkpoint interval and goodput (ETTR)."""
+    """Interruptions by cause, MTBF, checkpoints, goodput (ETTR)."""
     from superpod.reliability import (
         FailureOptions,
         ReliabilityQuery,
@@ -123,7 +124,7 @@ def reliability(
     if as_json:
         _emit_json(row)
     else:
-        out.print(reliability_view(row))
+        _render(reliability_view(row))
 
 
 def _days(seconds: float | None) -> str:
@@ -136,6 +137,10 @@ def _days(seconds: float | None) -> str:
 
 def reliability_view(r: dict[str, Any]) -> Group:
     """Summary, then causes sorted by events, then the cross-checks."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     ck = r["checkpoint"]
     t = Table(title=f"{r['system']}: {r['chips']:,} chips, {r['days']:g} days of work",
               title_justify="left", show_header=False)
@@ -203,15 +208,15 @@ def cost(
         = 1.0,
         electricity_usd_per_kwh: Annotated[float | None, typer.Option(
             help="Electricity price (default: by region, US 0.078, China 0.056).")] = None,
-        region: Annotated[str | None, typer.Option(
-            help="Electricity region: us, us-eia, china (default: by vendor).")] = None,
+        region: Annotated[str | None, choice(
+            REGIONS, "Electricity region (default: by vendor).")] = None,
         years: Annotated[float | None, typer.Option(
             help="IT depreciation years (default 4).")] = None,
         chip_price_usd: Annotated[float | None, typer.Option(
             help="Price per accelerator (default: the price book).")] = None,
         pue: Annotated[float | None, typer.Option(help="PUE (default 1.2).")] = None,
         as_json: Json = False) -> None:
-    """Capex, opex, power, tokens per joule and dollars per million tokens."""
+    """Capex, opex, power, tokens per joule, dollars per Mtoken."""
     from superpod.cost import CostQuery, cost_report, default_prices, with_overrides
     from superpod.cost.prices import J_PER_KWH
 
@@ -225,7 +230,7 @@ def cost(
     if as_json:
         _emit_json(row)
     else:
-        out.print(cost_view(row))
+        _render(cost_view(row))
 
 
 def _usd(x: float) -> str:
@@ -234,6 +239,10 @@ def _usd(x: float) -> str:
 
 def cost_view(r: dict[str, Any]) -> Group:
     """Capex by group, then power, opex and the cost per token."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     chips = r["chips"]
     t = Table(title=f"{r['system']}: {chips:,} chips at {r['tokens_per_s']:,.0f} tokens/s, "
                     f"busy {r['utilisation']:.0%}", title_justify="left")

@@ -53,11 +53,18 @@ def infer_view(r: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+def _idle(c: dict[str, Any], system_chips: int | None) -> str:
+    """``idle of total (N instances)``."""
+    if "idle_chips" not in c:
+        return "-"
+    return f"{c['idle_chips']:,} of {system_chips:,} ({c['instances']:,}x)"
+
+
 def plan_infer_view(res: dict[str, Any]) -> Group:
     t = Table(title=f"best serving layouts ({res['evaluated']:,} layouts, "
                     f"{res['wall_s']:.1f} s)", title_justify="left")
     for col in ("#", "mode", "layout", "batch", "tok/s/chip", "80 % band", "TPOT", "TTFT",
-                "largest part"):
+                "idle chips", "largest part"):
         t.add_column(col, justify="left" if col in ("mode", "layout", "largest part")
                      else "right")
     for i, c in enumerate(res["candidates"], 1):
@@ -69,7 +76,7 @@ def plan_infer_view(res: dict[str, Any]) -> Group:
         t.add_row(str(i), mode, _layout_text(c["layout"]), f"{c['batch']:,}",
                   f"{c['tokens_per_s_per_chip']:,.0f}",
                   f"{b['low']:,.0f}-{b['high']:,.0f}" if b else "-", _ms(c["tpot_s"]),
-                  _ms(c["ttft_s"]),
+                  _ms(c["ttft_s"]), _idle(c, res.get("system_chips")),
                   f"{top[0]} {si(top[1], 's')}")
     first = res["candidates"][0] if res["candidates"] else {}
     return Group(t, infeasible_table(res["infeasible"]), *trust_lines(first))
