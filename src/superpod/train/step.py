@@ -21,7 +21,9 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   (Wang et al., ASPLOS'23), so one chunk stays exposed and the rest hides under the layer's
   GEMMs up to their duration;
 * context parallel: ring attention passes K/V chunks to the next rank (cp - 1 hops per
-  layer), overlapped with attention compute: only the excess is exposed;
+  layer), overlapped with attention compute: only the excess is exposed; PyTorch's
+  context_parallel (torchtitan) instead all-gathers the shards under the first step and
+  passes fp32 K/V gradients back step by step (``_cp_exchange``);
 * expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
   under DualPipe, which overlaps them with the compute of the other direction's chunk, up
   to that compute (DeepSeek-V3 report, arXiv 2412.19437);
@@ -274,14 +276,14 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
             cast_bwd += _copy_s(ctx, per_el * weights)
         else:
             cast_fwd += _copy_s(ctx, per_el * weights) / max(1, p.microbatches)
-    if moe:
-        perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p))
-        elem += perm
-    fwd = gemm + attn + elem + cast_fwd
-    bwd = 2 * gemm + attn_bwd + 2 * elem + cast_bwd
+    # token permutation of a MoE layer: the same passes forward and (on the gradients) back
+    perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p)
+                   ) if moe else 0.0
+    fwd = gemm + attn + elem + perm + cast_fwd
+    bwd = 2 * gemm + attn_bwd + 2 * elem + perm + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
-    recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + cast_fwd
+    recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + perm + cast_fwd
                  }.get(p.recompute, 0.0)
     act = tokens * f.hidden * ACT_BYTES
     if p.tp > 1:
@@ -300,10 +302,8 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         tp_s = hidden = 0.0
     cp_s = 0.0
     if p.cp > 1:
-        kv = tokens * f.kv_bytes_per_token / p.tp
-        hop = _coll(ctx, "send_recv", 2, kv, stride=p.stride("cp"))
-        cp_s = max(0.0, (p.cp - 1) * hop - attn) + max(0.0, 2 * (p.cp - 1) * hop - 2 * attn)
-        hidden += 3 * (p.cp - 1) * hop - cp_s
+        cp_s, cp_hidden = _cp_exchange(ctx, tokens, attn)
+        hidden += cp_hidden
     ep_s = 0.0
     if moe and p.ep > 1:
         dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
@@ -320,6 +320,43 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         hidden += 2 * one - ep_s
     return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
                   ep_s=ep_s, hidden_s=hidden)
+
+
+def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
+    """(exposed, hidden) context-parallel K/V traffic of one layer and micro-batch, seconds;
+    ``attn``: the layer's forward attention time on this rank (``cp`` balanced steps).
+
+    p2p (Transformer Engine AttnFuncWithCP, v1.4 attention.py): forward passes K/V to the
+    next rank each step under that step's attention; backward passes K/V and the partial
+    dK/dV together (twice the bytes) under each backward step.
+    allgather (PyTorch context_parallel, torch/distributed/tensor/experimental/_attention.py
+    at torch 1963fc8, the version torchtitan's performance figures used: rotate_method
+    ALL_GATHER, convert_to_f32): forward all-gathers every K/V shard once, waited for after
+    the first (diagonal) step; backward gathers again, and passes dK/dV accumulated in fp32
+    to the next rank after each step, waited for under the next step, the last one after
+    the loop. A fully recomputed forward repeats its exchange.
+    """
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    per_token = (2.0 * 2 * m.num_attention_heads * m.head_dim
+                 if p.cp_kv_expanded and not m.is_mla else f.kv_bytes_per_token)
+    kv = tokens * per_token / p.tp
+    stride, steps = p.stride("cp"), p.cp
+    fwd_times = 2 if p.recompute == "full" else 1
+    if p.cp_rotate == "allgather":
+        gather = _coll(ctx, "all_gather", steps, kv * steps, stride)
+        grads = _coll(ctx, "send_recv", 2, 2 * kv, stride=stride)  # fp32 dK, dV
+        step_fwd, step_bwd = attn / steps, 2 * attn / steps
+        fwd = max(0.0, gather - step_fwd)
+        bwd = max(0.0, gather - step_bwd) + grads + (steps - 1) * max(0.0, grads - step_bwd)
+        total = (fwd_times + 1) * gather + steps * grads
+    else:
+        hop = _coll(ctx, "send_recv", 2, kv, stride=stride)
+        fwd = max(0.0, (steps - 1) * hop - attn)
+        bwd = max(0.0, 2 * (steps - 1) * hop - 2 * attn)
+        total = (fwd_times + 2) * (steps - 1) * hop
+    exposed = fwd_times * fwd + bwd
+    return exposed, total - exposed
 
 
 def head_dtype(gemm_dtype: str) -> str:
