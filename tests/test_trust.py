@@ -24,13 +24,16 @@ from superpod.trust.bands import (
     band,
     class_stats,
     conformal_probs,
+    effective_count,
     source_weighted_quantiles,
+    source_weights,
 )
 from superpod.trust.holdout import holding_out
 from superpod.trust.sources import source_key
 from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
+TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 10.5
 H200_DOC = ("https://github.com/Azure/AI-benchmarking-guide/blob/7f20e5f/Azure_Results/"
             "ND_H200_v5_results.md")
 
@@ -66,6 +69,8 @@ def test_cross_validation_reports_both_errors_per_case(cross) -> None:  # type: 
     by_kind = cross["cross_validation"]["by_kind"]
     for kind, s in by_kind.items():
         assert s["loso_median_abs_error_pct"] is not None, kind
+    # training under leave-one-source-out (issue target 11 %; only ever tightened)
+    assert by_kind["train"]["loso_median_abs_error_pct"] <= TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT
     sources = cross["cross_validation"]["by_source"]
     assert sum(s["cases"] for s in sources.values()) == len(ok)
     assert len(cross["cross_validation"]["worst_sources"]) == min(10, len(sources))
@@ -89,11 +94,11 @@ def test_loso_never_learns_from_the_held_out_document(cross) -> None:  # type: i
 def test_bands_cover_the_held_out_measurements(cross) -> None:  # type: ignore[no-untyped-def]
     """80 % bands built without each case's own source, around its held-out prediction:
     measured coverage per kind. Floors only ever rise toward the 70-90 % target."""
-    floors = {"collective": 0.70, "train": 0.70, "infer": 0.55}
+    floors = {"collective": 0.70, "train": 0.70, "infer": 0.70}
     by_kind = cross["cross_validation"]["by_kind"]
     for kind, floor in floors.items():
         cov = by_kind[kind]["band_coverage"]
-        assert cov is not None and floor <= cov <= 0.95, (kind, cov)
+        assert cov is not None and floor <= cov <= 0.90, (kind, cov)
 
 
 def test_shipped_bands_rederive_from_the_public_cases(public_cases, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -104,13 +109,22 @@ def test_shipped_bands_rederive_from_the_public_cases(public_cases, tmp_path) ->
         "--write-bands src/superpod/calibration/bands.yaml")
 
 
-def test_weighted_quantiles_give_each_source_one_vote() -> None:
-    # four residuals of source a at 1, one of b at 5: CDF midpoints 1/16, 3/16, 5/16, 7/16
-    # for a and 3/4 for b, so the median interpolates 1 + (1/2 - 7/16) / (3/4 - 7/16) * 4
-    (med,) = source_weighted_quantiles([1, 1, 1, 1, 5], ["a"] * 4 + ["b"], (0.5,))
-    assert med == pytest.approx(1.8)
+def test_weighted_quantiles_weigh_a_source_by_the_root_of_its_cases() -> None:
+    # four residuals of source a at 1..4 weigh 1/2 each, one of b at 10 weighs 1 (total 3):
+    # CDF midpoints 1/12, 3/12, 5/12, 7/12 for a and 10/12 for b, so the median
+    # interpolates halfway between 3 (5/12) and 4 (7/12); unweighted it would be 3
+    (med,) = source_weighted_quantiles([1, 2, 3, 4, 10], ["a"] * 4 + ["b"], (0.5,))
+    assert med == pytest.approx(3.5)
     lo, hi = source_weighted_quantiles([3.0, 1.0, 2.0], ["x", "y", "z"], (0.0, 1.0))
     assert (lo, hi) == (1.0, 3.0)
+
+
+def test_effective_count_lies_between_sources_and_cases() -> None:
+    w = source_weights(["a"] * 4 + ["b"])
+    assert w == [0.5, 0.5, 0.5, 0.5, 1.0]
+    assert effective_count(w) == pytest.approx(9 / 2)  # (4 * 1/2 + 1)^2 / (4 / 4 + 1)
+    assert effective_count(source_weights(list("xyz"))) == pytest.approx(3)
+    assert effective_count(source_weights(["a"] * 9)) == pytest.approx(9)
 
 
 def test_conformal_probabilities_widen_with_few_sources() -> None:
@@ -215,3 +229,17 @@ def test_cli_json_carries_bands_on_every_prediction() -> None:
         "plan", "train", "--system", "dgx-h100", "--chips", "16", "--model", "llama3-8b",
         "--global-batch", "32", "--seq-len", "4096", "--top", "2", "--json"]).stdout)
     assert pl["candidates"] and all("band" in c for c in pl["candidates"])
+
+
+def test_a_fabric_is_calibrated_only_for_traffic_it_has_fits_for() -> None:
+    from superpod.trust.family import fabric_family
+
+    cat = api.catalog()
+    cm, nvl = api.system("cloudmatrix384"), api.system("gb200-nvl72")
+    # UB has fitted EP libraries (DeepEP-Ascend) but no fitted collective protocols
+    assert fabric_family(cm, cat, "all_to_all") == "other"  # no Huawei kernel fits either
+    assert fabric_family(cm, cat, "ep_dispatch") == "calibrated"
+    assert fabric_family(nvl, cat, "all_reduce") == "calibrated"
+    ascend = source_key("https://github.com/sgl-project/sgl-kernel-npu/blob/x/README.md")
+    with holding_out([ascend]):  # its only EP source held out: uncalibrated again
+        assert fabric_family(cm, cat, "ep_dispatch") == "other"

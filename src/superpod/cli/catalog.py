@@ -8,10 +8,11 @@ import typer
 
 from superpod import api
 from superpod.cli.app import app
-from superpod.cli.common import Chips, Json, SystemFile, out
+from superpod.cli.common import Chips, Json, SystemFile
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import files_of as _files
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.cli.common import resolve_id as _resolve_id
 
 
@@ -28,7 +29,7 @@ def systems(system: SystemFile = None, as_json: Json = False) -> None:
                                  "scale_up": s.scale_up.kind, "source": s.source}
                                 for s in cat.systems.values()]})
         return
-    out.print(systems_view(cat.systems))
+    _render(systems_view(cat.systems))
 
 
 @app.command()
@@ -55,7 +56,7 @@ def chips(system: SystemFile = None, as_json: Json = False) -> None:
                       f"{c.scale_up_bandwidth_bytes_per_s / 1e9:,.0f}",
                       f"{c.scale_out_bandwidth_bits_per_s / 1e9:,.0f}", f"{c.power_w:,.0f}",
                       c.status, c.evidence)
-    out.print(table)
+    _render(table)
 
 
 @app.command()
@@ -63,7 +64,7 @@ def chips(system: SystemFile = None, as_json: Json = False) -> None:
 def show(system_id: Annotated[str | None, typer.Argument(
              metavar="SYSTEM", help="System id (see `superpod systems`).")] = None,
          chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
-    """Everything a system adds up to, computed from its parts, with sources."""
+    """What a system adds up to from its parts, with sources."""
     from superpod.report.systems import show_view
 
     files = _files(system)
@@ -71,7 +72,7 @@ def show(system_id: Annotated[str | None, typer.Argument(
     if as_json:
         _emit_json(row)
     else:
-        out.print(show_view(row))
+        _render(show_view(row))
 
 
 @app.command()
@@ -86,14 +87,16 @@ def compare(system_ids: Annotated[list[str], typer.Argument(
     if as_json:
         _emit_json(result)
     else:
-        out.print(compare_view(result["systems"], result["memory"], result["memory_claims"]))
+        _render(compare_view(result["systems"], result["memory"], result["memory_claims"]))
 
 
 @app.command()
 @_friendly
 def topology(system_id: Annotated[str | None, typer.Argument(metavar="SYSTEM")] = None,
              chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
-    """Topology facts: structure, diameter, bisection, links, switches, optics, fabric cost."""
+    """Topology: diameter, bisection, links, optics, fabric cost.
+
+    Also the structure per level and the switches."""
     from superpod.network.facts import topology_facts
     from superpod.report.network import topology_view
 
@@ -103,4 +106,4 @@ def topology(system_id: Annotated[str | None, typer.Argument(metavar="SYSTEM")] 
     if as_json:
         _emit_json(facts)
     else:
-        out.print(topology_view(facts))
+        _render(topology_view(facts))

@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from superpod.cli.common import Chips, Json, err, out
+from superpod.cli.choices import OFFLOAD_TIERS, PREFIX_TIERS, choice
+from superpod.cli.common import Chips, Json, Report, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.errors import Infeasible, SpecError
 from superpod.infer.config import (
     DEFAULT_MTP_ACCEPTANCE,
@@ -36,11 +38,14 @@ ModelArg = Annotated[str, typer.Option("--model", "-m",
                                        help="Preset id or a Hugging Face config.json path.")]
 InputLen = Annotated[int, typer.Option(min=1, help="Prompt tokens per request.")]
 OutputLen = Annotated[int, typer.Option(min=1, help="Generated tokens per request.")]
-Precision = Annotated[str, typer.Option(help="Weights: " + ", ".join(PRECISIONS) + ".")]
-KvPrecision = Annotated[str, typer.Option(
-    help="KV cache: " + ", ".join(KV_PRECISIONS) + " (auto: FP8 with FP8/FP4 weights on "
-         "chips with FP8, else BF16).")]
+Precision = Annotated[str, choice(PRECISIONS, "Weights.")]
+KvPrecision = Annotated[str, choice(
+    KV_PRECISIONS, "KV cache (auto: FP8 with FP8/FP4 weights on chips with FP8, else BF16).")]
 Mtp = Annotated[int, typer.Option(min=0, help="Speculative (MTP) tokens per decode step.")]
+WeightOnly = Annotated[bool, typer.Option(
+    "--weight-only", help="Weight-only quantisation: weights stored in --precision, GEMMs in "
+                          "16-bit (W8A16 / W4A16); needed for a format the chip has no "
+                          "tensor-core peak for.")]
 MtpAcc = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Acceptance per drafted token (DeepSeek-V3 report: 85-90%).")]
 Degree = Annotated[int, typer.Option(min=1)]
@@ -53,9 +58,9 @@ DecodeLayout = Annotated[str | None, typer.Option(
 PrefixHit = Annotated[float | None, typer.Option(
     "--prefix-cache-hit", help="Fraction of prompt tokens whose KV is cached (0 <= H < 1): "
                                "loaded over the memory path instead of recomputed.")]
-PrefixTier = Annotated[str | None, typer.Option(
-    "--prefix-cache-tier", help="Where the prefix cache lives: hbm, peer_hbm, host, pool "
-                                "(default: pool where host memory is pooled, else host).")]
+PrefixTier = Annotated[str | None, choice(
+    PREFIX_TIERS, "Where the prefix cache lives (default: pool where host memory is pooled, "
+                  "else host).", "--prefix-cache-tier")]
 
 
 def _system(system_arg: str, chips: int | None) -> Any:
@@ -66,6 +71,9 @@ def _system(system_arg: str, chips: int | None) -> Any:
     return api.system(sid, chips, files)
 
 
+RanksPerChip = Annotated[int | None, typer.Option(
+    min=1, help="Ranks per package (default: the devices the chip exposes, from the catalog; "
+                "Ascend 910C: 2, one per die).")]
 Eplb = Annotated[bool, typer.Option(
     "--eplb/--no-eplb", help="Experts placed by load (DeepSeek EPLB), as large-EP "
                              "deployments run; --no-eplb: the measured unbalanced router.")]
@@ -100,7 +108,7 @@ def _fail(res: Infeasible, as_json: bool) -> None:
 
 @_friendly
 def infer(system_arg: SystemArg, model: ModelArg,
-          phase: Annotated[str, typer.Option(help="prefill, decode or e2e.")] = "e2e",
+          phase: Annotated[str, choice(PHASES)] = "e2e",
           batch: Annotated[int | None, typer.Option(
               min=1, help="Sequences per instance (default: the most throughput within "
                           "memory and the SLOs).")] = None,
@@ -110,9 +118,9 @@ def infer(system_arg: SystemArg, model: ModelArg,
           tp: Degree = 1, dp: Annotated[int | None, typer.Option(
               min=1, help="Attention data parallel (default: fills the chips).")] = None,
           ep: Degree = 1, pp: Degree = 1,
-          ranks_per_chip: Annotated[int, typer.Option(
-              min=1, help="Ranks per package (dies; Ascend 910C: 2).")] = 1,
+          ranks_per_chip: RanksPerChip = None,
           precision: Precision = "bf16", kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
+          weight_only: WeightOnly = False,
           mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
           two_batch_overlap: Annotated[bool | None, typer.Option(
               "--two-batch-overlap/--no-two-batch-overlap",
@@ -129,26 +137,27 @@ def infer(system_arg: SystemArg, model: ModelArg,
               min=1, help="Disaggregated: chips of the decode pool.")] = None,
           prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
           prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
-          kv_spill: Annotated[str | None, typer.Option(
-              help="With --batch: KV cache beyond the HBM pool spills to host or pool, read "
-                   "back every decode step.")] = None,
+          kv_spill: Annotated[str | None, choice(
+              OFFLOAD_TIERS, "With --batch: KV cache beyond the HBM pool spills here, read "
+                             "back every decode step.")] = None,
           weight_offload: Annotated[float | None, typer.Option(
               help="With --batch: this fraction (0-1) of the weights lives in host or pooled "
                    "memory (--weight-offload-tier) and streams in each forward.")] = None,
-          weight_offload_tier: Annotated[str | None, typer.Option(
-              help="host or pool (default: pool where host memory is pooled).")] = None,
+          weight_offload_tier: Annotated[str | None, choice(
+              OFFLOAD_TIERS, "Default: pool where host memory is pooled.")] = None,
           chips: Chips = None, as_json: Json = False) -> None:
-    """Serving one model on one instance layout: TTFT, TPOT, tokens/s, memory, breakdown."""
+    """One serving layout: TTFT, TPOT, tokens/s, memory, breakdown."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
     from superpod.report.infer import infer_view
     from superpod.workload.model import load_model
 
     check_choice("--phase", phase, PHASES)
     sysm = _system(system_arg, chips)
+    ranks_per_chip = ranks_per_chip or sysm.chip.devices
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     spec = load_model(model)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
-                    eplb=eplb, ep_imbalance=ep_imbalance)
+                    eplb=eplb, ep_imbalance=ep_imbalance, weight_only=weight_only)
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
@@ -201,12 +210,15 @@ def infer(system_arg: SystemArg, model: ModelArg,
     from superpod.trust.annotate import annotate_infer
 
     base = res if isinstance(res, dict) else res.to_dict()
+    from superpod.infer.economics import infer_economics
+
     row = _with_prefix(base, sysm, spec, lay, opts, prefix_cache_hit, prefix_cache_tier)
-    row = annotate_infer(row, sysm, api.catalog(), spec, opts.precision)
+    row = annotate_infer(row | infer_economics(sysm, api.catalog(), row), sysm, api.catalog(),
+                         spec, opts.precision)
     if as_json:
         _emit_json(row)
     else:
-        out.print(infer_view(row))
+        _render(infer_view(row))
 
 
 def _fixed(text: str | None, field: str, r: int) -> ServingLayout | None:
@@ -308,14 +320,21 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                slo_ttft_ms: SloTtft = None, input_len: InputLen = 1024,
                output_len: OutputLen = 1024, precision: Precision = "bf16",
                kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
+               weight_only: WeightOnly = False,
                mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
                disaggregate: Annotated[bool, typer.Option(
                    help="Also try prefill / decode pools.")] = True,
                top: Annotated[int, typer.Option(min=1)] = 5,
                prefill_layout: PrefillLayout = None, decode_layout: DecodeLayout = None,
                prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
-               chips: Chips = None, as_json: Json = False) -> None:
-    """The serving layout with the most output tokens/s per chip within the SLOs."""
+               ranks_per_chip: RanksPerChip = None,
+               all_chips: Annotated[bool, typer.Option(
+                   "--all-chips/--allow-idle-chips",
+                   help="Only layouts whose replicas (or pools) use every chip of the system; "
+                        "by default a layout may leave chips idle (each candidate says how "
+                        "many).")] = False,
+               chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
+    """Serving layouts with the most tokens/s per chip within the SLOs."""
     from superpod import api
     from superpod.infer.search import plan_infer as search
     from superpod.infer.serving import Workload
@@ -325,15 +344,18 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
 
     sysm = _system(system_arg, chips)
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb,
+                    weight_only=weight_only)
     spec = load_model(model)
+    r = ranks_per_chip or sysm.chip.devices
     res = search(sysm, spec, opts,
                  Workload(input_len=input_len, output_len=output_len),
                  slo_tpot_s=slo_tpot_ms / 1e3,
                  slo_ttft_s=slo_ttft_ms / 1e3 if slo_ttft_ms else None, top=top,
                  disaggregate=disaggregate,
-                 prefill_layout=_fixed(prefill_layout, "--prefill-layout", sysm.chip.dies),
-                 decode_layout=_fixed(decode_layout, "--decode-layout", sysm.chip.dies))
+                 prefill_layout=_fixed(prefill_layout, "--prefill-layout", r),
+                 decode_layout=_fixed(decode_layout, "--decode-layout", r),
+                 ranks_per_chip=r, all_chips=all_chips)
     doc = res.to_dict()
     cat = api.catalog()
     cands = [_with_prefix(d, sysm, spec, c.layout, opts, prefix_cache_hit, prefix_cache_tier)
@@ -341,13 +363,58 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     if prefix_cache_hit is not None:
         doc["notes"] = [*doc.get("notes", []), "prefix cache: applied to the candidates the "
                         "search returns; the search itself ranks them without it"]
-    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision) for c in cands]
+    from superpod.infer.economics import infer_economics
+
+    doc["candidates"] = [annotate_infer(c | infer_economics(sysm, cat, c), sysm, cat, spec,
+                                        opts.precision) for c in cands]
+    if not res.candidates:
+        doc["suggestion"] = _suggest_slo(sysm, spec, opts, input_len, output_len,
+                                         slo_tpot_ms, slo_ttft_ms, res)
+    if report is not None:
+        from superpod.infer.frontier import frontier_points
+        from superpod.report.html import write_report
+        from superpod.report.html_views import plan_infer_report
+
+        points = frontier_points(sysm, spec, opts, Workload(input_len=input_len,
+                                                            output_len=output_len),
+                                 [c.layout for c in res.candidates])
+        write_report(report, plan_infer_report(doc, f"plan infer: {sysm.spec.id}, "
+                                                    f"{spec.name}", points))
     if as_json:
         _emit_json(doc)
     else:
-        out.print(plan_infer_view(doc))
+        _render(plan_infer_view(doc))
     if not res.candidates:
+        sug = doc["suggestion"]
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
+        err.print(f"infeasible: {sug['reason']}" + (
+            f"; nearest that works: {sug['option']} {sug['value_ms']:g}" if sug["value_ms"]
+            else "; no SLO up to 64x this one works either"), highlight=False, markup=False)
         raise typer.Exit(1)
+
+
+def _suggest_slo(sysm: Any, spec: Any, opts: InferOptions, input_len: int, output_len: int,
+                 tpot_ms: float, ttft_ms: float | None, res: Any) -> dict[str, Any]:
+    """Why no layout meets the SLOs, and the nearest looser SLO (x2 steps, up to x64) that
+    one layout meets: TPOT when TPOT alone binds, else TTFT."""
+    from superpod.infer.search import plan_infer as search
+    from superpod.infer.serving import Workload
+
+    top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
+    reason = f"no layout meets TPOT <= {tpot_ms:g} ms" + (
+        f" and TTFT <= {ttft_ms:g} ms" if ttft_ms else "") + f" ({top})"
+    work = Workload(input_len=input_len, output_len=output_len)
+    for option in ("--slo-tpot-ms", "--slo-ttft-ms") if ttft_ms else ("--slo-tpot-ms",):
+        for k in (2, 4, 8, 16, 32, 64):
+            tp_s = tpot_ms * (k if option == "--slo-tpot-ms" else 1) / 1e3
+            tt_s = ttft_ms * (k if option == "--slo-ttft-ms" else 1) / 1e3 if ttft_ms else None
+            r = search(sysm, spec, opts, work, slo_tpot_s=tp_s, slo_ttft_s=tt_s, top=1,
+                       disaggregate=False)
+            if r.candidates:
+                return {"reason": reason, "option": option,
+                        "value_ms": (tp_s if option == "--slo-tpot-ms" else tt_s or 0) * 1e3}
+    return {"reason": reason, "option": None, "value_ms": None}
 
 
 @_friendly
@@ -365,13 +432,16 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               = None,
               tp: Degree = 1, dp: Annotated[int | None, typer.Option(min=1)] = None,
               ep: Degree = 1, pp: Degree = 1,
-              ranks_per_chip: Annotated[int, typer.Option(min=1)] = 1,
+              ranks_per_chip: RanksPerChip = None,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
+              weight_only: WeightOnly = False,
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
-              chips: Chips = None, as_json: Json = False) -> None:
-    """Request-level simulation: TTFT / TPOT / latency percentiles and throughput.
+              chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
+    """Request-level simulation: TTFT / TPOT / latency percentiles.
+
+    Also the throughput.
 
     A trace with prefix_id and prefix_len columns caches shared prefixes (or give
     --prefix-cache-hit for every request)."""
@@ -381,8 +451,9 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
 
     sysm = _system(system_arg, chips)
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier, trace=trace is not None)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
-    lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb,
+                    weight_only=weight_only)
+    lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip or sysm.chip.devices)
     if trace is not None:
         reqs = trace_requests(trace, rate, seed)
     elif rate is None:
@@ -409,14 +480,20 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
                    progress=progress and not as_json,
                    cached_tokens=cache.skipped_tokens if cache else None,
                    load_s=cache.load_s if cache else None)
-    doc = res.to_dict()
+    doc = res.to_dict() | {"layout": lay.to_dict()}
     if cache is not None:
         doc["prefix_cache"] = cache.summary(reqs.input_len)
     row = annotate_sim(doc, sysm, api.catalog(), spec, opts.precision)
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import serve_sim_report
+
+        write_report(report, serve_sim_report(row, f"serve-sim: {sysm.spec.id}, "
+                                                   f"{spec.name}"))
     if as_json:
         _emit_json(row)
     else:
-        out.print(sim_view(row))
+        _render(sim_view(row))
 
 
 class _WatchGroups(list):  # type: ignore[type-arg]

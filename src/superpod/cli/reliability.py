@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from superpod.cli.common import Chips, Json, out
+from superpod.cli.choices import REGIONS, SPARE_LEVELS, choice
+from superpod.cli.common import Chips, Json
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.errors import SpecError
 from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
 
@@ -34,13 +36,18 @@ def _system(system_arg: str, chips: int | None) -> Any:
 
 
 def _quantity(text: str | None, dim: Dim, option: str) -> float | None:
+    """An option's quantity in SI units, positive (a zero bandwidth, size or interval is
+    never a default in disguise), or None when the option is not given."""
     if text is None:
         return None
     try:
-        return parse_quantity(text.replace(" ", ""), dim) if dim is not Dim.BYTES \
-            else parse_size_bytes(text.replace(" ", ""))
+        value = parse_quantity(text.replace(" ", ""), dim, positive=True) \
+            if dim is not Dim.BYTES else parse_size_bytes(text.replace(" ", ""))
     except UnitError as exc:
         raise SpecError(str(exc), field=option, value=text) from None
+    if value <= 0:
+        raise SpecError("must be positive", field=option, value=text)
+    return value
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -72,8 +79,7 @@ def reliability(
             help="Checkpoint interval, e.g. 10min (default: Daly's optimum).")] = None,
         spares: Annotated[str | None, typer.Option(
             help="Hot spares as GROUP+SPARES, e.g. 64+1 (UB-Mesh).")] = None,
-        spare_level: Annotated[str, typer.Option(
-            help="What a spare replaces: chip or node.")] = "chip",
+        spare_level: Annotated[str, choice(SPARE_LEVELS, "What a spare replaces.")] = "chip",
         link_protection: Annotated[bool | None, typer.Option(
             "--link-protection/--no-link-protection",
             help="Scale-up link failures degrade instead of interrupting (default: on for "
@@ -85,7 +91,8 @@ def reliability(
         seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = 0,
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
         as_json: Json = False) -> None:
-    """Interruptions by cause, job MTBF, checkpoint interval and goodput (ETTR)."""
+    """Interruptions by cause, MTBF, checkpoints, goodput (ETTR)."""
+    from superpod.cli.common import check_choice
     from superpod.reliability import (
         FailureOptions,
         ReliabilityQuery,
@@ -98,6 +105,7 @@ def reliability(
         checkpoint_bytes as ckpt_bytes,
     )
 
+    check_choice("--spare-level", spare_level, ("chip", "node"))
     if (model_params is None) == (checkpoint_bytes is None):
         raise SpecError("give exactly one of --model-params or --checkpoint-bytes",
                         field="--model-params")
@@ -108,22 +116,24 @@ def reliability(
     storage = Storage.defaults(book)
     bw = _quantity(storage_bandwidth, Dim.BYTES_PER_S, "--storage-bandwidth")
     node_bw = _quantity(node_storage_bandwidth, Dim.BYTES_PER_S, "--node-storage-bandwidth")
-    storage = Storage(write_bytes_per_s=bw or storage.write_bytes_per_s,
-                      read_bytes_per_s=bw or storage.read_bytes_per_s,
-                      node_bytes_per_s=node_bw or storage.node_bytes_per_s,
+    storage = Storage(write_bytes_per_s=storage.write_bytes_per_s if bw is None else bw,
+                      read_bytes_per_s=storage.read_bytes_per_s if bw is None else bw,
+                      node_bytes_per_s=storage.node_bytes_per_s if node_bw is None
+                      else node_bw,
                       snapshot_bytes_per_s=storage.snapshot_bytes_per_s)
     options = FailureOptions(
         link_protection=link_protection, scale_out_dual_plane=dual_plane_scale_out,
-        spares=SparePolicy.parse(spares, spare_level) if spares else None)
+        spares=SparePolicy.parse(spares, spare_level) if spares is not None else None)
     query = ReliabilityQuery(
-        checkpoint_bytes=nbytes or 0.0, work_days=days, asynchronous=async_checkpoint,
+        checkpoint_bytes=0.0 if nbytes is None else nbytes, work_days=days,
+        asynchronous=async_checkpoint,
         storage=storage, options=options,
         interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
     row = analyse(sysm, query, book, progress=progress)
     if as_json:
         _emit_json(row)
     else:
-        out.print(reliability_view(row))
+        _render(reliability_view(row))
 
 
 def _days(seconds: float | None) -> str:
@@ -207,19 +217,23 @@ def cost(
         = 1.0,
         electricity_usd_per_kwh: Annotated[float | None, typer.Option(
             help="Electricity price (default: by region, US 0.078, China 0.056).")] = None,
-        region: Annotated[str | None, typer.Option(
-            help="Electricity region: us, us-eia, china (default: by vendor).")] = None,
+        region: Annotated[str | None, choice(
+            REGIONS, "Electricity region (default: by vendor).")] = None,
         years: Annotated[float | None, typer.Option(
             help="IT depreciation years (default 4).")] = None,
         chip_price_usd: Annotated[float | None, typer.Option(
             help="Price per accelerator (default: the price book).")] = None,
         pue: Annotated[float | None, typer.Option(help="PUE (default 1.2).")] = None,
         as_json: Json = False) -> None:
-    """Capex, opex, power, tokens per joule and dollars per million tokens."""
+    """Capex, opex, power, tokens per joule, dollars per Mtoken."""
     from superpod.cost import CostQuery, cost_report, default_prices, with_overrides
     from superpod.cost.prices import J_PER_KWH
 
     sysm, cat = _system(system_arg, chips)
+    if region is not None:
+        from superpod.cli.common import check_choice
+
+        check_choice("--region", region, REGIONS)
     prices = default_prices(sysm, cat, region=region, chip_usd=chip_price_usd)
     prices = with_overrides(
         prices, pue=pue, depreciation_years=years,
@@ -229,7 +243,7 @@ def cost(
     if as_json:
         _emit_json(row)
     else:
-        out.print(cost_view(row))
+        _render(cost_view(row))
 
 
 def _usd(x: float) -> str:

@@ -9,17 +9,29 @@ import typer
 
 from superpod import api
 from superpod.cli.app import app, plan_app
-from superpod.cli.common import Chips, Json, Model, check_choice, err, out
+from superpod.cli.choices import (
+    ATTENTION_KERNELS,
+    OFFLOAD,
+    OFFLOAD_OVERLAP,
+    OFFLOAD_TIERS,
+    PP_SCHEDULES,
+    RECOMPUTE,
+    TRAIN_PRECISIONS,
+    choice,
+)
+from superpod.cli.common import Chips, Json, Model, Report, check_choice, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.cli.common import system_arg as _system_arg
 from superpod.errors import SpecError
 
-Offload = Annotated[str, typer.Option(
-    help="none, or auto: where HBM does not fit, offload the optimizer state (ZeRO-Offload) "
-         "and then activations to host or pooled memory.")]
-OffloadTier = Annotated[str | None, typer.Option(
-    help="host or pool (default: pool where host memory is pooled, else host).")]
+Offload = Annotated[str, choice(
+    OFFLOAD, "auto: where HBM does not fit, offload the optimizer state (ZeRO-Offload) "
+             "and then activations to host or pooled memory.")]
+OffloadTier = Annotated[str | None, choice(
+    OFFLOAD_TIERS, "Default: pool where host memory is pooled, else host.")]
+TrainPrecision = Annotated[str, choice(TRAIN_PRECISIONS, "Compute precision.")]
 
 
 @app.command()
@@ -31,11 +43,12 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           tp: int = 1, pp: int = 1, vpp: int = 1, dp: Annotated[int | None, typer.Option(
               help="Default: chips / (tp pp cp).")] = None, cp: int = 1, ep: int = 1,
           etp: int = 1, sequence_parallel: bool = True, zero: int = 1, micro_batch: int = 1,
-          recompute: Annotated[str, typer.Option(
-              help="none, selective (attention core), op (every other matmul), full.")] = "none",
-          precision: str = "bf16", pp_schedule: str = "auto",
-          attention_kernel: Annotated[str, typer.Option(
-              help="auto, fa2, fa3 or unfused (score matrix in memory).")] = "auto",
+          recompute: Annotated[str, choice(
+              RECOMPUTE, "selective: attention core; op: every other matmul.")] = "none",
+          precision: TrainPrecision = "bf16",
+          pp_schedule: Annotated[str, choice(PP_SCHEDULES)] = "auto",
+          attention_kernel: Annotated[str, choice(
+              ATTENTION_KERNELS, "unfused: the score matrix in memory.")] = "auto",
           tp_comm_overlap: Annotated[bool, typer.Option(
               help="Pipeline TP collectives with the GEMMs (Megatron-Core / TE, AsyncTP).")
           ] = True,
@@ -50,11 +63,11 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
           economics: Annotated[bool, typer.Option(
               help="Add goodput after failures, power, tokens/J and $/Mtok.")] = True,
           offload: Offload = "none", offload_tier: OffloadTier = None,
-          offload_overlap: Annotated[str, typer.Option(
-              help="serial, overlapped (transfers under backward / forward) or delayed "
-                   "(ZeRO-Offload's one-step delayed update).")] = "overlapped",
+          offload_overlap: Annotated[str, choice(
+              OFFLOAD_OVERLAP, "overlapped: transfers under backward / forward; delayed: "
+                               "ZeRO-Offload's one-step delayed update.")] = "overlapped",
           as_json: Json = False) -> None:
-    """Step time, tokens/s, MFU, memory and a breakdown for one training layout."""
+    """One training layout: step time, tokens/s, MFU, memory."""
     from superpod.errors import Infeasible
     from superpod.report.train import train_view
     from superpod.train.plan import TrainPlan
@@ -63,23 +76,27 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     from superpod.trust.annotate import annotate_train
     from superpod.workload.model import load_model
 
+    if trace is not None:
+        from superpod.boundary.files import check_output
+
+        check_output(trace, "--trace")
     sid, files = _system_arg(system_arg)
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     ranks_per_chip = ranks_per_chip or sysm.chip.devices
     ranks = sysm.counts.chips * ranks_per_chip
-    check_choice("--recompute", recompute, ("none", "selective", "op", "full"))
-    check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
-    check_choice("--pp-schedule", pp_schedule,
-                  ("auto", "1f1b", "interleaved", "dualpipe", "zero_bubble"))
-    check_choice("--attention-kernel", attention_kernel, ("auto", "fa2", "fa3", "unfused"))
+    check_choice("--recompute", recompute, RECOMPUTE)
+    check_choice("--precision", precision, TRAIN_PRECISIONS)
+    check_choice("--pp-schedule", pp_schedule, PP_SCHEDULES)
+    check_choice("--attention-kernel", attention_kernel, ATTENTION_KERNELS)
     for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp)):
         if v < 1:
             raise SpecError("must be a positive integer", field=name, value=v)
     if dp is None and ranks % (tp * pp * cp):
         raise SpecError(f"does not divide the {ranks} ranks", field="--tp x --pp x --cp",
                         value=tp * pp * cp, allowed=f"a divisor of {ranks}")
-    plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp or max(1, ranks // (tp * pp * cp)), cp=cp,
+    plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp if dp is not None else max(
+                         1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
                      zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                      seq_len=seq_len, recompute=recompute, precision=precision,
@@ -92,7 +109,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
                         value=precision, allowed=", ".join(
                             p for p in ("bf16", "fp8", "fp4") if p in sysm.chip.peak_flop_per_s))
     tier = _offload_tier(sysm, offload, offload_tier)
-    check_choice("--offload-overlap", offload_overlap, ("serial", "overlapped", "delayed"))
+    check_choice("--offload-overlap", offload_overlap, OFFLOAD_OVERLAP)
     if tier is not None:
         from superpod.train.offload_eval import evaluate_with_offload
 
@@ -117,7 +134,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
     if as_json:
         _emit_json(row)
     else:
-        out.print(train_view(row))
+        _render(train_view(row))
 
 
 @plan_app.command(name="train")
@@ -127,7 +144,7 @@ def plan_train_cmd(
         model: Model,
         global_batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")],
         seq_len: Annotated[int, typer.Option(min=1, help="Tokens per sequence.")],
-        precision: str = "bf16", top: Annotated[int, typer.Option(min=1)] = 5,
+        precision: TrainPrecision = "bf16", top: Annotated[int, typer.Option(min=1)] = 5,
         tp_comm_overlap: Annotated[bool, typer.Option(
             help="Layouts pipeline TP collectives with the GEMMs (Megatron-Core / TE).")
         ] = True,
@@ -135,41 +152,79 @@ def plan_train_cmd(
             min=1, help="Ranks per package (default: the devices the chip exposes; "
                         "Ascend 910C: 2).")] = None,
         offload: Offload = "none", offload_tier: OffloadTier = None,
-        chips: Chips = None, as_json: Json = False) -> None:
-    """Enumerate every valid layout, return the best K and the infeasible ones by reason."""
+        chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
+    """The best K training layouts, infeasible ones counted by reason.
+
+    Every valid layout is enumerated and evaluated."""
     from superpod.report.train import plan_view
     from superpod.train.search import plan_train
     from superpod.trust.annotate import annotate_train
     from superpod.workload.model import load_model
 
-    check_choice("--precision", precision, ("bf16", "fp8", "fp4"))
+    check_choice("--precision", precision, TRAIN_PRECISIONS)
     sid, files = _system_arg(system_arg)
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     tier = _offload_tier(sysm, offload, offload_tier)
-    if tier is not None:
-        from superpod.train.offload_eval import plan_train_with_offload
+    r = ranks_per_chip or sysm.chip.devices
 
-        res = plan_train_with_offload(sysm, spec, global_batch, seq_len, precision, top,
-                                      ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                                      tp_comm_overlap=tp_comm_overlap, tier=tier)
-    else:
-        res = plan_train(sysm, spec, global_batch, seq_len, precision, top,
-                         ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                         tp_comm_overlap=tp_comm_overlap)
+    def search(batch: int, k: int = top) -> Any:
+        if tier is not None:
+            from superpod.train.offload_eval import plan_train_with_offload
+
+            return plan_train_with_offload(sysm, spec, batch, seq_len, precision, k,
+                                           ranks_per_chip=r, tp_comm_overlap=tp_comm_overlap,
+                                           tier=tier)
+        return plan_train(sysm, spec, batch, seq_len, precision, k, ranks_per_chip=r,
+                          tp_comm_overlap=tp_comm_overlap)
+
+    res = search(global_batch)
     doc: dict[str, Any] = res.to_dict()
     cat = api.catalog(files)
-    doc["candidates"] = [annotate_train(c, sysm, cat, spec, precision)
-                         for c in doc["candidates"]]
+    from superpod.train.economics import with_economics
+
+    doc["candidates"] = [annotate_train(with_economics(c, cand, sysm, cat, spec), sysm, cat,
+                                        spec, precision)
+                         for c, cand in zip(doc["candidates"], res.candidates, strict=True)]
+    if not res.candidates:
+        doc["suggestion"] = _suggest_batch(sysm, spec, seq_len, precision, r, global_batch,
+                                           res, lambda b: search(b, 1))
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import plan_train_report
+
+        write_report(report, plan_train_report(doc, f"plan train: {sysm.spec.id}, "
+                                                    f"{spec.name}"))
     if as_json:
         _emit_json(doc)
     else:
-        out.print(plan_view(doc))
+        _render(plan_view(doc))
+    if not res.candidates:
+        sug = doc["suggestion"]
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
+        err.print(f"infeasible: {sug['reason']}" + (
+            f"; nearest that works: --global-batch {sug['global_batch']}"
+            if sug["global_batch"] else "; no nearby batch works either"), highlight=False,
+            markup=False)
+        raise typer.Exit(1)
+
+
+def _suggest_batch(sysm: Any, spec: Any, seq_len: int, precision: str, r: int, asked: int,
+                   res: Any, search: Any) -> dict[str, Any]:
+    """Why ``asked`` has no layout, and the nearest batch that has one (None if none)."""
+    from superpod.train.batch import data_parallel_degrees, nearest_batches, why_none
+
+    degrees = data_parallel_degrees(sysm, spec, seq_len, precision, r)
+    found = next((b for b in nearest_batches(asked, degrees)
+                  if b != asked and search(b).candidates), None)
+    return {"reason": why_none(res, asked, degrees), "global_batch": found,
+            "data_parallel_degrees": degrees}
 
 
 def _offload_tier(sysm: Any, offload: str, tier: str | None) -> Any:
     """The tier ``--offload auto`` offloads to, or None for ``--offload none``."""
-    check_choice("--offload", offload, ("none", "auto"))
+    check_choice("--offload", offload, OFFLOAD)
     if offload == "none":
         if tier is not None:
             raise SpecError("--offload-tier needs --offload auto", field="--offload-tier",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from superpod import api
 from superpod.cli.app import app
-from superpod.cli.common import Json, SystemFile, out
+from superpod.cli.choices import CALIBRATE_DTYPES, choice
+from superpod.cli.common import Json, Report, SystemFile, out
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import files_of as _files
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 
 
 @app.command()
@@ -31,8 +33,8 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
              notes: Annotated[bool, typer.Option(
                  "--notes", help="Show each case's note (what the prediction rests on).")]
              = False,
-             as_json: Json = False) -> None:
-    """Predict every published measurement in a case file and report the errors."""
+             report: Report = None, as_json: Json = False) -> None:
+    """Predict published measurements and report the errors."""
     from superpod.report.validation import validation_view
     from superpod.validate.cases import PUBLIC_CASES
     from superpod.validate.runner import validate_file
@@ -41,10 +43,15 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
                            str(calibration) if calibration else None,
                            cross_validate=cross_validate,
                            write_bands=str(write_bands) if write_bands else None)
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import validate_report
+
+        write_report(report, validate_report(result))
     if as_json:
         _emit_json(result)
     else:
-        out.print(validation_view(result, notes=notes))
+        _render(validation_view(result, notes=notes))
 
 
 @app.command()
@@ -52,17 +59,38 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
 def calibrate(chip: Annotated[str, typer.Option(help="Catalog chip id the measurements are for.")],
               output: Annotated[Path, typer.Option("--output", "-o",
                                                    help="Calibration YAML to write.")],
-              dtype: str = "bf16", device: Annotated[str | None, typer.Option(
+              dtype: Annotated[str, choice(CALIBRATE_DTYPES, "Element type.")] = "bf16",
+              device: Annotated[str | None, typer.Option(
                   help="torch device (default: cuda if present, else cpu).")] = None,
-              repeats: Annotated[int, typer.Option(min=1)] = 20) -> None:
-    """Measure GEMM and copy throughput here (needs the `calibrate` extra: PyTorch) and
-    write a calibration file for `--calibration`."""
+              repeats: Annotated[int, typer.Option(min=1)] = 20,
+              as_json: Json = False) -> None:
+    """Measure GEMM and copy throughput here (needs PyTorch).
+
+    Writes a calibration file for `--calibration` (the `calibrate` extra installs PyTorch)."""
     import yaml
 
+    from superpod.boundary.files import check_output, write_text
     from superpod.compute.measure import measure, with_defaults
 
     api.catalog().chip(chip)  # an unknown chip id is bad input
-    doc = with_defaults(measure(chip, dtype, device, repeats))
-    output.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    check_output(output, "--output")
+    measured = measure(chip, dtype, device, repeats)
+    doc = with_defaults(measured)
+    write_text(output, yaml.safe_dump(doc, sort_keys=False), "--output")
+    if as_json:
+        _emit_json(calibration_summary(measured, str(output), dtype))
+        return
     out.print(f"wrote {output}: {len(doc['gemm'][0]['points'])} GEMM shapes, copy "
-              f"{doc['memcpy'][0]['copy_bandwidth']}")
+              f"{doc['memcpy'][0]['copy_bandwidth']}", highlight=False)
+
+
+def calibration_summary(measured: dict[str, Any], output: str, dtype: str) -> dict[str, Any]:
+    """``calibrate --json``: what was measured, in SI units (the file keeps the YAML form)."""
+    from superpod.units import Dim, parse_quantity
+
+    gemm, copy = measured["gemm"][0], measured["memcpy"][0]
+    return {"chip": gemm["chip"], "dtype": dtype, "output": output, "source": gemm["source"],
+            "gemm": [{"m": m, "n": n, "k": k, "flop_per_s": tflops * 1e12}
+                     for m, n, k, tflops in gemm["points"]],
+            "copy_bandwidth_bytes_per_s": parse_quantity(
+                copy["copy_bandwidth"].replace(" ", ""), Dim.BYTES_PER_S)}

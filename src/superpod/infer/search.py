@@ -2,7 +2,8 @@
 latency SLOs.
 
 Axes are data (``candidate_layouts``): instance sizes (powers of two and the whole system),
-ranks per chip (1, or the package's dies), attention tensor / data parallel and pipeline
+ranks per chip (the devices the package exposes, from the catalog: the Ascend 910C's two
+dies are two ranks; or as asked), attention tensor / data parallel and pipeline
 splits, expert parallel over the stage (all of it, or powers of two below). Every layout goes
 through the same pure evaluation (``serving.best_batch``: the batch that maximises
 throughput with TPOT <= ``slo_tpot`` and TTFT <= ``slo_ttft``):
@@ -15,6 +16,11 @@ throughput with TPOT <= ``slo_tpot`` and TTFT <= ``slo_ttft``):
 
 Infeasible layouts are counted by reason. Iteration costs are memoised by shape, so the
 search touches each distinct kernel and collective once.
+
+Throughput is per chip of the instance (or of the two pools); the system runs
+``system_chips // chips`` such replicas and each candidate says how many chips that leaves
+idle (``instances``, ``idle_chips``). ``all_chips=True`` keeps only candidates that leave
+none (counted as ``leaves_chips_idle`` otherwise).
 """
 
 from __future__ import annotations
@@ -27,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from superpod.degrees import powers_of_two
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 from superpod.hardware.system import System
 from superpod.infer import memory as mem
-from superpod.infer.config import InferOptions, ServingLayout, check_layout
+from superpod.infer.config import InferOptions, ServingLayout, check_layout, check_precision
 from superpod.infer.serving import (
     ServingResult,
     Workload,
@@ -56,15 +62,23 @@ class InferPlan:
     infeasible: Counter[str] = field(default_factory=Counter)
     evaluated: int = 0
     wall_s: float = 0.0
+    system_chips: int = 0  #: chips of the system searched
 
     @property
     def best(self) -> ServingResult | None:
         return self.candidates[0] if self.candidates else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"candidates": [c.to_dict() for c in self.candidates],
+        return {"candidates": [c.to_dict() | occupancy(self.system_chips, c)
+                               for c in self.candidates],
                 "infeasible": dict(self.infeasible.most_common()),
-                "evaluated": self.evaluated, "wall_s": self.wall_s}
+                "evaluated": self.evaluated, "system_chips": self.system_chips}
+
+
+def occupancy(system_chips: int, res: ServingResult) -> dict[str, int]:
+    """Replicas of the candidate the system holds and the chips they leave idle."""
+    instances = system_chips // res.chips if res.chips else 0
+    return {"instances": instances, "idle_chips": system_chips - instances * res.chips}
 
 
 
@@ -74,12 +88,14 @@ def instance_sizes(system: System) -> list[int]:
     return sorted({*[c for c in powers_of_two(n)], n})
 
 
-def candidate_layouts(system: System, model: ModelSpec, opts: InferOptions
-                      ) -> Iterator[ServingLayout]:
-    """Every layout worth evaluating; impossible ones are filtered by ``check_layout``."""
+def candidate_layouts(system: System, model: ModelSpec, opts: InferOptions,
+                      ranks_per_chip: int | None = None) -> Iterator[ServingLayout]:
+    """Every layout worth evaluating; impossible ones are filtered by ``check_layout``.
+
+    ``ranks_per_chip``: default the devices the chip exposes (catalog ``devices``)."""
     domain = system.counts.chips_per_domain
     for chips in instance_sizes(system):
-        for r in sorted({1, system.chip.dies}):
+        for r in (ranks_per_chip or system.chip.devices,):
             ranks = chips * r
             tps = powers_of_two(min(domain * r, model.num_attention_heads, ranks, MAX_TP * r))
             for tp, pp in itertools.product(tps, powers_of_two(min(MAX_PP, ranks))):
@@ -114,21 +130,28 @@ def _ep_choices(model: ModelSpec, stage_ranks: int) -> list[int]:
 def plan_infer(system: System, model: ModelSpec, opts: InferOptions, work: Workload, *,
                slo_tpot_s: float, slo_ttft_s: float | None = None, top: int = 5,
                disaggregate: bool = True, prefill_layout: ServingLayout | None = None,
-               decode_layout: ServingLayout | None = None) -> InferPlan:
+               decode_layout: ServingLayout | None = None, ranks_per_chip: int | None = None,
+               all_chips: bool = False) -> InferPlan:
     """The ``top`` layouts by output tokens/s per chip within the SLOs (module docstring).
 
     ``prefill_layout`` / ``decode_layout``: fix that pool's instance layout (checked like
-    any candidate); the other pool is searched."""
+    any candidate); the other pool is searched. ``all_chips``: only candidates that leave
+    no chip idle."""
     start = time.perf_counter()
+    try:
+        check_precision(system.chip, opts.precision, opts.weight_only)
+    except SpecError:  # a format the chip cannot run: every layout is infeasible for it
+        return InferPlan(candidates=[], infeasible=Counter({"precision_unsupported": 1}))
     opts = opts.for_chip(system.chip)
-    out = InferPlan(candidates=[])
+    out = InferPlan(candidates=[], system_chips=system.counts.chips)
+    keep = _keep_all_chips if all_chips else _keep
     colocated: list[ServingResult] = []
     pools: dict[str, list[ServingResult]] = {"prefill": [], "decode_pool": []}
-    for lay in candidate_layouts(system, model, opts):
+    for lay in candidate_layouts(system, model, opts, ranks_per_chip):
         out.evaluated += 1
         res = best_batch(system, model, lay, opts, phase="e2e", work=work,
                          slo_tpot_s=slo_tpot_s, slo_ttft_s=slo_ttft_s)
-        _keep(out, colocated, res)
+        keep(out, colocated, res)
         if not disaggregate:
             continue
         dec = best_batch(system, model, lay, opts, phase="decode_pool", work=work,
@@ -155,7 +178,7 @@ def plan_infer(system: System, model: ModelSpec, opts: InferOptions, work: Workl
                             decode_batch=dec.batch)
         if not isinstance(dis, Infeasible) and slo_ttft_s and (dis.ttft_s or 0) > slo_ttft_s:
             dis = Infeasible("slo", "KV hand-over pushes TTFT past the SLO")
-        _keep(out, colocated, dis)
+        keep(out, colocated, dis)
     out.candidates = sorted(colocated, key=lambda r: -r.tokens_per_s_per_chip)[:top]
     out.wall_s = time.perf_counter() - start
     return out
@@ -172,3 +195,12 @@ def _keep(out: InferPlan, kept: list[ServingResult], res: ServingResult | Infeas
         out.infeasible[res.reason] += 1
     else:
         kept.append(res)
+
+
+def _keep_all_chips(out: InferPlan, kept: list[ServingResult],
+                    res: ServingResult | Infeasible) -> None:
+    """``_keep`` for ``all_chips``: a candidate that leaves a chip idle is not kept."""
+    if not isinstance(res, Infeasible) and occupancy(out.system_chips, res)["idle_chips"]:
+        out.infeasible["leaves_chips_idle"] += 1
+        return
+    _keep(out, kept, res)

@@ -85,7 +85,7 @@ METRICS: tuple[Metric, ...] = (
 
 def show_view(row: Row) -> Group:
     """The ``show`` view: the totals with per-chip values, then caveats and sources."""
-    table = Table(title=f"{row['name']}  [{row['id']}]", title_justify="left")
+    table = Table(title=Text(f"{row['name']}  [{row['id']}]"), title_justify="left")
     table.add_column("quantity")
     table.add_column("system", justify="right")
     table.add_column("per chip", justify="right")
