@@ -63,7 +63,8 @@ def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
     degrees = data_parallel_degrees(system, model, w.seq_len, w.train_precision, r)
     choice = nearest_feasible(
         lambda b: plan_train(system, model, b, w.seq_len, w.train_precision, 1,
-                             ranks_per_chip=r), w.global_batch, degrees)
+                             ranks_per_chip=r, space="quick"),  # many searches: the quick space
+        w.global_batch, degrees)
     if choice is None:
         return {"infeasible": f"no layout near global batch {w.global_batch} is feasible"}
     best = choice.result.candidates[0]
