@@ -2,7 +2,7 @@
 
 A layout of ``plan train`` runs ``global_batch / (dp x micro_batch)`` micro-batches, so a
 batch is only reachable when some data-parallel degree the search can form divides it. The
-data-parallel degrees are those of the search's own candidates (``train.search.candidates``
+data-parallel degrees are those of the search's own structures (``train.search.groups``
 asked with a batch every degree divides), so this module and the search never disagree.
 
 ``nearest_batches`` orders the reachable batches by distance to the target (ties: the
@@ -16,18 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from superpod.hardware.system import System
-from superpod.train.search import SearchResult, candidates
+from superpod.train.search import SPACES, SearchResult, groups
 from superpod.workload.model import ModelSpec
 
 MAX_TRIES = 6
 
 
 def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precision: str,
-                          ranks_per_chip: int) -> list[int]:
-    """Every dp the layout search forms on ``system`` (sorted)."""
+                          ranks_per_chip: int, space: str = "full") -> list[int]:
+    """Every dp the layout search (over ``space``) forms on ``system`` (sorted); read off
+    its layout structures, not its every layout."""
+    del precision  # the degrees do not depend on it
     world = system.counts.chips * ranks_per_chip
-    return sorted({p.dp for p in candidates(system, model, world * 8, seq_len, precision,
-                                            ranks_per_chip)})
+    return sorted({g.dp for g in groups(system, model, world * 8, seq_len, ranks_per_chip,
+                                        SPACES[space])})
 
 
 def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:
