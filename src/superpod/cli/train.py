@@ -201,6 +201,8 @@ def plan_train_cmd(
         _render(plan_view(doc))
     if not res.candidates:
         sug = doc["suggestion"]
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
         err.print(f"infeasible: {sug['reason']}" + (
             f"; nearest that works: --global-batch {sug['global_batch']}"
             if sug["global_batch"] else "; no nearby batch works either"), highlight=False,
