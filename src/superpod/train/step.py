@@ -111,6 +111,17 @@ FP8_AMAX_BYTES = 2.0
 EAGER_NORM_EXTRA = 2 * (32.0 - 4.0)
 EAGER_ROPE_EXTRA = 22.0 - 4.0
 EAGER_GLU_EXTRA = 10.0 - 6.0
+# context-parallel ring merges, bytes per element per ring step: (output, dQ, dK/dV).
+# p2p, Transformer Engine v1.4 attention.py (AttnFuncWithCP): forward
+# flash_attn_fwd_out_correction adds out_step * exp(lse_step - lse) into the bf16 output
+# (read the step's output 2, write the scaled copy 2, read it 2, read and write the output
+# 2 + 2 = 10); backward dq.add_ and dkv.add_ in bf16 (read 2 + 2, write 2 = 6 each).
+# allgather, PyTorch _attention.py (_SDPAMerger.step with convert_to_f32, at torch 1963fc8):
+# the step's output cast to fp32 (read 2, write 4), out - out_step (read 4 + 4, write 4),
+# times sigmoid(lse_step - lse) (read 4, write 4), subtracted from the output (read 4 + 4,
+# write 4) = 38; backward grad_query += in fp32 (read 4 + 2, write 4 = 10), grad_key /
+# grad_value += likewise (10) and concatenated in fp32 for the next rank (read 4, write 4)
+RING_MERGE_BYTES = {"p2p": (10.0, 6.0, 6.0), "allgather": (38.0, 10.0, 18.0)}
 # MoE token permutation (Megatron-Core MoEAlltoAllTokenDispatcher, token_dispatcher.py and
 # moe_utils.py at https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
 # forward, "permutation 1" gathers each token once per chosen expert (index_select: read 2 B,
@@ -259,6 +270,9 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     else:
         attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
         attn_bwd = 2 * attn
+        if p.cp > 1:
+            merge_fwd, merge_bwd = _ring_merge_s(ctx, tokens)
+            attn, attn_bwd = attn + merge_fwd, attn_bwd + merge_bwd
     cast_fwd = cast_bwd = 0.0
     if ctx.gemm_dtype in ("fp8", "fp4"):
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
@@ -322,6 +336,28 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
                   ep_s=ep_s, hidden_s=hidden)
 
 
+def _cp_kv_per_token(f: ModelFacts, p: TrainPlan) -> float:
+    """K/V bytes (bf16) one token of one layer exchanges under context parallelism."""
+    m = f.model
+    if p.cp_kv_expanded and not m.is_mla:
+        return 2.0 * 2 * m.num_attention_heads * m.head_dim
+    return f.kv_bytes_per_token
+
+
+def _ring_merge_s(ctx: _Ctx, tokens: int) -> tuple[float, float]:
+    """(forward, backward) seconds one layer spends merging the ring steps' partial results:
+    every step rescales and adds its partial output into the running output (forward), its
+    partial dQ into dQ and its dK/dV into the gradients it passes on (backward), streamed
+    through memory (``RING_MERGE_BYTES``; each step charged over the whole local output)."""
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    q_el = tokens * m.num_attention_heads * m.head_dim_v / p.tp
+    kv_el = tokens * _cp_kv_per_token(f, p) / 2.0 / p.tp  # K and V elements
+    out_b, dq_b, dkv_b = RING_MERGE_BYTES[p.cp_rotate]
+    return (_copy_s(ctx, p.cp * q_el * out_b),
+            _copy_s(ctx, p.cp * (q_el * dq_b + kv_el * dkv_b)))
+
+
 def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     """(exposed, hidden) context-parallel K/V traffic of one layer and micro-batch, seconds;
     ``attn``: the layer's forward attention time on this rank (``cp`` balanced steps).
@@ -336,11 +372,8 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     to the next rank after each step, waited for under the next step, the last one after
     the loop. A fully recomputed forward repeats its exchange.
     """
-    p, f = ctx.plan, ctx.facts
-    m = f.model
-    per_token = (2.0 * 2 * m.num_attention_heads * m.head_dim
-                 if p.cp_kv_expanded and not m.is_mla else f.kv_bytes_per_token)
-    kv = tokens * per_token / p.tp
+    p = ctx.plan
+    kv = tokens * _cp_kv_per_token(ctx.facts, p) / p.tp
     stride, steps = p.stride("cp"), p.cp
     fwd_times = 2 if p.recompute == "full" else 1
     if p.cp_rotate == "allgather":
