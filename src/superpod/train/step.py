@@ -43,7 +43,8 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   gradient, streamed through memory (``FP8_CAST_BYTES`` per element); current and dynamic
   scaling read each tensor once more for its amax (``FP8_AMAX_BYTES``); weights are cast
   once a step (Transformer Engine caches them) or every micro-batch (torchao); the LM head
-  stays BF16;
+  stays BF16; the backward GEMMs run without fast accumulation where the framework says so
+  (``fp8_split_accumulation``), slower by the chip's calibrated factor (Hopper);
 * eager execution (no ``torch.compile``): each element-wise op its own kernel, the extra
   bytes counted op by op (``EAGER_*``);
 * a board power limit below the TDP lowers the sustained clock of compute-bound kernels
@@ -67,7 +68,7 @@ from functools import lru_cache
 from typing import Any
 
 from superpod.compute import kernels
-from superpod.compute.calibration import load_calibration
+from superpod.compute.calibration import load_calibration, split_accumulator_ratio
 from superpod.errors import Infeasible, SpecError
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, collective
@@ -294,7 +295,7 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p)
                    ) if moe else 0.0
     fwd = gemm + attn + elem + perm + cast_fwd
-    bwd = 2 * gemm + attn_bwd + 2 * elem + perm + cast_bwd
+    bwd = 2 * gemm * _split_accumulation(ctx) + attn_bwd + 2 * elem + perm + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
     recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + perm + cast_fwd
@@ -390,6 +391,14 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
         total = (fwd_times + 2) * (steps - 1) * hop
     exposed = fwd_times * fwd + bwd
     return exposed, total - exposed
+
+
+def _split_accumulation(ctx: _Ctx) -> float:
+    """Time factor of the backward FP8 GEMMs: promoted (split) accumulation where the
+    framework runs it, on a chip with a calibrated penalty; else 1."""
+    if not (ctx.plan.fp8_split_accumulation and ctx.gemm_dtype == "fp8"):
+        return 1.0
+    return split_accumulator_ratio(load_calibration(), ctx.system.chip.id)
 
 
 def head_dtype(gemm_dtype: str) -> str:
