@@ -371,17 +371,23 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
         doc["suggestion"] = _suggest_slo(sysm, spec, opts, input_len, output_len,
                                          slo_tpot_ms, slo_ttft_ms, res)
     if report is not None:
+        from superpod.infer.frontier import frontier_points
         from superpod.report.html import write_report
         from superpod.report.html_views import plan_infer_report
 
+        points = frontier_points(sysm, spec, opts, Workload(input_len=input_len,
+                                                            output_len=output_len),
+                                 [c.layout for c in res.candidates])
         write_report(report, plan_infer_report(doc, f"plan infer: {sysm.spec.id}, "
-                                                    f"{spec.name}"))
+                                                    f"{spec.name}", points))
     if as_json:
         _emit_json(doc)
     else:
         _render(plan_infer_view(doc))
     if not res.candidates:
         sug = doc["suggestion"]
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
         err.print(f"infeasible: {sug['reason']}" + (
             f"; nearest that works: {sug['option']} {sug['value_ms']:g}" if sug["value_ms"]
             else "; no SLO up to 64x this one works either"), highlight=False, markup=False)

@@ -189,10 +189,10 @@ def _released_stand_in(chip: Chip, kernel: str, cal: CalibrationFile,
 
 
 def _measured_peak(entry: GemmEntry, chip: Chip, dtype: str) -> float:
-    """The dense peak at ``dtype`` of the chip an entry was measured on (``chip`` itself
-    when it is that chip, or when the measured chip has no such peak)."""
-    if entry.chip == chip.id:
-        return peak_for(chip, dtype)
+    """The dense peak at ``dtype`` of the chip an entry was measured on: the catalog's chip
+    of that id (a user file that redefines ``h100-sxm`` did not change the H100 the entry
+    was measured on), else ``chip`` itself (a chip only the user's files define, measured
+    with ``superpod calibrate``), or when the measured chip has no such peak."""
     from superpod.hardware.catalog import load_catalog
 
     measured = load_catalog().chips.get(entry.chip)

@@ -70,6 +70,7 @@ from typing import Any
 from superpod.compute import kernels
 from superpod.compute.calibration import load_calibration, split_accumulator_ratio
 from superpod.errors import Infeasible, SpecError
+from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.train import memory as mem
@@ -177,18 +178,38 @@ def _gemm_s(ctx: _Ctx, gemms: tuple[tuple[int, int, int, int], ...]) -> float:
     cal = load_calibration()
     dtype = ctx.gemm_dtype
     total = 0.0
+    key = _chip_key(chip)
     for m, n, k, count in gemms:
-        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, ctx.clock, id(cal),
+        total += count * _gemm_time(key, m, n, k, dtype, ctx.r, ctx.clock, id(cal),
                                     excluded())  # per calibration and held-out set
     return total
 
 
-@lru_cache(maxsize=65536)
-def _gemm_time(chip_id: str, m: int, n: int, k: int, dtype: str, r: int, clock: float,
-               _cal: int, _held_out: frozenset[str]) -> float:
-    from superpod.hardware.catalog import load_catalog
+#: chips by the key ``_gemm_time`` is memoised on, and each chip object's key (the object
+#: is held so that its id is not reused while it is a key)
+_CHIPS: dict[str, Chip] = {}
+_KEYS: dict[int, tuple[Chip, str]] = {}
 
-    chip = load_catalog().chips[chip_id]
+
+def _chip_key(chip: Chip) -> str:
+    """The memo key of a chip: all its fields, so that a user's chip that reuses a catalog
+    id (or a chip only the user's file defines) is the chip the GEMMs run on. One chip
+    resolution: the system's own chip, never a catalog lookup by id."""
+    hit = _KEYS.get(id(chip))
+    if hit is not None and hit[0] is chip:
+        return hit[1]
+    if len(_KEYS) > 256:
+        _KEYS.clear()
+    key = chip.model_dump_json()
+    _KEYS[id(chip)] = (chip, key)
+    _CHIPS.setdefault(key, chip)
+    return key
+
+
+@lru_cache(maxsize=65536)
+def _gemm_time(chip_key: str, m: int, n: int, k: int, dtype: str, r: int, clock: float,
+               _cal: int, _held_out: frozenset[str]) -> float:
+    chip = _CHIPS[chip_key]
     est = kernels.gemm(chip, m, n, k, dtype)
     # a rank that is one of r dies owns 1/r of the package: scale time by r; a power-capped
     # clock slows compute-bound kernels (HBM runs on its own clock)
