@@ -9,12 +9,17 @@ import typer
 from superpod import api
 from superpod.cli.app import app
 from superpod.cli.choices import COLLECTIVE_ALGORITHMS, COLLECTIVE_OPS, DTYPES, ENGINES, choice
-from superpod.cli.common import Chips, Json
+from superpod.cli.common import Chips, Json, check_choice
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
 from superpod.cli.common import system_arg as _system_arg
 from superpod.errors import SpecError
+from superpod.network.placement import ELEMENT_BYTES
+
+#: every operation ``collective --op`` takes
+OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send_recv",
+       "ep_dispatch", "ep_combine")
 
 
 @app.command(name="collective")
@@ -39,7 +44,9 @@ def collective_cmd(
         tokens: Annotated[int | None, typer.Option(help="EP: tokens per rank.")] = None,
         hidden: Annotated[int | None, typer.Option(help="EP: hidden size.")] = None,
         top_k: Annotated[int | None, typer.Option(help="EP: experts per token.")] = None,
-        dtype: Annotated[str, choice(DTYPES, "Element type.")] = "bf16",
+        dtype: Annotated[str | None, choice(
+            DTYPES, "EP: element type of the tokens (default bf16); other collectives move "
+                    "--bytes whatever the type.")] = None,
         ep_library: Annotated[str | None, typer.Option(
             help="EP: kernel library version, e.g. deepep-2025-02 (pure-RDMA low-latency), "
                  "deepep-2025-06 (NVLink-aware), deepep_ascend-2025-09 (default: the newest "
@@ -56,10 +63,21 @@ def collective_cmd(
         size = parse_size_bytes(nbytes)
     except UnitError as exc:
         raise SpecError(str(exc), field="--bytes", value=nbytes) from None
+    check_choice("--op", op, OPS)
+    check_choice("--engine", engine, ("analytic", "flow"))
+    ep = op in ("ep_dispatch", "ep_combine")
+    if dtype is not None:
+        check_choice("--dtype", dtype, tuple(ELEMENT_BYTES))
+    for name, given in (("--dtype", dtype), ("--tokens", tokens), ("--hidden", hidden),
+                        ("--top-k", top_k), ("--ep-library", ep_library)):
+        if given is not None and not ep:
+            raise SpecError(f"applies to ep_dispatch / ep_combine only, not {op}", field=name,
+                            value=given)
     system_id, files = _system_arg(system_arg)
     sysm = api.system(system_id, chips, files)
     req = CollectiveRequest(op=op, ranks=ranks or sysm.counts.chips, bytes_=size,
-                            algorithm=algorithm, dtype=dtype, tokens=tokens, hidden=hidden,
+                            algorithm=algorithm, dtype=dtype or "bf16", tokens=tokens,
+                            hidden=hidden,
                             top_k=top_k, concurrent_groups=concurrent_groups,
                             ep_library=ep_library)
     failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []

@@ -36,13 +36,18 @@ def _system(system_arg: str, chips: int | None) -> Any:
 
 
 def _quantity(text: str | None, dim: Dim, option: str) -> float | None:
+    """An option's quantity in SI units, positive (a zero bandwidth, size or interval is
+    never a default in disguise), or None when the option is not given."""
     if text is None:
         return None
     try:
-        return parse_quantity(text.replace(" ", ""), dim) if dim is not Dim.BYTES \
-            else parse_size_bytes(text.replace(" ", ""))
+        value = parse_quantity(text.replace(" ", ""), dim, positive=True) \
+            if dim is not Dim.BYTES else parse_size_bytes(text.replace(" ", ""))
     except UnitError as exc:
         raise SpecError(str(exc), field=option, value=text) from None
+    if value <= 0:
+        raise SpecError("must be positive", field=option, value=text)
+    return value
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -87,6 +92,7 @@ def reliability(
         progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
         as_json: Json = False) -> None:
     """Interruptions by cause, MTBF, checkpoints, goodput (ETTR)."""
+    from superpod.cli.common import check_choice
     from superpod.reliability import (
         FailureOptions,
         ReliabilityQuery,
@@ -99,6 +105,7 @@ def reliability(
         checkpoint_bytes as ckpt_bytes,
     )
 
+    check_choice("--spare-level", spare_level, ("chip", "node"))
     if (model_params is None) == (checkpoint_bytes is None):
         raise SpecError("give exactly one of --model-params or --checkpoint-bytes",
                         field="--model-params")
@@ -109,15 +116,17 @@ def reliability(
     storage = Storage.defaults(book)
     bw = _quantity(storage_bandwidth, Dim.BYTES_PER_S, "--storage-bandwidth")
     node_bw = _quantity(node_storage_bandwidth, Dim.BYTES_PER_S, "--node-storage-bandwidth")
-    storage = Storage(write_bytes_per_s=bw or storage.write_bytes_per_s,
-                      read_bytes_per_s=bw or storage.read_bytes_per_s,
-                      node_bytes_per_s=node_bw or storage.node_bytes_per_s,
+    storage = Storage(write_bytes_per_s=storage.write_bytes_per_s if bw is None else bw,
+                      read_bytes_per_s=storage.read_bytes_per_s if bw is None else bw,
+                      node_bytes_per_s=storage.node_bytes_per_s if node_bw is None
+                      else node_bw,
                       snapshot_bytes_per_s=storage.snapshot_bytes_per_s)
     options = FailureOptions(
         link_protection=link_protection, scale_out_dual_plane=dual_plane_scale_out,
-        spares=SparePolicy.parse(spares, spare_level) if spares else None)
+        spares=SparePolicy.parse(spares, spare_level) if spares is not None else None)
     query = ReliabilityQuery(
-        checkpoint_bytes=nbytes or 0.0, work_days=days, asynchronous=async_checkpoint,
+        checkpoint_bytes=0.0 if nbytes is None else nbytes, work_days=days,
+        asynchronous=async_checkpoint,
         storage=storage, options=options,
         interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
     row = analyse(sysm, query, book, progress=progress)
@@ -221,6 +230,10 @@ def cost(
     from superpod.cost.prices import J_PER_KWH
 
     sysm, cat = _system(system_arg, chips)
+    if region is not None:
+        from superpod.cli.common import check_choice
+
+        check_choice("--region", region, REGIONS)
     prices = default_prices(sysm, cat, region=region, chip_usd=chip_price_usd)
     prices = with_overrides(
         prices, pue=pue, depreciation_years=years,

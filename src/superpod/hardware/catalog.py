@@ -69,6 +69,11 @@ def _resolve_extends(raw: list[dict[str, Any]], base: Mapping[str, dict[str, Any
         parent_id = entry.get("extends")
         if parent_id is None:
             return entry
+        if not isinstance(parent_id, str):
+            raise SpecError("must be a system id", file=file,
+                            field=f"systems.{entry.get('id')}.extends",
+                            value=parent_id if isinstance(parent_id, int | float) else None,
+                            allowed="a system id (text)")
         if parent_id in trail or parent_id not in by_id:
             what = "circular extends" if parent_id in trail else "extends an unknown system"
             raise SpecError(what, file=file, field=f"systems.{entry.get('id')}.extends",
