@@ -78,6 +78,12 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
                     s, cat, model, work, points=points)
             except SpecError as exc:  # e.g. an FP8 recipe's BF16 LM head on a chip with
                 side = {"infeasible": str(exc)}  # no BF16 peak: that side cannot run
+            if kind == "train" and points and "infeasible" not in side:
+                from superpod.versus.evaluate import train_scaling
+
+                side["scaling"] = [*train_scaling(s, cat, model, work),
+                                   {"chips": float(s.counts.chips),
+                                    "tokens_per_s": float(side["tokens_per_s"])}]
             missing[kind][key] = _missing(side, s.chip.id)
             sides[kind][key] = side
             entry[kind] = side
