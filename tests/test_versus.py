@@ -202,3 +202,15 @@ def test_versus_cli_json_is_strict_and_bad_input_is_exit_2() -> None:
     cap = runner.invoke(app, ["versus", "atlas-950-superpod", "gb200-nvl72", "--model",
                               "llama3-8b", "--equal", "capex"])
     assert cap.exit_code == 1 and "ascend-950dt" in cap.output
+
+
+def test_training_scaling_points_are_whole_nodes_below_the_system() -> None:
+    from superpod.versus.evaluate import Workload, train_scaling
+    from superpod.workload.model import load_model
+
+    s = api.system("cloudmatrix384")
+    pts = train_scaling(s, api.catalog(), load_model("llama3-8b"), Workload())
+    chips = [p["chips"] for p in pts]
+    assert chips == [96.0, 192.0]  # a quarter and a half, whole 8-NPU nodes
+    assert all(p["tokens_per_s"] > 0 for p in pts)
+    assert pts[0]["tokens_per_s"] < pts[1]["tokens_per_s"]

@@ -216,15 +216,21 @@ def serve_sim_report(doc: dict[str, Any], title: str) -> Report:
     return rep.add(Lines("sources and assumptions", _sources([doc])))
 
 
+MAX_CASE_ROWS = 400  #: the cases table keeps the worst ones (the report stays < 5 MB)
+MAX_POINTS_PER_KIND = 1500
+
+
 def validate_report(doc: dict[str, Any], title: str = "superpod validate") -> Report:
     ok = [c for c in doc["cases"] if c.get("status") == "ok"]
-    rep = Report(title).add(Table("cases", ["case", "kind", "metric", "measured",
-                                            "predicted", "error %"],
-                                  [[c["id"], c["kind"], c["metric"], f"{c['measured']:.4g}",
-                                    f"{c['predicted']:.4g}", f"{c['error_pct']:+.1f}"]
-                                   for c in ok]))
+    worst = sorted(ok, key=lambda c: -abs(c["error_pct"]))[:MAX_CASE_ROWS]
+    rep = Report(title).add(Table(
+        "cases" + (f" (the {MAX_CASE_ROWS} largest errors of {len(ok)}; all in --json)"
+                   if len(ok) > MAX_CASE_ROWS else ""),
+        ["case", "kind", "metric", "measured", "predicted", "error %"],
+        [[c["id"], c["kind"], c["metric"], f"{c['measured']:.4g}", f"{c['predicted']:.4g}",
+          f"{c['error_pct']:+.1f}"] for c in worst]))
     for kind in sorted({c["kind"] for c in ok}):
-        cs = [c for c in ok if c["kind"] == kind]
+        cs = [c for c in ok if c["kind"] == kind][:MAX_POINTS_PER_KIND]
         trace = {"type": "scatter", "mode": "markers", "name": esc(kind),
                  "x": [c["measured"] for c in cs], "y": [c["predicted"] for c in cs],
                  "text": [esc(c["id"]) for c in cs],
