@@ -112,8 +112,14 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
                      slo_tpot_s=w.slo_tpot_s, slo_ttft_s=w.slo_ttft_s,
                      top=12 if points else 1)
     if not res.candidates:
-        top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
-        return {"infeasible": f"no layout meets TPOT <= {w.slo_tpot_s * 1e3:g} ms ({top})",
+        from superpod.infer.slo_hint import nearest_slo
+
+        sug = nearest_slo(system, model, opts, ServeWork(input_len=w.input_len,
+                                                         output_len=w.output_len),
+                          w.slo_tpot_s, w.slo_ttft_s, res.infeasible)
+        hint = (f"; nearest that works: {sug['option']} {sug['value_ms']:g}"
+                if sug["option"] else "")
+        return {"infeasible": sug["reason"] + hint, "suggestion": sug,
                 "precision": precision}
     row = replicated(res.candidates[0].to_dict(), system.counts.chips)
     row = annotate_infer(row | infer_economics(system, cat, row), system, cat, model,
