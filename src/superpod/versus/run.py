@@ -10,6 +10,7 @@ from typing import Any
 
 from superpod.errors import Infeasible, SpecError
 from superpod.hardware.catalog import load_catalog
+from superpod.power.activity import SOURCES as POWER_SOURCES
 from superpod.versus.budget import scaled_systems
 from superpod.versus.evaluate import Workload, serve_side, train_side
 from superpod.versus.table import table
@@ -92,7 +93,8 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
 
     doc: dict[str, Any] = {"model": model.name, "equal": equal, "workload": asdict(work),
                            "systems": systems,
-                           "ratios": [ratios(scaled[0].system, o.system) for o in scaled[1:]]}
+                           "ratios": [ratios(scaled[0].system, o.system) for o in scaled[1:]],
+                           "power_basis": list(POWER_SOURCES)}
     for kind in ("train", "serve"):
         if sides[kind]:
             doc[kind] = {"rows": table(sides[kind], sizes, missing[kind]),
