@@ -4,6 +4,7 @@ breakdowns that add up, and the command's exit codes."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from superpod import api
 from superpod.cli import app
 from superpod.errors import Infeasible
 from superpod.hardware.system import build_system
-from superpod.train.batch import nearest_batches, why_none
+from superpod.train.batch import TOLERANCE, nearest_batches, why_none
 from superpod.train.search import SearchResult
 from superpod.versus.budget import budget_of, scaled_systems
 from superpod.versus.run import versus
@@ -76,17 +77,33 @@ def test_capex_budget_without_a_price_is_infeasible_naming_it() -> None:
 @settings(max_examples=60, deadline=None)
 @given(target=st.integers(1, 100_000),
        degrees=st.lists(st.integers(1, 512), min_size=1, max_size=6, unique=True))
-def test_nearest_batch_divides_and_nothing_nearer_does(target: int, degrees: list[int]
-                                                       ) -> None:
+def test_nearest_batch_divides_and_reaches_the_most_layouts(target: int, degrees: list[int]
+                                                            ) -> None:
     got = nearest_batches(target, sorted(degrees))
     assert got and all(any(b % d == 0 for d in degrees) for b in got)
-    dist = abs(got[0] - target)
-    for b in range(max(1, target - dist + 1), target + dist):
-        assert not any(b % d == 0 for d in degrees)
+
+    def reach(b: int) -> int:
+        return sum(b % d == 0 for d in degrees)
+
+    window = range(max(1, math.ceil(target * (1 - TOLERANCE))),
+                   math.floor(target * (1 + TOLERANCE)) + 1)
+    inside = [b for b in window if reach(b)]
+    if inside:  # the window's best: the most dividing degrees, then the nearest
+        best = got[0]
+        assert best in window
+        top = max(map(reach, inside))
+        assert reach(best) == top
+        assert min(abs(b - target) for b in inside if reach(b) == top) == abs(best - target)
+    else:  # nothing in the window: the nearest reachable batch
+        dist = abs(got[0] - target)
+        for b in range(max(1, target - dist + 1), target + dist):
+            assert not reach(b)
 
 
-def test_1536_on_nvl72_moves_to_1539_and_says_why() -> None:
-    assert nearest_batches(1536, [9, 18, 36, 72])[0] == 1539
+def test_1536_on_nvl72_moves_to_1512_which_every_degree_divides() -> None:
+    assert nearest_batches(1536, [9, 18, 36, 72])[0] == 1512
+    assert nearest_batches(1539, [9, 18, 36, 72])[0] == 1512
+    assert nearest_batches(1536, [1, 2, 4, 8, 16, 32, 64, 128, 384])[0] == 1536
     why = why_none(SearchResult(candidates=[]), 1536, [9, 18, 36, 72])
     assert "9, 18, 36, 72" in why and "1536" in why
 
@@ -97,7 +114,7 @@ def test_plan_train_with_no_layout_exits_1_and_suggests_a_batch() -> None:
                             "--top", "1", "--json"])
     assert r.exit_code == 1
     doc = _strict(r.stdout)
-    assert doc["suggestion"]["global_batch"] == 1539
+    assert doc["suggestion"]["global_batch"] == 1512
     assert "divides global batch 1536" in doc["suggestion"]["reason"]
 
 
@@ -202,3 +219,28 @@ def test_versus_cli_json_is_strict_and_bad_input_is_exit_2() -> None:
     cap = runner.invoke(app, ["versus", "atlas-950-superpod", "gb200-nvl72", "--model",
                               "llama3-8b", "--equal", "capex"])
     assert cap.exit_code == 1 and "ascend-950dt" in cap.output
+
+
+def test_training_scaling_points_are_whole_nodes_below_the_system() -> None:
+    from superpod.versus.evaluate import Workload, train_scaling
+    from superpod.workload.model import load_model
+
+    s = api.system("cloudmatrix384")
+    pts = train_scaling(s, api.catalog(), load_model("llama3-8b"), Workload())
+    chips = [p["chips"] for p in pts]
+    assert chips == [96.0, 192.0]  # a quarter and a half, whole 8-NPU nodes
+    assert all(p["tokens_per_s"] > 0 for p in pts)
+    assert pts[0]["tokens_per_s"] < pts[1]["tokens_per_s"]
+
+
+def test_huaweis_ratios_against_nvl144_reproduced() -> None:
+    """56.8x the NPUs (counting Rubin dies), ~6.7x FP8, 15x memory (HBM against HBM +
+    LPDDR), 62x interconnect: each within 10 % from the system model."""
+    from superpod.versus.claims import ratios
+
+    r = ratios(api.system("atlas-950-superpod"), api.system("vr200-nvl144"))
+    assert r["published"] is not None
+    for k in ("npus", "fp8", "memory", "interconnect"):
+        assert r["model"][k] == pytest.approx(r["published"][k], rel=0.10), k
+    assert r["model"]["npus"] == pytest.approx(8192 / 144)
+    assert r["model"]["memory_hbm"] > 3 * r["model"]["memory"]  # like for like: far more

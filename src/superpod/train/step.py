@@ -43,7 +43,8 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   gradient, streamed through memory (``FP8_CAST_BYTES`` per element); current and dynamic
   scaling read each tensor once more for its amax (``FP8_AMAX_BYTES``); weights are cast
   once a step (Transformer Engine caches them) or every micro-batch (torchao); the LM head
-  stays BF16;
+  stays BF16; the backward GEMMs run without fast accumulation where the framework says so
+  (``fp8_split_accumulation``), slower by the chip's calibrated factor (Hopper);
 * eager execution (no ``torch.compile``): each element-wise op its own kernel, the extra
   bytes counted op by op (``EAGER_*``);
 * a board power limit below the TDP lowers the sustained clock of compute-bound kernels
@@ -67,7 +68,7 @@ from functools import lru_cache
 from typing import Any
 
 from superpod.compute import kernels
-from superpod.compute.calibration import load_calibration
+from superpod.compute.calibration import load_calibration, split_accumulator_ratio
 from superpod.errors import Infeasible, SpecError
 from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
@@ -112,6 +113,17 @@ FP8_AMAX_BYTES = 2.0
 EAGER_NORM_EXTRA = 2 * (32.0 - 4.0)
 EAGER_ROPE_EXTRA = 22.0 - 4.0
 EAGER_GLU_EXTRA = 10.0 - 6.0
+# context-parallel ring merges, bytes per element per ring step: (output, dQ, dK/dV).
+# p2p, Transformer Engine v1.4 attention.py (AttnFuncWithCP): forward
+# flash_attn_fwd_out_correction adds out_step * exp(lse_step - lse) into the bf16 output
+# (read the step's output 2, write the scaled copy 2, read it 2, read and write the output
+# 2 + 2 = 10); backward dq.add_ and dkv.add_ in bf16 (read 2 + 2, write 2 = 6 each).
+# allgather, PyTorch _attention.py (_SDPAMerger.step with convert_to_f32, at torch 1963fc8):
+# the step's output cast to fp32 (read 2, write 4), out - out_step (read 4 + 4, write 4),
+# times sigmoid(lse_step - lse) (read 4, write 4), subtracted from the output (read 4 + 4,
+# write 4) = 38; backward grad_query += in fp32 (read 4 + 2, write 4 = 10), grad_key /
+# grad_value += likewise (10) and concatenated in fp32 for the next rank (read 4, write 4)
+RING_MERGE_BYTES = {"p2p": (10.0, 6.0, 6.0), "allgather": (38.0, 10.0, 18.0)}
 # MoE token permutation (Megatron-Core MoEAlltoAllTokenDispatcher, token_dispatcher.py and
 # moe_utils.py at https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
 # forward, "permutation 1" gathers each token once per chosen expert (index_select: read 2 B,
@@ -321,6 +333,9 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
     else:
         attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
         attn_bwd = 2 * attn
+        if p.cp > 1:
+            merge_fwd, merge_bwd = _ring_merge_s(ctx, tokens)
+            attn, attn_bwd = attn + merge_fwd, attn_bwd + merge_bwd
     cast_fwd = cast_bwd = 0.0
     if ctx.gemm_dtype in ("fp8", "fp4"):
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
@@ -342,7 +357,7 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
     perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p)
                    ) if moe else 0.0
     fwd = gemm + attn + elem + perm + cast_fwd
-    bwd = 2 * gemm + attn_bwd + 2 * elem + perm + cast_bwd
+    bwd = 2 * gemm * _split_accumulation(ctx) + attn_bwd + 2 * elem + perm + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
     recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + perm + cast_fwd
@@ -384,6 +399,28 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
                   ep_s=ep_s, hidden_s=hidden)
 
 
+def _cp_kv_per_token(f: ModelFacts, p: TrainPlan) -> float:
+    """K/V bytes (bf16) one token of one layer exchanges under context parallelism."""
+    m = f.model
+    if p.cp_kv_expanded and not m.is_mla:
+        return 2.0 * 2 * m.num_attention_heads * m.head_dim
+    return f.kv_bytes_per_token
+
+
+def _ring_merge_s(ctx: _Ctx, tokens: int) -> tuple[float, float]:
+    """(forward, backward) seconds one layer spends merging the ring steps' partial results:
+    every step rescales and adds its partial output into the running output (forward), its
+    partial dQ into dQ and its dK/dV into the gradients it passes on (backward), streamed
+    through memory (``RING_MERGE_BYTES``; each step charged over the whole local output)."""
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    q_el = tokens * m.num_attention_heads * m.head_dim_v / p.tp
+    kv_el = tokens * _cp_kv_per_token(f, p) / 2.0 / p.tp  # K and V elements
+    out_b, dq_b, dkv_b = RING_MERGE_BYTES[p.cp_rotate]
+    return (_copy_s(ctx, p.cp * q_el * out_b),
+            _copy_s(ctx, p.cp * (q_el * dq_b + kv_el * dkv_b)))
+
+
 def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     """(exposed, hidden) context-parallel K/V traffic of one layer and micro-batch, seconds;
     ``attn``: the layer's forward attention time on this rank (``cp`` balanced steps).
@@ -398,11 +435,8 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     to the next rank after each step, waited for under the next step, the last one after
     the loop. A fully recomputed forward repeats its exchange.
     """
-    p, f = ctx.plan, ctx.facts
-    m = f.model
-    per_token = (2.0 * 2 * m.num_attention_heads * m.head_dim
-                 if p.cp_kv_expanded and not m.is_mla else f.kv_bytes_per_token)
-    kv = tokens * per_token / p.tp
+    p = ctx.plan
+    kv = tokens * _cp_kv_per_token(ctx.facts, p) / p.tp
     stride, steps = p.stride("cp"), p.cp
     fwd_times = 2 if p.recompute == "full" else 1
     if p.cp_rotate == "allgather":
@@ -419,6 +453,14 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
         total = (fwd_times + 2) * (steps - 1) * hop
     exposed = fwd_times * fwd + bwd
     return exposed, total - exposed
+
+
+def _split_accumulation(ctx: _Ctx) -> float:
+    """Time factor of the backward FP8 GEMMs: promoted (split) accumulation where the
+    framework runs it, on a chip with a calibrated penalty; else 1."""
+    if not (ctx.plan.fp8_split_accumulation and ctx.gemm_dtype == "fp8"):
+        return 1.0
+    return split_accumulator_ratio(load_calibration(), ctx.system.chip.id)
 
 
 def head_dtype(gemm_dtype: str) -> str:
