@@ -177,3 +177,8 @@ def test_ray_engine_runs_a_small_sweep(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     assert run.evaluated == 4 and run.status == {"ok": 4}
+
+
+def test_shipped_example_is_the_printed_one() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "examples" / "sweep.yaml"
+    assert shipped.read_text() == EXAMPLE

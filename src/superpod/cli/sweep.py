@@ -8,11 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from superpod.cli.app import app
+from superpod.cli.choices import SWEEP_ENGINES, choice
 from superpod.cli.common import Json, err, out
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.errors import SpecError
 
+DEFAULT_OUT = "results.duckdb"
 SHOWN = ("tokens_per_s_per_chip", "mfu", "step_time_s", "usd_per_million_tokens")
 
 
@@ -24,10 +26,11 @@ def sweep(args: Annotated[list[str] | None, typer.Argument(
           example: Annotated[bool, typer.Option(
               "--example", help="Print a starter spec (32 points) and exit.")] = False,
           out_file: Annotated[str, typer.Option(
-              "--out", "-o", help="The results store (DuckDB file).")] = "results.duckdb",
+              "--out", "-o", help="The results store (DuckDB file).")] = DEFAULT_OUT,
           workers: Annotated[int | None, typer.Option(
               min=1, help="Worker processes (default: the machine's cores).")] = None,
-          engine: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+          engine: Annotated[str, choice(
+              SWEEP_ENGINES, "local: a process pool; ray: Ray tasks.")] = "local",
           ray_address: Annotated[str | None, typer.Option(
               help="A running Ray cluster (default: start a local one).")] = None,
           resume: Annotated[bool, typer.Option(
@@ -35,18 +38,29 @@ def sweep(args: Annotated[list[str] | None, typer.Argument(
           verbose: Annotated[bool, typer.Option(
               "--verbose", "-v", help="One line on stderr per finished point.")] = False,
           pareto: Annotated[str | None, typer.Option(
-              help="show: only the Pareto front over these metrics, e.g. "
-                   "tokens_per_s_per_chip,usd_per_million_tokens.")] = None,
+              help="Show only the Pareto front over these metrics, e.g. "
+                   "tokens_per_s_per_chip,usd_per_million_tokens (after a run, of its "
+                   "store).")] = None,
           export: Annotated[str | None, typer.Option(
-              help="show: write every row to a .parquet or .csv file.")] = None,
+              help="Write every row to a .parquet or .csv file.")] = None,
           as_json: Json = False) -> None:
     """Sweep systems x workloads: every point costed by plan train's functions, each row
     committed to a DuckDB store as it finishes (resumable).
 
     Run: superpod sweep SPEC.yaml [--out results.duckdb] [--workers N] [--engine local|ray]
     [--resume]. Read: superpod sweep show FILE [--json] [--pareto M,M] [--export F]."""
+    _check_options(out_file, engine, ray_address, pareto, export,
+                   show=bool(args and args[0] == "show"))
     if example:
         from superpod.sweep import EXAMPLE
+
+        given = [n for n, v in (("SPEC.yaml", args), ("--out", out_file != DEFAULT_OUT),
+                                ("--workers", workers), ("--engine", engine != "local"),
+                                ("--resume", resume), ("--pareto", pareto),
+                                ("--export", export), ("--ray-address", ray_address)) if v]
+        if given:
+            raise SpecError("--example prints the starter spec and takes nothing else",
+                            field=given[0])
 
         typer.echo(EXAMPLE, nl=False)
         return
@@ -59,10 +73,37 @@ def sweep(args: Annotated[list[str] | None, typer.Argument(
     if len(args) != 1:
         raise SpecError("give one sweep spec file", field="SPEC.yaml",
                         allowed="SPEC.yaml, show FILE, or --example")
-    if pareto or export:
-        raise SpecError("--pareto and --export go with `sweep show FILE`",
-                        field="--pareto" if pareto else "--export")
-    _run(args[0], out_file, workers, engine, ray_address, resume, verbose, as_json)
+    _run(args[0], out_file, workers, engine, ray_address, resume, verbose,
+         as_json and not (pareto or export))
+    if pareto or export:  # then the store, as `sweep show` reads it
+        _show(out_file, pareto, export, as_json)
+
+
+def _check_options(out_file: str, engine: str, ray_address: str | None, pareto: str | None,
+                   export: str | None, show: bool) -> None:
+    """Every option checked before any work (and before ``--example``)."""
+    from superpod.boundary.files import check_output
+    from superpod.cli.common import check_choice
+    from superpod.sweep.point import BETTER
+
+    check_choice("--engine", engine, SWEEP_ENGINES)
+    if ray_address is not None and (engine != "ray" or not ray_address.strip()
+                                    or "\x00" in ray_address or len(ray_address) > 1000):
+        raise SpecError("needs --engine ray and an address (host:port or ray://...)",
+                        field="--ray-address", value=ray_address[:80])
+    if not show:
+        check_output(out_file, "--out")
+    if export is not None:
+        check_output(export, "--export")
+        if not export.endswith((".parquet", ".csv")):
+            raise SpecError("unknown export format", field="--export", value=export[:80],
+                            allowed="a .parquet or .csv file")
+    if pareto is not None:
+        names = [m.strip() for m in pareto.split(",")]
+        bad = [m for m in names if m not in BETTER]
+        if bad or not names:
+            raise SpecError("not a metric of the store", field="--pareto",
+                            value=(bad or [pareto])[0][:80], allowed=", ".join(BETTER))
 
 
 def _run(spec_file: str, out_file: str, workers: int | None, engine: str,
