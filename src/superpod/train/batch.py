@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from superpod.hardware.system import System
-from superpod.train.search import SearchResult, candidates
+from superpod.train.search import SearchResult, groups
 from superpod.workload.model import ModelSpec
 
 MAX_TRIES = 6
@@ -32,10 +32,12 @@ SCAN_LIMIT = 1 << 16  #: windows up to this many batches are scanned whole
 
 def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precision: str,
                           ranks_per_chip: int) -> list[int]:
-    """Every dp the layout search forms on ``system`` (sorted)."""
+    """Every dp the layout search forms on ``system`` (sorted): the dp of its structures
+    (``train.search.groups``), asked with a batch every degree divides. ``precision`` does
+    not change the structures."""
+    del precision
     world = system.counts.chips * ranks_per_chip
-    return sorted({p.dp for p in candidates(system, model, world * 8, seq_len, precision,
-                                            ranks_per_chip)})
+    return sorted({g.dp for g in groups(system, model, world * 8, seq_len, ranks_per_chip)})
 
 
 def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:
