@@ -90,7 +90,8 @@ def test_readme_command(line: str, fresh: Path) -> None:
     for path in _outputs(argv):
         assert Path(path).exists(), path
     if argv[0] == "versus" and "--markdown" in argv:  # the README's tables are its output
-        assert r.stdout.strip() in README, f"README table out of date: {line}"
+        assert r.stdout.strip() in README, (
+            f"README table out of date: {line} (python scripts/update_readme_tables.py)")
 
 
 def test_readme_outputs_go_to_temporary_paths() -> None:

@@ -4,6 +4,7 @@ breakdowns that add up, and the command's exit codes."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from superpod import api
 from superpod.cli import app
 from superpod.errors import Infeasible
 from superpod.hardware.system import build_system
-from superpod.train.batch import nearest_batches, why_none
+from superpod.train.batch import TOLERANCE, nearest_batches, why_none
 from superpod.train.search import SearchResult
 from superpod.versus.budget import budget_of, scaled_systems
 from superpod.versus.run import versus
@@ -76,17 +77,33 @@ def test_capex_budget_without_a_price_is_infeasible_naming_it() -> None:
 @settings(max_examples=60, deadline=None)
 @given(target=st.integers(1, 100_000),
        degrees=st.lists(st.integers(1, 512), min_size=1, max_size=6, unique=True))
-def test_nearest_batch_divides_and_nothing_nearer_does(target: int, degrees: list[int]
-                                                       ) -> None:
+def test_nearest_batch_divides_and_reaches_the_most_layouts(target: int, degrees: list[int]
+                                                            ) -> None:
     got = nearest_batches(target, sorted(degrees))
     assert got and all(any(b % d == 0 for d in degrees) for b in got)
-    dist = abs(got[0] - target)
-    for b in range(max(1, target - dist + 1), target + dist):
-        assert not any(b % d == 0 for d in degrees)
+
+    def reach(b: int) -> int:
+        return sum(b % d == 0 for d in degrees)
+
+    window = range(max(1, math.ceil(target * (1 - TOLERANCE))),
+                   math.floor(target * (1 + TOLERANCE)) + 1)
+    inside = [b for b in window if reach(b)]
+    if inside:  # the window's best: the most dividing degrees, then the nearest
+        best = got[0]
+        assert best in window
+        top = max(map(reach, inside))
+        assert reach(best) == top
+        assert min(abs(b - target) for b in inside if reach(b) == top) == abs(best - target)
+    else:  # nothing in the window: the nearest reachable batch
+        dist = abs(got[0] - target)
+        for b in range(max(1, target - dist + 1), target + dist):
+            assert not reach(b)
 
 
-def test_1536_on_nvl72_moves_to_1539_and_says_why() -> None:
-    assert nearest_batches(1536, [9, 18, 36, 72])[0] == 1539
+def test_1536_on_nvl72_moves_to_1512_which_every_degree_divides() -> None:
+    assert nearest_batches(1536, [9, 18, 36, 72])[0] == 1512
+    assert nearest_batches(1539, [9, 18, 36, 72])[0] == 1512
+    assert nearest_batches(1536, [1, 2, 4, 8, 16, 32, 64, 128, 384])[0] == 1536
     why = why_none(SearchResult(candidates=[]), 1536, [9, 18, 36, 72])
     assert "9, 18, 36, 72" in why and "1536" in why
 
@@ -97,7 +114,7 @@ def test_plan_train_with_no_layout_exits_1_and_suggests_a_batch() -> None:
                             "--top", "1", "--json"])
     assert r.exit_code == 1
     doc = _strict(r.stdout)
-    assert doc["suggestion"]["global_batch"] == 1539
+    assert doc["suggestion"]["global_batch"] == 1512
     assert "divides global batch 1536" in doc["suggestion"]["reason"]
 
 
