@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from superpod.errors import Infeasible
 from superpod.hardware.system import System
 from superpod.train.search import SearchResult, candidates
 from superpod.workload.model import ModelSpec
@@ -91,17 +92,28 @@ def why_none(res: SearchResult, batch: int, degrees: list[int]) -> str:
     return f"every layout for global batch {batch} is infeasible ({top})"
 
 
-def nearest_feasible(search: Search, target: int, degrees: list[int]) -> BatchChoice | None:
-    """``search(target)`` if it finds a layout, else the nearest batch that does (None when
-    none of the ``MAX_TRIES`` nearest does)."""
+#: infeasible reasons another global batch can cure (divisibility); memory and the rest
+#: do not depend on it (a layout already tries every micro-batch)
+BATCH_REASONS = frozenset({"batch_divisibility", "no_dp_divides_global_batch",
+                           "interleave_microbatches"})
+
+
+def nearest_feasible(search: Search, target: int, degrees: list[int]
+                     ) -> BatchChoice | Infeasible:
+    """``search(target)`` if it finds a layout, else the nearest batch that does; Infeasible
+    with the reason when none of the ``MAX_TRIES`` nearest does, or at once when no layout
+    failed for a reason another batch could cure (``BATCH_REASONS``)."""
     first = search(target)
     if first.candidates:
         return BatchChoice(asked=target, batch=target, result=first)
     reason = why_none(first, target, degrees)
+    if any(target % d == 0 for d in degrees) and not (
+            BATCH_REASONS & set(first.infeasible)):
+        return Infeasible("no_layout", reason)
     for b in nearest_batches(target, degrees):
         if b == target:
             continue
         res = search(b)
         if res.candidates:
             return BatchChoice(asked=target, batch=b, result=res, reason=reason)
-    return None
+    return Infeasible("no_layout", f"{reason}; none of the nearest batches works either")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from superpod.errors import Infeasible
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.system import System
 from superpod.workload.model import ModelSpec
@@ -64,8 +65,8 @@ def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
     choice = nearest_feasible(
         lambda b: plan_train(system, model, b, w.seq_len, w.train_precision, 1,
                              ranks_per_chip=r), w.global_batch, degrees)
-    if choice is None:
-        return {"infeasible": f"no layout near global batch {w.global_batch} is feasible"}
+    if isinstance(choice, Infeasible):
+        return {"infeasible": choice.detail}
     best = choice.result.candidates[0]
     row = with_economics(best.to_dict(), best, system, cat, model)
     row = annotate_train(row, system, cat, model, w.train_precision)
@@ -162,7 +163,7 @@ def train_scaling(system: System, cat: Catalog, model: ModelSpec, w: Workload
 
         choice = nearest_feasible(search, w.global_batch, data_parallel_degrees(
             s, model, w.seq_len, w.train_precision, r))
-        if choice is not None:
+        if not isinstance(choice, Infeasible):
             out.append({"chips": float(n),
                         "tokens_per_s": choice.result.candidates[0].tokens_per_s})
     return out
