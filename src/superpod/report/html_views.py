@@ -233,16 +233,23 @@ def validate_report(doc: dict[str, Any], title: str = "superpod validate") -> Re
         cs = [c for c in ok if c["kind"] == kind][:MAX_POINTS_PER_KIND]
         trace = {"type": "scatter", "mode": "markers", "name": esc(kind),
                  "x": [c["measured"] for c in cs], "y": [c["predicted"] for c in cs],
-                 "text": [esc(c["id"]) for c in cs],
-                 "error_y": _band_error([c["predicted"] for c in cs],
-                                        [[c["band"]["low"], c["band"]["high"]]
-                                         if c.get("band") else None for c in cs])}
+                 "text": [esc(c["id"]) for c in cs]}
+        # the band is where the measured value is expected for this prediction: a
+        # horizontal segment at the predicted value, from the band's low to its high
+        bx: list[float | None] = []
+        by: list[float | None] = []
+        for c in cs:
+            if c.get("band"):
+                bx += [c["band"]["low"], c["band"]["high"], None]
+                by += [c["predicted"], c["predicted"], None]
+        band = {"type": "scatter", "mode": "lines", "name": "80 % band (measured)",
+                "x": bx, "y": by, "line": {"width": 1}, "opacity": 0.5}
         lo = min(min(c["measured"], c["predicted"]) for c in cs)
         hi = max(max(c["measured"], c["predicted"]) for c in cs)
         line = {"type": "scatter", "mode": "lines", "name": "predicted = measured",
                 "x": [lo, hi], "y": [lo, hi]}
         rep.add(Figure(f"validate-{kind}", f"{kind}: predicted against measured (band)",
-                       {"data": [trace, line], "layout": {
+                       {"data": [band, trace, line], "layout": {
                            "xaxis": {"title": {"text": "measured"}, "type": "log"},
                            "yaxis": {"title": {"text": "predicted"}, "type": "log"}}}))
     summary = doc.get("summary")
