@@ -84,24 +84,12 @@ def interruptions_per_day(system: System, model: ModelSpec) -> float:
     return float(rel["interruptions_per_day"])
 
 
-def replicated(row: dict[str, Any], system_chips: int) -> dict[str, Any]:
-    """A serving row for the whole system: its instance (or pool pair) repeated as many
-    whole times as the system holds; the chips left over idle (stated)."""
-    used = int(row.get("chips") or system_chips)
-    copies = max(1, system_chips // used)
-    out = dict(row)
-    out |= {"instance_chips": used, "instances": copies, "chips": used * copies,
-            "idle_chips": system_chips - used * copies,
-            "tokens_per_s": float(row["tokens_per_s"]) * copies}
-    return out
-
-
 def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
                points: bool = False) -> dict[str, Any]:
     """The best serving layout's annotated row (``pareto``: every candidate's tokens/s per
     chip and TPOT when ``points``)."""
     from superpod.infer.config import InferOptions
-    from superpod.infer.economics import infer_economics
+    from superpod.infer.economics import infer_economics, replicated
     from superpod.infer.search import plan_infer
     from superpod.infer.serving import Workload as ServeWork
     from superpod.trust.annotate import annotate_infer
