@@ -179,7 +179,7 @@ def small() -> dict[str, Any]:
 def test_missing_price_is_stated_and_power_still_shown(small: dict[str, Any]) -> None:
     for kind in ("train", "serve"):
         rows = {r["metric"]: r for r in small[kind]["rows"]}
-        for m in ("capex_usd", "usd_per_million_tokens", "tokens_per_s_per_musd"):
+        for m in ("capex_usd", "usd_per_million_tokens", "tokens_per_s_per_usd"):
             cell = rows[m]["cells"]["atlas-950-superpod"]
             assert cell["value"] is None and "ascend-950dt" in cell["missing"]
             assert rows[m]["winner"] is None or rows[m]["winner"]["system"] == "gb200-nvl72"

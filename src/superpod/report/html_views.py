@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from superpod.report.html import Figure, Lines, Report, Table, esc
-from superpod.report.versus import fmt, notes
+from superpod.report.versus import fmt, notes, shown
 
 
 def _band_error(values: list[float | None], bands: list[list[float] | None]
@@ -80,15 +80,15 @@ def versus_report(doc: dict[str, Any]) -> Report:
             continue
         rows = doc[kind]["rows"]
         rep.add(Table(f"{title} (80 % bands)", ["figure", *keys, "winner"], [
-            [r["label"], *[_cell(r["cells"][k], r["unit"]) for k in keys],
+            [r["label"], *[_cell(shown(r, k), r["unit"]) for k in keys],
              "" if r["winner"] is None else r["winner"]["system"] + (
                  "" if r["winner"]["decisive"] else " (within bands)")] for r in rows]))
         for r in rows:
             if not r["better"]:
                 continue
             rep.add(bars(f"{kind}-{r['metric']}", f"{title}: {r['label']}", keys,
-                         [r["cells"][k]["value"] for k in keys],
-                         [r["cells"][k]["band"] for k in keys], r["unit"]))
+                         [shown(r, k)["value"] for k in keys],
+                         [shown(r, k)["band"] for k in keys], r["unit"]))
         unit = "s per step (with failures)" if kind == "train" else "s per decode step"
         rep.add(stacked(f"{kind}-breakdown", f"{title}: where the time goes",
                         doc[kind]["breakdown_s"], unit))
