@@ -95,7 +95,17 @@ def _layout(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int) -> Ser
             raise SpecError(f"tp*pp = {tp * pp} does not divide the {ranks} ranks",
                             field="--tp", value=tp)
         dp = ranks // (tp * pp)
-    return ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r)
+    return _within(ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r), ranks)
+
+
+def _within(lay: ServingLayout, ranks: int) -> ServingLayout:
+    """An instance layout no larger than the ranks it runs on (a larger one is bad input,
+    never a simulation of chips that are not there)."""
+    if lay.ranks > ranks:
+        raise SpecError(f"the layout needs {lay.ranks:,} ranks (tp x dp x pp); there are "
+                        f"{ranks:,}", field="--dp", value=lay.dp,
+                        allowed=f"tp x dp x pp <= {ranks:,}")
+    return lay
 
 
 def _fail(res: Infeasible, as_json: bool) -> None:
@@ -310,7 +320,7 @@ def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
             raise SpecError(f"tp*pp = {tp * pp} does not divide the pool's {ranks} ranks",
                             field="--tp", value=tp)
         dp = ranks // (tp * pp)
-    return ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r)
+    return _within(ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r), chips * r)
 
 
 @_friendly

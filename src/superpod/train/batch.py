@@ -2,7 +2,7 @@
 
 A layout of ``plan train`` runs ``global_batch / (dp x micro_batch)`` micro-batches, so a
 batch is only reachable when some data-parallel degree the search can form divides it. The
-data-parallel degrees are those of the search's own candidates (``train.search.candidates``
+data-parallel degrees are those of the search's own layout structures (``train.search.groups``
 asked with a batch every degree divides), so this module and the search never disagree.
 
 ``nearest_batches`` prefers, among the batches within ``TOLERANCE`` of the target (the same
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from superpod.errors import Infeasible
 from superpod.hardware.system import System
-from superpod.train.search import SearchResult, candidates
+from superpod.train.search import MICRO_BATCHES, SearchResult, groups
 from superpod.workload.model import ModelSpec
 
 MAX_TRIES = 6
@@ -33,10 +33,12 @@ SCAN_LIMIT = 1 << 16  #: windows up to this many batches are scanned whole
 
 def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precision: str,
                           ranks_per_chip: int) -> list[int]:
-    """Every dp the layout search forms on ``system`` (sorted)."""
+    """Every dp the layout search forms on ``system`` (sorted): the dp of each of its layout
+    structures (``search.groups``) asked with a batch every degree and micro-batch divides.
+    ``precision`` does not change the structures (kept for the callers' symmetry)."""
     world = system.counts.chips * ranks_per_chip
-    return sorted({p.dp for p in candidates(system, model, world * 8, seq_len, precision,
-                                            ranks_per_chip)})
+    batch = world * max(MICRO_BATCHES)
+    return sorted({g.dp for g in groups(system, model, batch, seq_len, ranks_per_chip)})
 
 
 def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:
