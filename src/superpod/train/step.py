@@ -295,10 +295,12 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
            p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
            p.stride("tp") if p.tp > 1 else 0,
            p.stride("cp") if p.cp > 1 else 0, p.tp_comm_overlap, p.pp_schedule == "dualpipe",
-           p.recompute, ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
+           p.recompute, p.fp8_split_accumulation, p.cp_rotate, p.cp_kv_expanded,
+           ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
            # the module's byte constants (tests and what-if studies patch them)
            ELEMENTWISE_TRAFFIC, SCORE_BYTES_FWD, SCORE_BYTES_BWD, FP8_CAST_BYTES,
-           FP8_AMAX_BYTES, EAGER_NORM_EXTRA, EAGER_ROPE_EXTRA, EAGER_GLU_EXTRA, ACT_BYTES)
+           FP8_AMAX_BYTES, EAGER_NORM_EXTRA, EAGER_ROPE_EXTRA, EAGER_GLU_EXTRA, ACT_BYTES,
+           MOE_PERMUTE_BYTES, RING_MERGE_BYTES.get(p.cp_rotate))
     hit = _LAYER_CACHE.get(key)
     if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
         return hit[1]
