@@ -24,7 +24,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   ("FP8-CS", "cs"); the backward FP8 GEMMs use TE's split accumulator (no fast
   accumulation).
 * Megatron-LM as of 2019-2021 predates FlashAttention (Dao et al. 2022) and materialises the
-  score matrix (``unfused``).
+  score matrix (``unfused``); its local DDP all-reduces the gradients after the last
+  backward, not overlapped.
 * MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
   says it was on.
 * "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
@@ -65,6 +66,10 @@ SRC_TE_ACC = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer
 SRC_TAO_ACC = ("https://github.com/pytorch/ao/blob/6243040807b9ceee889a58cba8e68c5fc4e2ebd8/"
                "torchao/float8/config.py (Float8LinearConfig: use_fast_accum for the output "
                "GEMM only, not grad_input / grad_weight)")
+SRC_MEGATRON_2021 = ("https://github.com/NVIDIA/Megatron-LM/blob/v2.5/megatron/training.py "
+                     "(train_step: with --DDP-impl local, the default in arguments.py, "
+                     "allreduce_gradients() runs after forward_backward_func, on the fp32 "
+                     "gradient buffer bf16 training forces)")
 SRC_TE_ATTN = ("https://github.com/NVIDIA/TransformerEngine/blob/v2.4/transformer_engine/"
                "pytorch/attention/dot_product_attention/utils.py (get_attention_backend: "
                "'give FusedAttention preference on Hopper+'); v1.4 attention.py does the same "
@@ -118,6 +123,7 @@ class TrainFramework:
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"
     fp8_split_accumulation: bool = False  #: backward FP8 GEMMs without fast accumulation
+    dp_overlap: bool = True  #: gradient reduction overlapped with the backward pass
     cp_rotate: str = "p2p"  #: context-parallel K/V exchange (TrainPlan.cp_rotate)
     cp_kv_expanded: bool = False  #: K/V repeated to every query head before attention
     sources: tuple[str, ...] = field(default=())
@@ -209,4 +215,5 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
         fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
         fp8_split_accumulation=pick(Choice(True, SRC_TE_ACC), False) if te else False,
+        dp_overlap=not pick(Choice(True, SRC_MEGATRON_2021), False) if legacy else True,
         sources=tuple(used))
