@@ -406,3 +406,17 @@ def test_bucket_holding_the_embedding_follows_megatron_core_defaults() -> None:
     assert st_._dp_tail_params(st_._Ctx(s, st_.model_facts(small), alone, 1, "bf16")) == 0
     assert not framework_for("Megatron-LM (2021)").dp_overlap
     assert framework_for("NeMo 24.07 / Megatron-Core").dp_overlap
+
+
+def test_pipelined_fsdp_reduces_after_the_stage_backward() -> None:
+    tt = framework_for("torchtitan 3D + compile + AsyncTP")
+    assert not tt.overlaps_dp(pp=8, zero=3) and tt.overlaps_dp(pp=1, zero=3)
+    assert framework_for("Meta internal 4D parallelism").overlaps_dp(pp=16, zero=3)
+    s = api.system("dgx-h100", 512)
+    base = dict(tp=8, pp=8, dp=8, zero=3, micro_batch=1, global_batch=64, seq_len=8192,
+                sequence_parallel=True, recompute="full", fsdp_regather=False)
+    over = _ok(evaluate_train(s, L70, TrainPlan(**base), check_memory=False))  # type: ignore[arg-type]
+    after = _ok(evaluate_train(s, L70, TrainPlan(**base, dp_overlap=False),  # type: ignore[arg-type]
+                               check_memory=False))
+    assert after.breakdown_s["dp_comm"] > over.breakdown_s["dp_comm"]
+    assert math.isclose(sum(after.breakdown_s.values()), after.step_time_s, rel_tol=1e-12)

@@ -509,9 +509,10 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         rs, ag = both("reduce_scatter", mem.GRAD_BYTES), both("all_gather", mem.WEIGHT_BYTES)
     else:
         rs, ag = both("all_reduce", mem.GRAD_BYTES), 0.0
-    if not p.dp_overlap:  # one reduction after the step's last backward (Megatron-LM 2021)
-        return rs + ag, 0.0
-    exposed = max(rs - bwd_mb, rs_tail, 0.0) + max(ag - fwd_mb, ag_tail, 0.0)
+    # the reduction after the last backward (Megatron-LM 2021's local DDP; FSDP stages under
+    # torch.distributed.pipelining) is all exposed; the weight gathers still overlap
+    rs_exposed = rs if not p.dp_overlap else max(rs - bwd_mb, rs_tail, 0.0)
+    exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
     return exposed, rs + ag - exposed
 
 
