@@ -26,6 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import fuzzing  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
+#: issue 14's unbounded-work commands: each must answer or refuse in seconds
+BOUNDED = [
+    ["topology", "dgx-h100", "--chips", "2147483648", "--json"],
+    ["topology", "dgx-h100", "--chips", "2097152", "--json"],
+    ["infer", "-s", "dgx-h100", "-m", "llama3-8b", "--tp", "8", "--batch", "8", "--mtp",
+     "1000000", "--json"],
+    ["reliability", "-s", "dgx-h100", "--chips", "1000000", "--model-params", "405e9",
+     "--json"],
+    ["collective", "-s", "tpu-v5p-pod", "--op", "all_to_all", "--bytes", "1GiB", "--engine",
+     "flow", "--json"],
+    ["plan", "infer", "-s", "dgx-h100", "-m", "llama3-8b", "--slo-tpot-ms", "50",
+     "--chips", "1000000", "--json"],
+]
 CLASSES = ("traceback", "hang", "exit_code", "internal", "nonstrict_json", "json_error",
            "silent")
 
@@ -84,6 +97,12 @@ def main() -> None:
     for cmd, c in sorted(by_command.items()):
         fails = ", ".join(f"{k} {c[k]}" for k in CLASSES if c[k])
         print(f"  {cmd:<14} {c['runs']:>5} {seconds[cmd]:>7.1f}  {fails or '-'}")
+    print("bounded work (issue 14, point 10):")
+    for words in BOUNDED:
+        t0 = time.perf_counter()
+        r = fuzzing.runner.invoke(fuzzing.app, words)
+        print(f"  {time.perf_counter() - t0:6.2f} s  exit {r.exit_code}  superpod "
+              f"{' '.join(words[:-1])}")
     for cls, lines in examples.items():
         print(f"examples of {cls}:")
         for line in lines:

@@ -469,3 +469,29 @@ def test_13_reruns_are_byte_identical() -> None:
                   "--input-len", "256", "--output-len", "32", "--top", "2", "--json"]):
         first, second = run(args, 0).stdout, run(args, 0).stdout
         assert first == second and "wall_s" not in first
+
+
+@settings(max_examples=60, deadline=None)
+@given(total=st.integers(16, 40_000), cp=st.sampled_from([1, 2, 4, 8, 16, 64]),
+       cd=st.sampled_from([1, 2, 8, 32, 144, 320]), rate_p=st.floats(0.01, 1e4),
+       rate_d=st.floats(0.01, 1e4))
+def test_10_the_pool_split_window_finds_the_exhaustive_best(
+        total: int, cp: int, cd: int, rate_p: float, rate_d: float) -> None:
+    """Large systems try the splits around the prefill / decode balance only; the best
+    split's requests per chip are those of trying every split."""
+    from superpod.infer import serving
+
+    def served(split: Any) -> float:
+        n_p, n_d = split
+        return min(n_p * rate_p, n_d * rate_d) / (n_p * cp + n_d * cd)
+
+    exact = serving._pools(total, cp, cd, rate_p, rate_d, None, None)
+    old = serving.POOL_SPLITS_EXACT
+    serving.POOL_SPLITS_EXACT = 0
+    try:
+        windowed = serving._pools(total, cp, cd, rate_p, rate_d, None, None)
+    finally:
+        serving.POOL_SPLITS_EXACT = old
+    if isinstance(exact, tuple):
+        assert isinstance(windowed, tuple)
+        assert served(windowed) == pytest.approx(served(exact), rel=1e-9)

@@ -99,7 +99,7 @@ def emit_json(obj: Any) -> None:
 
 def resolve_id(system_id: str | None, files: list[str]) -> str:
     """The positional id, or the single system a ``--system`` file defines."""
-    if system_id:
+    if system_id is not None:
         return system_id
     from superpod.hardware.catalog import user_system_ids
 
@@ -114,9 +114,17 @@ def system_arg(value: str) -> tuple[str, list[str]]:
     """``--system`` of the workload commands: a catalog id, a YAML file, or FILE:ID."""
     path, _, sid = value.partition(":") if ".yaml:" in value or ".yml:" in value else (
         value, "", "")
-    if path.endswith((".yaml", ".yml")) or Path(path).is_file():
+    if path.endswith((".yaml", ".yml")) or _is_file(path):
         return resolve_id(sid or None, [path]), [path]
     return value, []
+
+
+def _is_file(path: str) -> bool:
+    """Whether ``path`` names a file (a name too long for the system names none)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 SystemFile = Annotated[list[Path] | None, typer.Option(

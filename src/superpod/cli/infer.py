@@ -373,10 +373,11 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     if prefix_cache_hit is not None:
         doc["notes"] = [*doc.get("notes", []), "prefix cache: applied to the candidates the "
                         "search returns; the search itself ranks them without it"]
-    from superpod.infer.economics import infer_economics
+    from superpod.infer.economics import infer_economics, replicated
 
-    doc["candidates"] = [annotate_infer(c | infer_economics(sysm, cat, c), sysm, cat, spec,
-                                        opts.precision) for c in cands]
+    doc["candidates"] = [annotate_infer(  # economics with the instance filling the system
+        c | infer_economics(sysm, cat, replicated(c, sysm.counts.chips)), sysm, cat, spec,
+        opts.precision) for c in cands]
     if not res.candidates:
         from superpod.infer.slo_hint import nearest_slo
 

@@ -17,6 +17,8 @@ from superpod.cli.common import system_arg as _system_arg
 from superpod.errors import SpecError
 from superpod.network.placement import ELEMENT_BYTES
 
+#: the largest system the flow engine builds a graph of (~5 s at 32k chips on one core)
+MAX_FLOW_CHIPS = 32_768
 #: every operation ``collective --op`` takes
 OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send_recv",
        "ep_dispatch", "ep_combine")
@@ -80,6 +82,11 @@ def collective_cmd(
                             hidden=hidden,
                             top_k=top_k, concurrent_groups=concurrent_groups,
                             ep_library=ep_library)
+    if engine == "flow" and sysm.counts.chips > MAX_FLOW_CHIPS:
+        raise SpecError(f"the flow engine simulates every link of the {sysm.counts.chips:,} "
+                        "chips; too large", field="--engine", value=engine,
+                        allowed=f"--engine flow up to {MAX_FLOW_CHIPS:,} chips (--chips N), "
+                                "else analytic")
     failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
     check_engine(engine, failed)
     res = flow_collective(sysm, req, failed) if engine == "flow" else collective(sysm, req)

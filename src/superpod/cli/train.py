@@ -224,11 +224,18 @@ def plan_train_cmd(
 def _suggest_batch(sysm: Any, spec: Any, seq_len: int, precision: str, r: int, asked: int,
                    res: Any, search: Any) -> dict[str, Any]:
     """Why ``asked`` has no layout, and the nearest batch that has one (None if none)."""
-    from superpod.train.batch import data_parallel_degrees, nearest_batches, why_none
+    from superpod.train.batch import (
+        BATCH_REASONS,
+        data_parallel_degrees,
+        nearest_batches,
+        why_none,
+    )
 
     degrees = data_parallel_degrees(sysm, spec, seq_len, precision, r)
+    curable = (not any(asked % d == 0 for d in degrees)
+               or bool(BATCH_REASONS & set(res.infeasible)))  # memory: another batch won't
     found = next((b for b in nearest_batches(asked, degrees)
-                  if b != asked and search(b).candidates), None)
+                  if b != asked and search(b).candidates), None) if curable else None
     return {"reason": why_none(res, asked, degrees), "global_batch": found,
             "data_parallel_degrees": degrees}
 

@@ -99,7 +99,10 @@ def attention_combined_efficiency(fwd_bwd_flop_per_s: float, peak_flop_per_s: fl
 def _entry_peak(entry: AttentionEntry) -> float:
     from superpod.hardware.catalog import load_catalog
 
-    chip = load_catalog().chips[entry.chip]
+    chip = load_catalog().chips.get(entry.chip)
+    if chip is None:
+        raise SpecError("an attention entry's chip must be a catalog chip (the one measured)",
+                        field="attention.chip", value=entry.chip)
     return float(chip.peak_flop_per_s.get("bf16") or max(chip.peak_flop_per_s.values()))
 
 

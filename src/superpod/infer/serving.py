@@ -384,6 +384,24 @@ def e2e_decode_only(system: System, model: ModelSpec, layout: ServingLayout,
                          **_common(system, model, layout, opts, it))
 
 
+#: prefill instance counts tried one by one; beyond, a window around the balance point
+POOL_SPLITS_EXACT = 10_000
+
+
+def _prefill_counts(total: int, cp: int, cd: int, rate_p: float, rate_d: float) -> range:
+    """The prefill instance counts worth trying. Requests served per chip rise with the
+    prefill count while prefill is the bottleneck and fall once decode is, so the best split
+    sits at the balance n_p rate_p = n_d rate_d, with n_d = (total - n_p cp) / cd: every
+    count on small systems, a window of whole decode instances around the balance on large
+    ones (a million chips would otherwise be ~10^5 splits)."""
+    top = total // cp
+    if top <= POOL_SPLITS_EXACT or rate_p <= 0 or rate_d <= 0:
+        return range(1, top + 1)
+    balance = int(total * rate_d / (rate_p * cd + rate_d * cp))
+    half = max(64, 4 * (cd // cp + 1))
+    return range(max(1, balance - half), min(top, balance + half) + 1)
+
+
 def _pools(total: int, cp: int, cd: int, rate_p: float, rate_d: float,
            prefill_chips: int | None, decode_chips: int | None
            ) -> tuple[int, int] | Infeasible:
@@ -397,7 +415,7 @@ def _pools(total: int, cp: int, cd: int, rate_p: float, rate_d: float,
                                                 f"decode instance {cd}")
         return n_p, n_d
     best: tuple[float, int, int] | None = None
-    for n_p in range(1, total // cp + 1):
+    for n_p in _prefill_counts(total, cp, cd, rate_p, rate_d):
         n_d = (total - n_p * cp) // cd
         if n_d < 1:
             break

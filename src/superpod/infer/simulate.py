@@ -248,7 +248,7 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     slots = max_batch or max(layout.dp, int(cap_tokens // max(1.0, float(np.mean(inp + out))
                                                               if n else 1.0)))
     costs = _Costs(system, model, layout, opts, slots)
-    st = _State(slots, n)
+    st = _State(min(slots, max(1, n)), n)  # never more sequences in flight than requests
     tps = opts.tokens_per_step
     q = 1.0 + opts.mtp
     budget = (token_budget or PREFILL_TOKEN_BUDGET) * layout.dp
