@@ -15,7 +15,6 @@ from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
 from superpod.cli.common import system_arg as _system_arg
 from superpod.errors import SpecError
-from superpod.network.placement import ELEMENT_BYTES
 
 #: the largest system the flow engine builds a graph of (~5 s at 32k chips on one core)
 MAX_FLOW_CHIPS = 32_768
@@ -69,6 +68,8 @@ def collective_cmd(
     check_choice("--engine", engine, ("analytic", "flow"))
     ep = op in ("ep_dispatch", "ep_combine")
     if dtype is not None:
+        from superpod.network.placement import ELEMENT_BYTES  # at use: start-up
+
         check_choice("--dtype", dtype, tuple(ELEMENT_BYTES))
     for name, given in (("--dtype", dtype), ("--tokens", tokens), ("--hidden", hidden),
                         ("--top-k", top_k), ("--ep-library", ep_library)):
