@@ -37,6 +37,7 @@ def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precis
     each of its layout structures (``search.groups``) asked with a batch every degree and
     micro-batch divides. ``precision`` does not change the structures (kept for the
     callers' symmetry)."""
+    del precision
     sp = SPACES[space]
     world = system.counts.chips * ranks_per_chip
     batch = world * max(sp.micro_batches)
