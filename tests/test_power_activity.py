@@ -98,3 +98,21 @@ def test_serving_without_a_price_keeps_its_power() -> None:
     assert econ["usd_per_million_tokens"] is None and econ["capex_usd"] is None
     assert "ascend-950dt" in econ["cost_error"]
     assert econ["power_w"] > 0 and econ["tokens_per_joule"] > 0
+
+
+def test_disaggregated_pools_weighted_by_their_chips_and_replicas_counted() -> None:
+    from superpod.infer.economics import infer_activity, replicated
+
+    s = api.system("gb200-nvl72")
+    row = {"chips": 36, "tokens_per_s": 1e5, "prefill_chips": 12, "decode_chips": 24,
+           "breakdown_s": {"weight_memory": 1.0},
+           "iterations": [{"phase": "prefill", "breakdown_s": {"gemm_compute": 1.0}},
+                          {"phase": "decode", "breakdown_s": {"gemm_compute": 0.5,
+                                                              "weight_memory": 0.5}}]}
+    one = infer_activity(s, row)
+    assert one.compute == pytest.approx(12 / 72 + 24 / 72 * 0.5)
+    assert one.memory == pytest.approx(24 / 72 * 0.5)
+    two = replicated(row, 72)
+    assert two["instances"] == 2 and two["tokens_per_s"] == 2e5 and two["idle_chips"] == 0
+    both = infer_activity(s, two)
+    assert both.compute == pytest.approx(2 * one.compute)

@@ -365,3 +365,58 @@ def test_frameworks_that_split_fp8_accumulation() -> None:
     assert framework_for("torchtitan FSDP+compile+Float8").fp8_split_accumulation
     assert not framework_for("HAI-LLM (DualPipe)").fp8_split_accumulation
     assert not framework_for("Megatron-LM (2021)").fp8_split_accumulation
+
+
+# ------------------------------------------------------------------ data-parallel tails
+
+
+def test_unoverlapped_reduction_exposes_it_all_and_the_tail_bucket_stays_exposed() -> None:
+    from superpod.train import step as st_
+
+    s = api.system("dgx-h100", 64)
+    base = dict(tp=8, dp=8, micro_batch=1, global_batch=64, seq_len=2048, zero=0,
+                recompute="full", sequence_parallel=True)
+    over = _ok(evaluate_train(s, L8, TrainPlan(**base), check_memory=False))  # type: ignore[arg-type]
+    once = _ok(evaluate_train(s, L8, TrainPlan(**base, dp_overlap=False),  # type: ignore[arg-type]
+                              check_memory=False))
+    # Megatron-LM 2021: the whole fp32 all-reduce after the last backward
+    ctx = st_._Ctx(s, st_.model_facts(L8), TrainPlan(**base), 1, "bf16")  # type: ignore[arg-type]
+    params, _ = st_.model_facts(L8).params_per_rank(8, 1, 1, 1)
+    allreduce = st_._coll(ctx, "all_reduce", 8, params * 4.0, ctx.plan.stride("dp"))
+    assert math.isclose(once.breakdown_s["dp_comm"], allreduce, rel_tol=1e-9)
+    # overlapped: at least the embedding's bucket (Llama 3's 128k x 4096 / tp 8 parameters)
+    tail = st_._coll(ctx, "all_reduce", 8, 128256 * 4096 / 8 * 4.0, ctx.plan.stride("dp"))
+    assert over.breakdown_s["dp_comm"] >= tail * (1 - 1e-9)
+    assert over.breakdown_s["dp_comm"] < once.breakdown_s["dp_comm"]
+
+
+def test_bucket_holding_the_embedding_follows_megatron_core_defaults() -> None:
+    from superpod.train import step as st_
+
+    s = api.system("dgx-h100", 64)
+    small = load_model("gpt3-175b")
+    plan = TrainPlan(tp=8, dp=8, global_batch=8)
+    ctx = st_._Ctx(s, st_.model_facts(small), plan, 1, "bf16")
+    emb = small.params_embedding / 8
+    assert st_._dp_tail_params(ctx) == max(emb, 40e6)
+    wide = TrainPlan(dp=64, global_batch=64)
+    assert st_._dp_tail_params(st_._Ctx(s, st_.model_facts(small), wide, 1, "bf16")) == \
+        max(small.params_embedding, 64e6)
+    alone = TrainPlan(tp=8, pp=8, global_batch=8)  # one data-parallel rank: nothing to sync
+    assert st_._dp_tail_params(st_._Ctx(s, st_.model_facts(small), alone, 1, "bf16")) == 0
+    assert not framework_for("Megatron-LM (2021)").dp_overlap
+    assert framework_for("NeMo 24.07 / Megatron-Core").dp_overlap
+
+
+def test_pipelined_fsdp_reduces_after_the_stage_backward() -> None:
+    tt = framework_for("torchtitan 3D + compile + AsyncTP")
+    assert not tt.overlaps_dp(pp=8, zero=3) and tt.overlaps_dp(pp=1, zero=3)
+    assert framework_for("Meta internal 4D parallelism").overlaps_dp(pp=16, zero=3)
+    s = api.system("dgx-h100", 512)
+    base = dict(tp=8, pp=8, dp=8, zero=3, micro_batch=1, global_batch=64, seq_len=8192,
+                sequence_parallel=True, recompute="full", fsdp_regather=False)
+    over = _ok(evaluate_train(s, L70, TrainPlan(**base), check_memory=False))  # type: ignore[arg-type]
+    after = _ok(evaluate_train(s, L70, TrainPlan(**base, dp_overlap=False),  # type: ignore[arg-type]
+                               check_memory=False))
+    assert after.breakdown_s["dp_comm"] > over.breakdown_s["dp_comm"]
+    assert math.isclose(sum(after.breakdown_s.values()), after.step_time_s, rel_tol=1e-12)

@@ -179,7 +179,7 @@ def small() -> dict[str, Any]:
 def test_missing_price_is_stated_and_power_still_shown(small: dict[str, Any]) -> None:
     for kind in ("train", "serve"):
         rows = {r["metric"]: r for r in small[kind]["rows"]}
-        for m in ("capex_usd", "usd_per_million_tokens", "tokens_per_s_per_musd"):
+        for m in ("capex_usd", "usd_per_million_tokens", "tokens_per_s_per_usd"):
             cell = rows[m]["cells"]["atlas-950-superpod"]
             assert cell["value"] is None and "ascend-950dt" in cell["missing"]
             assert rows[m]["winner"] is None or rows[m]["winner"]["system"] == "gb200-nvl72"
@@ -244,3 +244,23 @@ def test_huaweis_ratios_against_nvl144_reproduced() -> None:
         assert r["model"][k] == pytest.approx(r["published"][k], rel=0.10), k
     assert r["model"]["npus"] == pytest.approx(8192 / 144)
     assert r["model"]["memory_hbm"] > 3 * r["model"]["memory"]  # like for like: far more
+
+
+def test_a_memory_failure_is_not_retried_at_other_batches() -> None:
+    from collections import Counter
+
+    from superpod.train.batch import nearest_feasible
+
+    calls: list[int] = []
+
+    def oom(b: int) -> SearchResult:
+        calls.append(b)
+        return SearchResult(candidates=[], infeasible=Counter({"out_of_memory": 7}),
+                            evaluated=7)
+
+    out = nearest_feasible(oom, 1512, [9, 18, 36, 72])
+    assert isinstance(out, Infeasible) and "out_of_memory" in out.detail
+    assert calls == [1512]  # one search: another batch cannot fix memory
+    calls.clear()
+    out = nearest_feasible(oom, 1536, [9, 18, 36, 72])  # no degree divides: retried
+    assert isinstance(out, Infeasible) and len(calls) > 1

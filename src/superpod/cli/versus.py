@@ -47,8 +47,10 @@ def versus(systems: Annotated[list[str], typer.Argument(
            = 50.0,
            slo_ttft_ms: Annotated[float | None, typer.Option(
                min=0.001, help="TTFT SLO (ms).")] = None,
-           input_len: Annotated[int, typer.Option(min=1)] = 2048,
-           output_len: Annotated[int, typer.Option(min=1)] = 1024,
+           input_len: Annotated[int, typer.Option(
+               min=1, help="Serving: prompt tokens per request.")] = 2048,
+           output_len: Annotated[int, typer.Option(
+               min=1, help="Serving: generated tokens per request.")] = 1024,
            chips: Annotated[int | None, typer.Option(
                "--chips", "-n", min=1, help="Size of the first system.")] = None,
            system: SystemFile = None, report: Report = None,

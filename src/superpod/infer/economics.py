@@ -9,8 +9,11 @@ whose parts add up to the iteration time (``infer.iteration``):
 
 A layout that leaves chips idle (``chips`` below the system's) runs them at the idle floor:
 the activities are scaled by the share of chips serving (the power model is linear in each
-activity). Serving has no checkpoints: goodput is the served rate (failures cost requests
-in flight, not a training step's lost work).
+activity). A disaggregated row weights its prefill and decode pools by their chips, each at
+its own iteration's activity. ``replicated`` repeats a row's instance (or pool pair) as
+many whole times as the system holds: ``plan infer`` candidates and ``versus`` are costed
+so, the chips left over idle. Serving has no checkpoints: goodput is the served rate
+(failures cost requests in flight, not a training step's lost work).
 """
 
 from __future__ import annotations
@@ -29,18 +32,51 @@ MEMORY = ("weight_memory", "kv_memory", "elementwise")
 LINKS = ("tp_comm", "ep_comm", "pp_comm")
 
 
-def infer_activity(system: System, row: dict[str, Any]) -> Load:
-    """Tensor-core, HBM and link activity of a serving row (module docstring)."""
-    b: dict[str, float] = row.get("breakdown_s") or {}
+def _shares(b: dict[str, float]) -> tuple[float, float, float]:
     t = sum(b.values())
     if not t > 0:
-        return Load.idle()
-    share = min(1.0, float(row.get("chips") or system.counts.chips) / system.counts.chips)
+        return (0.0, 0.0, 0.0)
+    return tuple(sum(b.get(k, 0.0) for k in keys) / t  # type: ignore[return-value]
+                 for keys in (CORES, MEMORY, LINKS))
 
-    def part(keys: tuple[str, ...]) -> float:
-        return clamp01(share * sum(b.get(k, 0.0) for k in keys) / t)
 
-    return Load(compute=part(CORES), memory=part(MEMORY), network=part(LINKS))
+def _pools(row: dict[str, Any]) -> list[tuple[float, dict[str, float]]]:
+    """(chips, breakdown) per pool: a disaggregated row's prefill and decode pools (each
+    with its own iteration), else the row itself."""
+    its = {it.get("phase"): it for it in row.get("iterations") or []}
+    if "prefill_chips" in row and "prefill" in its and "decode" in its:
+        return [(float(row["prefill_chips"]), its["prefill"]["breakdown_s"]),
+                (float(row["decode_chips"]), its["decode"]["breakdown_s"])]
+    return [(float(row.get("chips") or 0.0), row.get("breakdown_s") or {})]
+
+
+def infer_activity(system: System, row: dict[str, Any]) -> Load:
+    """Tensor-core, HBM and link activity of a serving row (module docstring): each pool's
+    activity weighted by its share of the system's chips (idle chips at the floor)."""
+    n = system.counts.chips
+    pools = _pools(row)
+    if not pools[0][0]:
+        pools = [(float(n), pools[0][1])]
+    act = [0.0, 0.0, 0.0]
+    for chips, b in pools:
+        for i, v in enumerate(_shares(b)):
+            act[i] += min(1.0, chips / n) * v
+    if row.get("instances", 1) > 1 and "instance_chips" in row:  # replicas of one instance
+        scale = float(row["chips"]) / sum(c for c, _ in pools)
+        act = [a * scale for a in act]
+    return Load(compute=clamp01(act[0]), memory=clamp01(act[1]), network=clamp01(act[2]))
+
+
+def replicated(row: dict[str, Any], system_chips: int) -> dict[str, Any]:
+    """A serving row for the whole system: its instance (or pool pair) repeated as many
+    whole times as the system holds; the chips left over idle (stated)."""
+    used = int(row.get("chips") or system_chips)
+    copies = max(1, system_chips // used)
+    out = dict(row)
+    out |= {"instance_chips": used, "instances": copies, "chips": used * copies,
+            "idle_chips": system_chips - used * copies,
+            "tokens_per_s": float(row["tokens_per_s"]) * copies}
+    return out
 
 
 def infer_economics(system: System, cat: Catalog, row: dict[str, Any]) -> dict[str, Any]:
@@ -67,4 +103,7 @@ def infer_economics(system: System, cat: Catalog, row: dict[str, Any]) -> dict[s
             "tokens_per_joule": cost["tokens_per_j"],
             "usd_per_million_tokens": cost["usd_per_million_tokens"],
             "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
+    if cost["unpriced_parts"]:  # a missing price is never counted as $0
+        out |= {"usd_per_million_tokens": None, "capex_usd": None,
+                "cost_error": f"no price for {', '.join(cost['unpriced_parts'])}"}
     return out

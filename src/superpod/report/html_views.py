@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from superpod.report.html import Figure, Lines, Report, Table, esc
-from superpod.report.versus import fmt, notes
+from superpod.report.versus import fmt, notes, shown
 
 
 def _band_error(values: list[float | None], bands: list[list[float] | None]
@@ -80,15 +80,15 @@ def versus_report(doc: dict[str, Any]) -> Report:
             continue
         rows = doc[kind]["rows"]
         rep.add(Table(f"{title} (80 % bands)", ["figure", *keys, "winner"], [
-            [r["label"], *[_cell(r["cells"][k], r["unit"]) for k in keys],
+            [r["label"], *[_cell(shown(r, k), r["unit"]) for k in keys],
              "" if r["winner"] is None else r["winner"]["system"] + (
                  "" if r["winner"]["decisive"] else " (within bands)")] for r in rows]))
         for r in rows:
             if not r["better"]:
                 continue
             rep.add(bars(f"{kind}-{r['metric']}", f"{title}: {r['label']}", keys,
-                         [r["cells"][k]["value"] for k in keys],
-                         [r["cells"][k]["band"] for k in keys], r["unit"]))
+                         [shown(r, k)["value"] for k in keys],
+                         [shown(r, k)["band"] for k in keys], r["unit"]))
         unit = "s per step (with failures)" if kind == "train" else "s per decode step"
         rep.add(stacked(f"{kind}-breakdown", f"{title}: where the time goes",
                         doc[kind]["breakdown_s"], unit))
@@ -233,16 +233,23 @@ def validate_report(doc: dict[str, Any], title: str = "superpod validate") -> Re
         cs = [c for c in ok if c["kind"] == kind][:MAX_POINTS_PER_KIND]
         trace = {"type": "scatter", "mode": "markers", "name": esc(kind),
                  "x": [c["measured"] for c in cs], "y": [c["predicted"] for c in cs],
-                 "text": [esc(c["id"]) for c in cs],
-                 "error_y": _band_error([c["predicted"] for c in cs],
-                                        [[c["band"]["low"], c["band"]["high"]]
-                                         if c.get("band") else None for c in cs])}
+                 "text": [esc(c["id"]) for c in cs]}
+        # the band is where the measured value is expected for this prediction: a
+        # horizontal segment at the predicted value, from the band's low to its high
+        bx: list[float | None] = []
+        by: list[float | None] = []
+        for c in cs:
+            if c.get("band"):
+                bx += [c["band"]["low"], c["band"]["high"], None]
+                by += [c["predicted"], c["predicted"], None]
+        band = {"type": "scatter", "mode": "lines", "name": "80 % band (measured)",
+                "x": bx, "y": by, "line": {"width": 1}, "opacity": 0.5}
         lo = min(min(c["measured"], c["predicted"]) for c in cs)
         hi = max(max(c["measured"], c["predicted"]) for c in cs)
         line = {"type": "scatter", "mode": "lines", "name": "predicted = measured",
                 "x": [lo, hi], "y": [lo, hi]}
         rep.add(Figure(f"validate-{kind}", f"{kind}: predicted against measured (band)",
-                       {"data": [trace, line], "layout": {
+                       {"data": [band, trace, line], "layout": {
                            "xaxis": {"title": {"text": "measured"}, "type": "log"},
                            "yaxis": {"title": {"text": "predicted"}, "type": "log"}}}))
     summary = doc.get("summary")

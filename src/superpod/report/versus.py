@@ -33,6 +33,14 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.3g}"
 
 
+def shown(row: dict[str, Any], key: str) -> dict[str, Any]:
+    """A table cell as displayed: value and band times the row's ``display_scale`` (the
+    JSON keeps SI: tokens/s per W is shown per MW)."""
+    c, k = row["cells"][key], float(row.get("display_scale", 1.0))
+    return {**c, "value": None if c["value"] is None else c["value"] * k,
+            "band": None if c["band"] is None else [b * k for b in c["band"]]}
+
+
 def _cell(c: dict[str, Any], unit: str) -> str:
     if c["value"] is None:
         return "n/a"
@@ -51,7 +59,7 @@ def side_table(doc: dict[str, Any], kind: str, title: str) -> Table:
         w = row["winner"]
         win = "" if w is None else escape(w["system"]) + ("" if w["decisive"] else
                                                           " (within bands)")
-        t.add_row(row["label"], *[_cell(row["cells"][k], row["unit"]) for k in keys], win)
+        t.add_row(row["label"], *[_cell(shown(row, k), row["unit"]) for k in keys], win)
     return t
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from superpod.report.versus import SIDES, fmt, layout_text
+from superpod.report.versus import SIDES, fmt, layout_text, shown
 
 RATIO_LABELS = (("npus", "NPUs"), ("bf16", "dense BF16"), ("fp8", "dense FP8"),
                 ("fp4", "dense FP4"),
@@ -38,7 +38,7 @@ def versus_markdown(doc: dict[str, Any]) -> str:
             w = r["winner"]
             win = "" if w is None else w["system"] + ("" if w["decisive"] else
                                                      " (within bands)")
-            lines.append(_row([r["label"], *[_md_cell(r["cells"][k], r["unit"])
+            lines.append(_row([r["label"], *[_md_cell(shown(r, k), r["unit"])
                                              for k in keys], win]))
         lines.append("")
         for s in doc["systems"]:

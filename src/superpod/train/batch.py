@@ -2,7 +2,7 @@
 
 A layout of ``plan train`` runs ``global_batch / (dp x micro_batch)`` micro-batches, so a
 batch is only reachable when some data-parallel degree the search can form divides it. The
-data-parallel degrees are those of the search's own candidates (``train.search.candidates``
+data-parallel degrees are those of the search's own layout structures (``train.search.groups``
 asked with a batch every degree divides), so this module and the search never disagree.
 
 ``nearest_batches`` prefers, among the batches within ``TOLERANCE`` of the target (the same
@@ -20,8 +20,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from superpod.errors import Infeasible
 from superpod.hardware.system import System
-from superpod.train.search import SearchResult, candidates
+from superpod.train.search import SPACES, SearchResult, groups
 from superpod.workload.model import ModelSpec
 
 MAX_TRIES = 6
@@ -31,11 +32,16 @@ SCAN_LIMIT = 1 << 16  #: windows up to this many batches are scanned whole
 
 
 def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precision: str,
-                          ranks_per_chip: int) -> list[int]:
-    """Every dp the layout search forms on ``system`` (sorted)."""
+                          ranks_per_chip: int, space: str = "full") -> list[int]:
+    """Every dp the layout search (over ``space``) forms on ``system`` (sorted): the dp of
+    each of its layout structures (``search.groups``) asked with a batch every degree and
+    micro-batch divides. ``precision`` does not change the structures (kept for the
+    callers' symmetry)."""
+    del precision
+    sp = SPACES[space]
     world = system.counts.chips * ranks_per_chip
-    return sorted({p.dp for p in candidates(system, model, world * 8, seq_len, precision,
-                                            ranks_per_chip)})
+    batch = world * max(sp.micro_batches)
+    return sorted({g.dp for g in groups(system, model, batch, seq_len, ranks_per_chip, sp)})
 
 
 def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:
@@ -91,17 +97,28 @@ def why_none(res: SearchResult, batch: int, degrees: list[int]) -> str:
     return f"every layout for global batch {batch} is infeasible ({top})"
 
 
-def nearest_feasible(search: Search, target: int, degrees: list[int]) -> BatchChoice | None:
-    """``search(target)`` if it finds a layout, else the nearest batch that does (None when
-    none of the ``MAX_TRIES`` nearest does)."""
+#: infeasible reasons another global batch can cure (divisibility); memory and the rest
+#: do not depend on it (a layout already tries every micro-batch)
+BATCH_REASONS = frozenset({"batch_divisibility", "no_dp_divides_global_batch",
+                           "interleave_microbatches"})
+
+
+def nearest_feasible(search: Search, target: int, degrees: list[int]
+                     ) -> BatchChoice | Infeasible:
+    """``search(target)`` if it finds a layout, else the nearest batch that does; Infeasible
+    with the reason when none of the ``MAX_TRIES`` nearest does, or at once when no layout
+    failed for a reason another batch could cure (``BATCH_REASONS``)."""
     first = search(target)
     if first.candidates:
         return BatchChoice(asked=target, batch=target, result=first)
     reason = why_none(first, target, degrees)
+    if any(target % d == 0 for d in degrees) and not (
+            BATCH_REASONS & set(first.infeasible)):
+        return Infeasible("no_layout", reason)
     for b in nearest_batches(target, degrees):
         if b == target:
             continue
         res = search(b)
         if res.candidates:
             return BatchChoice(asked=target, batch=b, result=res, reason=reason)
-    return None
+    return Infeasible("no_layout", f"{reason}; none of the nearest batches works either")

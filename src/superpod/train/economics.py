@@ -94,6 +94,9 @@ def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainRe
             "tokens_per_joule": cost["tokens_per_j"],
             "usd_per_million_tokens": cost["usd_per_million_tokens"],
             "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
+    if cost["unpriced_parts"]:  # a missing price is never counted as $0
+        out |= {"usd_per_million_tokens": None, "capex_usd": None,
+                "cost_error": f"no price for {', '.join(cost['unpriced_parts'])}"}
     return out
 
 

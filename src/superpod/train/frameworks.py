@@ -10,7 +10,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   ``scaled_dot_product_attention`` (flash backend = FlashAttention-2, ``fa2``); its
   "selective" checkpointing is op-level (every other matmul recomputed, mode ``op``); FSDP2
   ``reshard_after_forward = not pp_enabled`` (parameters re-gathered every micro-batch only
-  without pipeline parallelism); pipeline micro-batches default to the number of stages,
+  without pipeline parallelism; under it, torch.distributed.pipelining reduces a stage's
+  gradients after its last backward); pipeline micro-batches default to the number of stages,
   two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
   (current) scaling, fast accumulation in the output GEMM only; ``torch.compile`` only
   when the run says so (eager otherwise);
@@ -24,7 +25,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   ("FP8-CS", "cs"); the backward FP8 GEMMs use TE's split accumulator (no fast
   accumulation).
 * Megatron-LM as of 2019-2021 predates FlashAttention (Dao et al. 2022) and materialises the
-  score matrix (``unfused``).
+  score matrix (``unfused``); its local DDP all-reduces the gradients after the last
+  backward, not overlapped.
 * MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
   says it was on.
 * "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
@@ -65,6 +67,14 @@ SRC_TE_ACC = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer
 SRC_TAO_ACC = ("https://github.com/pytorch/ao/blob/6243040807b9ceee889a58cba8e68c5fc4e2ebd8/"
                "torchao/float8/config.py (Float8LinearConfig: use_fast_accum for the output "
                "GEMM only, not grad_input / grad_weight)")
+SRC_MEGATRON_2021 = ("https://github.com/NVIDIA/Megatron-LM/blob/v2.5/megatron/training.py "
+                     "(train_step: with --DDP-impl local, the default in arguments.py, "
+                     "allreduce_gradients() runs after forward_backward_func, on the fp32 "
+                     "gradient buffer bf16 training forces)")
+SRC_PT_PIPE_FSDP = ("https://github.com/pytorch/pytorch/blob/1963fc83a1c32e162162e2414f78b043f0674bae/"
+                    "torch/distributed/pipelining/stage.py (backward_maybe_with_nosync: an "
+                    "FSDP stage runs with set_requires_gradient_sync(False) and calls "
+                    "post_backward - the gradient reduce-scatter - after its last backward)")
 SRC_TE_ATTN = ("https://github.com/NVIDIA/TransformerEngine/blob/v2.4/transformer_engine/"
                "pytorch/attention/dot_product_attention/utils.py (get_attention_backend: "
                "'give FusedAttention preference on Hopper+'); v1.4 attention.py does the same "
@@ -118,12 +128,21 @@ class TrainFramework:
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"
     fp8_split_accumulation: bool = False  #: backward FP8 GEMMs without fast accumulation
+    dp_overlap: bool = True  #: gradient reduction overlapped with the backward pass
+    #: under pipeline parallelism FSDP reduces a stage's gradients only after its last
+    #: backward (torch.distributed.pipelining), not overlapped
+    fsdp_sync_after_pp_backward: bool = False
     cp_rotate: str = "p2p"  #: context-parallel K/V exchange (TrainPlan.cp_rotate)
     cp_kv_expanded: bool = False  #: K/V repeated to every query head before attention
     sources: tuple[str, ...] = field(default=())
 
     def regathers(self, pp: int) -> bool:
         return self.fsdp_regather_without_pp and pp == 1
+
+    def overlaps_dp(self, pp: int, zero: int) -> bool:
+        """Whether gradient reduction overlaps the backward pass for this layout."""
+        return self.dp_overlap and not (self.fsdp_sync_after_pp_backward and pp > 1
+                                        and zero >= 3)
 
     def recompute(self, stated: str) -> str:
         return "op" if stated == "selective" and self.op_level_selective else stated
@@ -187,6 +206,7 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             sequence_parallel=pick(Choice(True, SRC_TT_TP), False),
             compiled="compile" in fw, fp8_recipe=fp8,
             fp8_split_accumulation=pick(Choice(True, SRC_TAO_ACC), False),
+            fsdp_sync_after_pp_backward=pick(Choice(True, SRC_PT_PIPE_FSDP), False),
             cp_rotate=pick(Choice("allgather", SRC_TT_CP), "p2p"),
             cp_kv_expanded=pick(Choice(True, SRC_TT_CP), False), sources=tuple(used))
     if "meta internal" in fw:
@@ -209,4 +229,5 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
         fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
         fp8_split_accumulation=pick(Choice(True, SRC_TE_ACC), False) if te else False,
+        dp_overlap=not pick(Choice(True, SRC_MEGATRON_2021), False) if legacy else True,
         sources=tuple(used))

@@ -58,6 +58,10 @@ class TrainPlan:
     #: intervals instead of fast accumulation (Transformer Engine, torchao), which costs
     #: time on chips with a calibrated penalty (``calibration.split_accumulator_ratio``)
     fp8_split_accumulation: bool = False
+    #: data-parallel gradient reduction overlapped with the backward pass (bucketed: Megatron-
+    #: Core --overlap-grad-reduce, PyTorch DDP / FSDP), or one reduction after the last
+    #: backward (Megatron-LM's local DDP, 2019-2021)
+    dp_overlap: bool = True
     #: context parallel K/V exchange: p2p (Transformer Engine's ring, one hop per step under
     #: the step's attention) or allgather (PyTorch context_parallel's default: all shards
     #: gathered once, under the first step only; gradients passed back in fp32)

@@ -34,7 +34,10 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   chunk under interleaving (Megatron-LM's overlap_p2p_comm);
 * data parallel: gradient reduce-scatter (or all-reduce) overlapped with the last
   micro-batch's backward and parameter all-gather with the first forward (Megatron's
-  distributed optimizer); FSDP (ZeRO-3) likewise once a step when it keeps parameters
+  distributed optimizer), except the unit reduced last and gathered first (the input
+  embedding's bucket, FSDP's root unit), which waits for no compute; Megatron-LM's local
+  DDP of 2019-2021 all-reduces once after the last backward, fully exposed
+  (``dp_overlap``); FSDP (ZeRO-3) likewise once a step when it keeps parameters
   gathered across micro-batches (Llama 3 section 3.3.2; FSDP2 under pipeline parallelism),
   or gathers and reduces per micro-batch (``fsdp_regather``: FSDP2 resharding after
   forward), overlapped with that micro-batch's compute; only the excess is exposed;
@@ -124,6 +127,11 @@ EAGER_GLU_EXTRA = 10.0 - 6.0
 # write 4) = 38; backward grad_query += in fp32 (read 4 + 2, write 4 = 10), grad_key /
 # grad_value += likewise (10) and concatenated in fp32 for the next rank (read 4, write 4)
 RING_MERGE_BYTES = {"p2p": (10.0, 6.0, 6.0), "allgather": (38.0, 10.0, 18.0)}
+# Megatron-Core's default gradient bucket: max(40M, 1M x data-parallel size) parameters
+# (megatron/core/distributed/distributed_data_parallel.py, DistributedDataParallelConfig
+# bucket_size docstring: https://github.com/NVIDIA/Megatron-LM/blob/core_r0.8.0/megatron/core/distributed/distributed_data_parallel_config.py)
+DDP_BUCKET_PARAMS = 40_000_000
+DDP_BUCKET_PARAMS_PER_RANK = 1_000_000
 # MoE token permutation (Megatron-Core MoEAlltoAllTokenDispatcher, token_dispatcher.py and
 # moe_utils.py at https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
 # forward, "permutation 1" gathers each token once per chosen expert (index_select: read 2 B,
@@ -283,22 +291,25 @@ class _Layer:
 
 
 _LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _Layer]] = {}
+_NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order",
+                               "fsdp_regather", "pp_schedule"})
 
 
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
     search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
     p = ctx.plan
-    key = (id(ctx.system), id(ctx.facts), moe, p.micro_batch, p.seq_len, p.cp, p.tp, p.ep,
-           p.etp, p.sequence_parallel, p.compiled, p.attention_kernel, p.attention_released,
-           p.precision, p.fp8_recipe,
+    # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
+    # and batch enter only through the micro-batch count and the TP / CP strides), and the
+    # module's numeric constants (tests and what-if studies patch them)
+    fields = tuple(v for k, v in p.__dict__.items() if k not in _NOT_LAYER_FIELDS)
+    consts = tuple(v for k, v in globals().items()
+                   if k.isupper() and isinstance(v, int | float))
+    key = (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
            p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
-           p.stride("tp") if p.tp > 1 else 0,
-           p.stride("cp") if p.cp > 1 else 0, p.tp_comm_overlap, p.pp_schedule == "dualpipe",
-           p.recompute, ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
-           # the module's byte constants (tests and what-if studies patch them)
-           ELEMENTWISE_TRAFFIC, SCORE_BYTES_FWD, SCORE_BYTES_BWD, FP8_CAST_BYTES,
-           FP8_AMAX_BYTES, EAGER_NORM_EXTRA, EAGER_ROPE_EXTRA, EAGER_GLU_EXTRA, ACT_BYTES)
+           p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
+           ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(), consts,
+           RING_MERGE_BYTES.get(p.cp_rotate))
     hit = _LAYER_CACHE.get(key)
     if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
         return hit[1]
@@ -520,12 +531,19 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         return sum(_coll(ctx, op, g, count * per_param, st) for g, st, count in groups
                    if count)
 
+    # the unit synchronised last in backward and gathered first in forward (the input
+    # embedding's bucket or FSDP unit) waits for no compute: its collectives are exposed
+    tail = min(_dp_tail_params(ctx), params_rank)
+    reduce_op = "reduce_scatter" if p.zero >= 1 else "all_reduce"
+    rs_tail = _coll(ctx, reduce_op, n, tail * mem.GRAD_BYTES, stride) if tail else 0.0
+    ag_tail = _coll(ctx, "all_gather", n, tail * mem.WEIGHT_BYTES, stride) \
+        if tail and p.zero >= 1 else 0.0
     if p.zero >= 3 and p.fsdp_regather:
         # FSDP2 resharding after forward: gather weights forward and again backward,
         # reduce-scatter grads, every micro-batch, each overlapped with its compute
         per_mb = (2 * both("all_gather", mem.WEIGHT_BYTES)
                   + both("reduce_scatter", mem.GRAD_BYTES))
-        exposed = max(0.0, per_mb - per_mb_compute)
+        exposed = max(per_mb - per_mb_compute, rs_tail + ag_tail, 0.0)
         return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
     if p.zero >= 1:
         # distributed optimizer, or FSDP keeping parameters gathered across the step's
@@ -535,8 +553,29 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         rs, ag = both("reduce_scatter", mem.GRAD_BYTES), both("all_gather", mem.WEIGHT_BYTES)
     else:
         rs, ag = both("all_reduce", mem.GRAD_BYTES), 0.0
-    exposed = max(0.0, rs - bwd_mb) + max(0.0, ag - fwd_mb)
+    # the reduction after the last backward (Megatron-LM 2021's local DDP; FSDP stages under
+    # torch.distributed.pipelining) is all exposed; the weight gathers still overlap
+    rs_exposed = rs if not p.dp_overlap else max(rs - bwd_mb, rs_tail, 0.0)
+    exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
     return exposed, rs + ag - exposed
+
+
+def _dp_tail_params(ctx: _Ctx) -> float:
+    """Parameters of the data-parallel unit reduced last and gathered first on the first
+    pipeline stage: Megatron-Core's gradient bucket holding the input embedding (buckets
+    follow the parameters in reverse, at least ``DDP_BUCKET_PARAMS``; a larger parameter is
+    a bucket of its own), or FSDP's root unit (embedding, and the LM head without pipeline
+    parallelism); 0 when the data-parallel group is one rank."""
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    if p.dp * p.cp == 1:
+        return 0.0
+    embedding = m.params_embedding / p.tp
+    if p.zero >= 3:
+        head = m.params_lm_head / p.tp if p.pp == 1 else 0.0
+        return float(embedding + head)
+    bucket = max(DDP_BUCKET_PARAMS, DDP_BUCKET_PARAMS_PER_RANK * p.dp * p.cp)
+    return float(max(bucket, embedding))
 
 
 def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_per_chip: int = 1,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from superpod.errors import Infeasible
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.system import System
 from superpod.workload.model import ModelSpec
@@ -60,12 +61,14 @@ def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
     r = system.chip.devices
     if w.train_precision not in system.chip.peak_flop_per_s:
         return {"infeasible": f"{system.chip.id} has no dense {w.train_precision} peak"}
-    degrees = data_parallel_degrees(system, model, w.seq_len, w.train_precision, r)
+    degrees = data_parallel_degrees(system, model, w.seq_len, w.train_precision, r,
+                                    space="quick")
     choice = nearest_feasible(
         lambda b: plan_train(system, model, b, w.seq_len, w.train_precision, 1,
-                             ranks_per_chip=r), w.global_batch, degrees)
-    if choice is None:
-        return {"infeasible": f"no layout near global batch {w.global_batch} is feasible"}
+                             ranks_per_chip=r, space="quick"),  # many searches: the quick space
+        w.global_batch, degrees)
+    if isinstance(choice, Infeasible):
+        return {"infeasible": choice.detail}
     best = choice.result.candidates[0]
     row = with_economics(best.to_dict(), best, system, cat, model)
     row = annotate_train(row, system, cat, model, w.train_precision)
@@ -83,24 +86,12 @@ def interruptions_per_day(system: System, model: ModelSpec) -> float:
     return float(rel["interruptions_per_day"])
 
 
-def replicated(row: dict[str, Any], system_chips: int) -> dict[str, Any]:
-    """A serving row for the whole system: its instance (or pool pair) repeated as many
-    whole times as the system holds; the chips left over idle (stated)."""
-    used = int(row.get("chips") or system_chips)
-    copies = max(1, system_chips // used)
-    out = dict(row)
-    out |= {"instance_chips": used, "instances": copies, "chips": used * copies,
-            "idle_chips": system_chips - used * copies,
-            "tokens_per_s": float(row["tokens_per_s"]) * copies}
-    return out
-
-
 def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
                points: bool = False) -> dict[str, Any]:
     """The best serving layout's annotated row (``pareto``: every candidate's tokens/s per
     chip and TPOT when ``points``)."""
     from superpod.infer.config import InferOptions
-    from superpod.infer.economics import infer_economics
+    from superpod.infer.economics import infer_economics, replicated
     from superpod.infer.search import plan_infer
     from superpod.infer.serving import Workload as ServeWork
     from superpod.trust.annotate import annotate_infer
@@ -162,7 +153,7 @@ def train_scaling(system: System, cat: Catalog, model: ModelSpec, w: Workload
 
         choice = nearest_feasible(search, w.global_batch, data_parallel_degrees(
             s, model, w.seq_len, w.train_precision, r))
-        if choice is not None:
+        if not isinstance(choice, Infeasible):
             out.append({"chips": float(n),
                         "tokens_per_s": choice.result.candidates[0].tokens_per_s})
     return out

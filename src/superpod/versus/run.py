@@ -28,7 +28,7 @@ def _missing(side: dict[str, Any], chip_id: str) -> dict[str, str]:
             side[k] = None
     if side.get("capex_usd") is None and not why:
         why = "no price"
-    return dict.fromkeys(("capex_usd", "usd_per_million_tokens", "tokens_per_s_per_musd"),
+    return dict.fromkeys(("capex_usd", "usd_per_million_tokens", "tokens_per_s_per_usd"),
                          why) if why else {}
 
 

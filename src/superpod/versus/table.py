@@ -21,19 +21,21 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Metric:
-    key: str
+    key: str  # SI, as in the JSON (tokens per s per W, per USD)
     label: str
     unit: str
     better: str  # "high", "low" or "" (no winner: a budget, not a merit)
     banded: str  # "direct", "inverse" or ""
+    scale: float = 1.0  # shown as value x scale (per W -> per MW, per USD -> per $M)
 
 
 METRICS = (
     Metric("tokens_per_s", "tokens/s", "tok/s", "high", "direct"),
     Metric("tokens_per_s_per_chip", "tokens/s per chip", "tok/s", "high", "direct"),
     Metric("tokens_per_s_per_rack", "tokens/s per rack", "tok/s", "high", "direct"),
-    Metric("tokens_per_s_per_mw", "tokens/s per MW (facility)", "tok/s", "high", "direct"),
-    Metric("tokens_per_s_per_musd", "tokens/s per $M capex", "tok/s", "high", "direct"),
+    Metric("tokens_per_s_per_w", "tokens/s per MW (facility)", "tok/s", "high", "direct",
+           1e6),
+    Metric("tokens_per_s_per_usd", "tokens/s per $M capex", "tok/s", "high", "direct", 1e6),
     Metric("tokens_per_joule", "tokens per joule (facility)", "tok/J", "high", "direct"),
     Metric("usd_per_million_tokens", "$ per million tokens", "USD", "low", "inverse"),
     Metric("interruptions_per_day", "interruptions per day", "/day", "low", ""),
@@ -53,8 +55,8 @@ def figures(side: dict[str, Any], chips: int, cabinets: int) -> dict[str, float 
         "tokens_per_s": tps,
         "tokens_per_s_per_chip": tps / chips if tps else None,
         "tokens_per_s_per_rack": tps / cabinets if tps and cabinets else None,
-        "tokens_per_s_per_mw": tps / fac * 1e6 if tps and fac else None,
-        "tokens_per_s_per_musd": tps / cap * 1e6 if tps and cap else None,
+        "tokens_per_s_per_w": tps / fac if tps and fac else None,
+        "tokens_per_s_per_usd": tps / cap if tps and cap else None,
         "tokens_per_joule": side.get("tokens_per_joule"),
         "usd_per_million_tokens": side.get("usd_per_million_tokens"),
         "interruptions_per_day": good.get("interruptions_per_day"),
@@ -113,5 +115,5 @@ def table(sides: dict[str, dict[str, Any]], sizes: dict[str, tuple[int, int]],
                         "missing": None if v is not None else missing.get(k, {}).get(
                             m.key, "not computed")}
         rows.append({"metric": m.key, "label": m.label, "unit": m.unit, "better": m.better,
-                     "cells": cells, "winner": _winner(m, cells)})
+                     "display_scale": m.scale, "cells": cells, "winner": _winner(m, cells)})
     return rows
