@@ -184,7 +184,8 @@ def test_3_json_loads_accepts_only_finite_numbers(doc: Any) -> None:
     try:
         back = jsonio.loads(text, "f")
     except SpecError as exc:
-        assert "NaN" in text or "Infinity" in text or "duplicate" in str(exc)
+        assert "NaN" in text or "Infinity" in text or "duplicate" in str(exc) or (
+            "too large" in str(exc) and any(len(t) > 30 for t in text.split()))
     else:
         assert json.dumps(back, allow_nan=False)  # nothing non-finite came through
 
