@@ -385,6 +385,7 @@ BASES: dict[str, Base] = {
     "cost": Base(("cost",), ("--system", "dgx-h100", "--tokens-per-s", "1000")),
     "validate": Base(("validate",), ("<cases>",), "case"),
     "calibrate": Base(("calibrate",), ("--chip", "h100-sxm", "--output", "<out>")),
+    "sweep": Base(("sweep",), ("--example",)),
     "versus": Base(("versus",), ("dgx-h100", "hgx-h800", "-m", "llama3-8b", "--train",
                                  "--tokens-per-step", "65536", "--seq-len", "1024"), "system"),
 }

@@ -138,7 +138,8 @@ def _commands() -> list[tuple[str, Any]]:
 #: free-text string options (ids, paths, quantities, layouts)
 FREE_TEXT = {"--system", "--model", "--bytes", "--order", "--ep-library", "--device",
              "--checkpoint-bytes", "--storage-bandwidth", "--node-storage-bandwidth",
-             "--interval", "--spares", "--prefill-layout", "--decode-layout", "--chip"}
+             "--interval", "--spares", "--prefill-layout", "--decode-layout", "--chip",
+             "--out", "--ray-address", "--pareto", "--export"}
 
 
 @pytest.mark.parametrize("name,cmd", _commands(), ids=[n for n, _ in _commands()])

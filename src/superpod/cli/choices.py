@@ -30,6 +30,8 @@ DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "
 SPARE_LEVELS = ("chip", "node")
 REGIONS = ("us", "us-eia", "china")
 CALIBRATE_DTYPES = ("bf16", "fp16", "fp32")
+SEARCH_SPACES = ("full", "quick")  #: ``superpod.train.search.SPACES``
+SWEEP_ENGINES = ("local", "ray")  #: ``superpod.sweep.run.ENGINES``
 
 
 def completer(values: Sequence[str]) -> Callable[[str], list[str]]:

@@ -427,7 +427,10 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
               weight_only: WeightOnly = False,
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
-              progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
+              progress: Annotated[bool | None, typer.Option(
+                  "--progress/--no-progress",
+                  help="A progress bar on stderr (default: when stderr is a terminal and "
+                       "no --json).")] = None,
               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
               chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
     """Request-level simulation: TTFT / TPOT / latency percentiles.
@@ -468,7 +471,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
                        scaling_fraction=scaling_fraction(sysm.chip.id)[0])
              if prefix_cache_hit is not None or prefixes is not None else None)
     res = simulate(sysm, spec, lay, opts, reqs, max_batch=max_batch,
-                   progress=progress and not as_json,
+                   progress=_auto_progress(progress, as_json),
                    cached_tokens=cache.skipped_tokens if cache else None,
                    load_s=cache.load_s if cache else None)
     doc = res.to_dict() | {"layout": lay.to_dict()}
@@ -514,3 +517,10 @@ def register(app: typer.Typer) -> None:
             attach(info.typer_instance)  # type: ignore[arg-type]
             return
     app.registered_groups = _WatchGroups(app.registered_groups, attach)
+
+
+def _auto_progress(flag: bool | None, as_json: bool) -> bool:
+    """``--progress`` / ``--no-progress``, or by default: stderr a terminal, no JSON."""
+    from superpod.progress import wanted
+
+    return wanted(as_json) if flag is None else flag

@@ -89,7 +89,10 @@ def reliability(
         trials: Annotated[int, typer.Option(min=0, help="Monte Carlo trials (0: none).")]
         = 10_000,
         seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = 0,
-        progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
+        progress: Annotated[bool | None, typer.Option(
+            "--progress/--no-progress",
+            help="A progress bar on stderr (default: when stderr is a terminal and no "
+                 "--json).")] = None,
         as_json: Json = False) -> None:
     """Interruptions by cause, MTBF, checkpoints, goodput (ETTR)."""
     from superpod.cli.common import check_choice
@@ -129,7 +132,10 @@ def reliability(
         asynchronous=async_checkpoint,
         storage=storage, options=options,
         interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
-    row = analyse(sysm, query, book, progress=progress)
+    from superpod.progress import wanted
+
+    row = analyse(sysm, query, book,
+                  progress=wanted(as_json) if progress is None else progress)
     if as_json:
         _emit_json(row)
     else:

@@ -16,6 +16,7 @@ from superpod.cli.choices import (
     OFFLOAD_TIERS,
     PP_SCHEDULES,
     RECOMPUTE,
+    SEARCH_SPACES,
     TRAIN_PRECISIONS,
     choice,
 )
@@ -152,21 +153,29 @@ def plan_train_cmd(
             min=1, help="Ranks per package (default: the devices the chip exposes; "
                         "Ascend 910C: 2).")] = None,
         offload: Offload = "none", offload_tier: OffloadTier = None,
+        space: Annotated[str, choice(
+            SEARCH_SPACES, "full: every axis (ZeRO 0-3, four recompute modes, all vpp, "
+            "placement orders, TP overlap); quick: the narrower space for many searches.")
+        ] = "full",
         chips: Chips = None, report: Report = None, as_json: Json = False) -> None:
     """The best K training layouts, infeasible ones counted by reason.
 
-    Every valid layout is enumerated and evaluated."""
+    The whole layout space is searched by branch and bound (layouts considered, evaluated,
+    pruned and infeasible are reported); the best layout is the exhaustive search's."""
+    from superpod.progress import Bar, wanted
     from superpod.report.train import plan_view
     from superpod.train.search import plan_train
     from superpod.trust.annotate import annotate_train
     from superpod.workload.model import load_model
 
     check_choice("--precision", precision, TRAIN_PRECISIONS)
+    check_choice("--space", space, SEARCH_SPACES)
     sid, files = _system_arg(system_arg)
     sysm = api.system(sid, chips, files)
     spec = load_model(model)
     tier = _offload_tier(sysm, offload, offload_tier)
     r = ranks_per_chip or sysm.chip.devices
+    bar = Bar("plan train", 1, wanted(as_json))
 
     def search(batch: int, k: int = top) -> Any:
         if tier is not None:
@@ -174,11 +183,13 @@ def plan_train_cmd(
 
             return plan_train_with_offload(sysm, spec, batch, seq_len, precision, k,
                                            ranks_per_chip=r, tp_comm_overlap=tp_comm_overlap,
-                                           tier=tier)
+                                           tier=tier, space=space)
         return plan_train(sysm, spec, batch, seq_len, precision, k, ranks_per_chip=r,
-                          tp_comm_overlap=tp_comm_overlap)
+                          tp_comm_overlap=tp_comm_overlap, space=space,
+                          progress=lambda d, t: bar.update(d, t, "structures"))
 
-    res = search(global_batch)
+    with bar:
+        res = search(global_batch)
     doc: dict[str, Any] = res.to_dict()
     cat = api.catalog(files)
     from superpod.train.economics import with_economics

@@ -168,7 +168,13 @@ def merge_file(cat: Catalog, path: str | Path, raw_systems: Mapping[str, dict[st
                ) -> tuple[Catalog, dict[str, dict[str, Any]]]:
     """Add (or replace) the entries of one YAML file to a catalog."""
     file = str(path)
-    sections = _sections(read_yaml(path), file)
+    return merge_doc(cat, read_yaml(path), raw_systems, file)
+
+
+def merge_doc(cat: Catalog, doc: Any, raw_systems: Mapping[str, dict[str, Any]], file: str
+              ) -> tuple[Catalog, dict[str, dict[str, Any]]]:
+    """``merge_file`` for a document already parsed (``file`` names it in errors)."""
+    sections = _sections(doc, file)
     updates: dict[str, dict[str, Any]] = {}
     for name in ("chips", "transceivers", "switches", "cpus", "nics"):
         entries = dict(getattr(cat, name))
@@ -195,6 +201,35 @@ def _builtin() -> tuple[Catalog, dict[str, dict[str, Any]]]:
     for name in ("chips.yaml", "parts.yaml", "systems.yaml"):
         cat, raw = merge_file(cat, CATALOG_DIR / name, raw)
     return cat, raw
+
+
+def builtin_raw_system(system_id: str) -> dict[str, Any]:
+    """A copy of a built-in system's mapping as its YAML gives it (``extends`` expanded,
+    catalog units): the starting point for variants (sweeps)."""
+    cat, raw = _builtin()
+    cat.system(system_id)  # an unknown id: a SpecError listing the known ones
+    return copy.deepcopy(raw[system_id])
+
+
+@lru_cache(maxsize=1)
+def _raw_chips() -> dict[str, dict[str, Any]]:
+    doc = read_yaml(CATALOG_DIR / "chips.yaml")
+    return {str(c["id"]): c for c in doc.get("chips", []) if isinstance(c, dict)}
+
+
+def builtin_raw_chip(chip_id: str) -> dict[str, Any]:
+    """A copy of a built-in chip's mapping as its YAML gives it (catalog units)."""
+    raw = _raw_chips()
+    if chip_id not in raw:
+        raise SpecError("unknown chip", field="chip", value=chip_id,
+                        allowed=", ".join(sorted(raw)))
+    return copy.deepcopy(raw[chip_id])
+
+
+def catalog_with(doc: Mapping[str, Any], file: str) -> Catalog:
+    """The built-in catalog with the entries of ``doc`` (a user file's sections) added."""
+    cat, raw = _builtin()
+    return merge_doc(cat, dict(doc), raw, file)[0]
 
 
 def load_catalog(*user_files: str | Path) -> Catalog:

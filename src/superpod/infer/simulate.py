@@ -374,26 +374,18 @@ class _State:
 
 
 class _Bar:
-    """An optional rich progress bar over simulated time."""
+    """An optional progress bar over simulated time (``superpod.progress``, on stderr)."""
 
     def __init__(self, show: bool, horizon: float) -> None:
-        self.progress: Any = None
-        self.last = 0.0
-        if show:
-            from rich.progress import Progress
+        from superpod.progress import Bar
 
-            self.progress = Progress(transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task("simulating", total=max(horizon, 1e-9))
+        self.bar = Bar("serve-sim (simulated s)", max(horizon, 1e-9), enabled=show)
 
     def update(self, now: float) -> None:
-        if self.progress is not None and now - self.last > 1.0:
-            self.progress.update(self.task, completed=now)
-            self.last = now
+        self.bar.update(now)
 
     def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        self.bar.__exit__(None, None, None)
 
 
 def _pcts(x: np.ndarray) -> dict[int, float]:

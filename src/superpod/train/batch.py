@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from superpod.errors import Infeasible
 from superpod.hardware.system import System
-from superpod.train.search import MICRO_BATCHES, SearchResult, groups
+from superpod.train.search import MICRO_BATCHES, SPACES, SearchResult, groups
 from superpod.workload.model import ModelSpec
 
 MAX_TRIES = 6
@@ -32,13 +32,16 @@ SCAN_LIMIT = 1 << 16  #: windows up to this many batches are scanned whole
 
 
 def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precision: str,
-                          ranks_per_chip: int) -> list[int]:
-    """Every dp the layout search forms on ``system`` (sorted): the dp of each of its layout
-    structures (``search.groups``) asked with a batch every degree and micro-batch divides.
-    ``precision`` does not change the structures (kept for the callers' symmetry)."""
+                          ranks_per_chip: int, space: str = "full") -> list[int]:
+    """Every dp the layout search (over ``space``) forms on ``system`` (sorted): the dp of
+    each of its layout structures (``search.groups``) asked with a batch every degree and
+    micro-batch divides. ``precision`` does not change the structures (kept for the
+    callers' symmetry)."""
+    del precision
     world = system.counts.chips * ranks_per_chip
     batch = world * max(MICRO_BATCHES)
-    return sorted({g.dp for g in groups(system, model, batch, seq_len, ranks_per_chip)})
+    return sorted({g.dp for g in groups(system, model, batch, seq_len, ranks_per_chip,
+                                        SPACES[space])})
 
 
 def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:

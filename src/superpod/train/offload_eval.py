@@ -110,8 +110,8 @@ def evaluate_with_offload(system: System, model: ModelSpec, plan: TrainPlan, *,
 def plan_train_with_offload(system: System, model: ModelSpec, global_batch: int,
                             seq_len: int, precision: str = "bf16", top: int = 5,
                             ranks_per_chip: int = 1, tp_comm_overlap: bool = True,
-                            tier: Tier | None = None) -> SearchResult:
+                            tier: Tier | None = None, space: str = "full") -> SearchResult:
     """``plan train``'s search (``superpod.train.search``) with ``evaluate_with_offload``."""
     return plan_train(system, model, global_batch, seq_len, precision, top, ranks_per_chip,
                       tp_comm_overlap, evaluate=functools.partial(evaluate_with_offload,
-                                                                  tier=tier))
+                                                                  tier=tier), space=space)

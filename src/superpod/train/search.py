@@ -71,6 +71,34 @@ MAX_PP = 64
 UNEVEN_VPP = (2, 4, 8)
 MIN_TOKENS_PER_CP_RANK = 1024  # context parallelism below this splits attention too thin
 
+@dataclass(frozen=True)
+class Space:
+    """The layout axes a search covers (axes as data). ``FULL`` is the whole space;
+    ``QUICK`` the narrower one ``plan train`` searched before (ZeRO 1 / 3, no op-level
+    recompute, micro-batches to 8, the default placement, TP overlap as asked, vpp 1/2/4/8,
+    context parallelism only from 8k tokens a rank, etp 1, DualPipe only for MoE models):
+    for sweeps and comparisons that run many searches."""
+
+    name: str = "full"
+    micro_batches: tuple[int, ...] = MICRO_BATCHES
+    zero_stages: tuple[int, ...] = ZERO_STAGES
+    recompute: tuple[str, ...] = RECOMPUTE
+    all_orders: bool = True
+    both_overlaps: bool = True
+    every_vpp: bool = True
+    min_tokens_per_cp_rank: int = MIN_TOKENS_PER_CP_RANK
+    expert_tp: bool = True
+    schedules: tuple[str, ...] = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
+    dense_dualpipe: bool = True
+
+
+FULL = Space()
+QUICK = Space(name="quick", micro_batches=(1, 2, 4, 8), zero_stages=(1, 3),
+              recompute=("none", "selective", "full"), all_orders=False, both_overlaps=False,
+              every_vpp=False, min_tokens_per_cp_rank=8192, expert_tp=False,
+              schedules=("1f1b", "interleaved", "dualpipe"), dense_dualpipe=False)
+SPACES = {"full": FULL, "quick": QUICK}
+
 Evaluate = Callable[..., "TrainResult | Infeasible"]
 Progress = Callable[[int, int], None]
 
@@ -122,8 +150,11 @@ class Group:
                          pp_schedule=self.schedule, tp_comm_overlap=overlap, order=order)
 
 
-def orders(g: Group) -> list[str]:
-    """The group's distinct placement orders (``_orders``)."""
+def orders(g: Group, space: Space = FULL) -> list[str]:
+    """The group's distinct placement orders (``_orders``; the default one alone unless the
+    space takes every order)."""
+    if not space.all_orders:
+        return [DEFAULT_ORDER]
     return list(_orders(g.tp > 1, g.cp > 1, g.dp > 1, g.pp > 1))
 
 
@@ -141,23 +172,31 @@ def _orders(tp: bool, cp: bool, dp: bool, pp: bool) -> tuple[str, ...]:
     return tuple(out) or (DEFAULT_ORDER,)
 
 
-def _inner_size(g: Group, overlaps: int) -> int:
-    return len(orders(g)) * (overlaps if g.tp > 1 else 1) * len(ZERO_STAGES) * len(RECOMPUTE)
+def _inner_size(g: Group, allowed: bool, space: Space = FULL) -> int:
+    """Layouts in one group: orders x TP overlaps x ZeRO stages x recompute choices."""
+    return (len(orders(g, space)) * len(_overlaps(g, allowed, space))
+            * len(space.zero_stages) * len(space.recompute))
 
 
-def _schedules(f: ModelFacts, pp: int) -> list[tuple[str, int]]:
+def _schedules(f: ModelFacts, pp: int, space: Space = FULL) -> list[tuple[str, int]]:
     if pp == 1:
         return [("1f1b", 1)]
-    out = [("1f1b", 1), ("zero_bubble", 1)]
-    if pp % 2 == 0:
+    want = space.schedules
+    out: list[tuple[str, int]] = [(x, 1) for x in ("1f1b", "zero_bubble") if x in want]
+    if "dualpipe" in want and pp % 2 == 0 and (f.experts or space.dense_dualpipe):
         out.append(("dualpipe", 1))
-    out += [("interleaved", v) for v in range(2, f.layers // pp + 1)
-            if f.layers % (pp * v) == 0 or v in UNEVEN_VPP]
+    if "interleaved" in want:
+        if space.every_vpp:
+            vs = [v for v in range(2, f.layers // pp + 1)
+                  if f.layers % (pp * v) == 0 or v in UNEVEN_VPP]
+        else:
+            vs = [v for v in UNEVEN_VPP if f.layers >= pp * v * 2]
+        out += [("interleaved", v) for v in vs]
     return out
 
 
 def groups(system: System, model: ModelSpec, global_batch: int, seq_len: int,
-           ranks_per_chip: int = 1) -> Iterator[Group]:
+           ranks_per_chip: int = 1, space: Space = FULL) -> Iterator[Group]:
     """Every layout structure worth a bound: degrees that multiply to the ranks and pass the
     divisibility rules that need no costing (the rest are reported by ``check_plan``)."""
     f = model_facts(model)
@@ -167,34 +206,39 @@ def groups(system: System, model: ModelSpec, global_batch: int, seq_len: int,
     pps = sorted({p for p in [*divisors(f.layers, MAX_PP), *powers_of_two(MAX_PP)]
                   if world % p == 0 and p <= f.layers})
     cps = [c for c in powers_of_two(16) if seq_len % (2 * c) == 0 and
-           (c == 1 or seq_len // c >= MIN_TOKENS_PER_CP_RANK)]
+           (c == 1 or seq_len // c >= space.min_tokens_per_cp_rank)]
     eps = [e for e in powers_of_two(min(f.experts, world)) if f.experts % e == 0
            ] if f.experts else [1]
     for tp, pp, cp in itertools.product(tps, pps, cps):
         if world % (tp * pp * cp):
             continue
         dp = world // (tp * pp * cp)
-        etps = powers_of_two(tp) if f.experts else [1]
+        etps = powers_of_two(tp) if f.experts and space.expert_tp else [1]
         for (sched, vpp), ep, etp, mb in itertools.product(
-                _schedules(f, pp), eps, etps, MICRO_BATCHES):
+                _schedules(f, pp, space), eps, etps, space.micro_batches):
             if global_batch % (dp * mb) or (tp * cp * dp) % (ep * etp):
                 continue
             yield Group(tp, pp, vpp, dp, cp, ep, etp, mb, sched)
 
 
 def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int,
-               precision: str, ranks_per_chip: int = 1, tp_comm_overlap: bool = True
-               ) -> Iterator[TrainPlan]:
+               precision: str, ranks_per_chip: int = 1, tp_comm_overlap: bool = True,
+               space: Space = FULL) -> Iterator[TrainPlan]:
     """Every layout of the space (the exhaustive enumeration)."""
-    for g in groups(system, model, global_batch, seq_len, ranks_per_chip):
+    for g in groups(system, model, global_batch, seq_len, ranks_per_chip, space):
         for order, ov, zero, rec in itertools.product(
-                orders(g), _overlaps(g, tp_comm_overlap), ZERO_STAGES, RECOMPUTE):
+                orders(g, space), _overlaps(g, tp_comm_overlap, space), space.zero_stages,
+                space.recompute):
             yield g.plan(global_batch, seq_len, precision, order=order, overlap=ov,
                          zero=zero, recompute=rec)
 
 
-def _overlaps(g: Group, allowed: bool) -> tuple[bool, ...]:
-    return (True, False) if allowed and g.tp > 1 else (False,)
+def _overlaps(g: Group, allowed: bool, space: Space = FULL) -> tuple[bool, ...]:
+    if g.tp == 1:
+        return (False,)
+    if not space.both_overlaps:
+        return (allowed,)
+    return (True, False) if allowed else (False,)
 
 
 @dataclass
@@ -229,6 +273,7 @@ class _Search:
     top: _Top
     out: SearchResult
     exact_inner: bool  # evaluate is evaluate_train: memory and dominance rules apply
+    space: Space = FULL
     _bounds: dict[tuple[int, ...], tuple[float, float] | str] = field(default_factory=dict)
 
     def plan(self, g: Group, **kw: object) -> TrainPlan:
@@ -259,19 +304,20 @@ class _Search:
 
     def expand(self, g: Group, lb: float) -> None:
         """Cost the group's layouts that can still enter the top K."""
-        ovs = _overlaps(g, self.overlap_allowed)
-        per_block = len(ZERO_STAGES) * len(RECOMPUTE)
+        sp = self.space
+        ovs = _overlaps(g, self.overlap_allowed, sp)
+        per_block = len(sp.zero_stages) * len(sp.recompute)
         fits: dict[tuple[int, str], bool] = {}
         if self.exact_inner:
-            for zero, rec in itertools.product(ZERO_STAGES, RECOMPUTE):
+            for zero, rec in itertools.product(sp.zero_stages, sp.recompute):
                 p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=zero, recompute=rec)
                 fits[zero, rec] = memory_fits(self.system, self.model, p,
                                               ranks_per_chip=self.ranks_per_chip)
         if self.exact_inner and len(ovs) == 2:
             ovs = (True,)  # TP overlap never lengthens a step (module doc): off is dominated
-            self.out.pruned += len(orders(g)) * per_block
+            self.out.pruned += len(orders(g, sp)) * per_block
         blocks = [(o, ov) for o in self._distinct_orders(g) for ov in ovs]
-        self.out.pruned += (len(orders(g)) - len(blocks) // len(ovs)) * len(ovs) * per_block
+        self.out.pruned += (len(orders(g, sp)) - len(blocks) // len(ovs)) * len(ovs) * per_block
         for i, (order, ov) in enumerate(blocks):
             if lb >= self.top.bar:
                 self.out.pruned += (len(blocks) - i) * per_block
@@ -282,16 +328,16 @@ class _Search:
                 if bound >= self.top.bar:
                     self.out.pruned += per_block
                     continue
-                if res is not None and fits[2, "none"]:
+                if res is not None and fits.get((2, "none")) and 2 in sp.zero_stages:
                     known[2] = res  # the bound's own timeline is this layout's result
-            for zero in (2, 0, 3, 1):
+            for zero in sorted(sp.zero_stages, key=(2, 0, 3, 1).index):
                 self._zero_block(g, order, ov, zero, fits, known.get(zero))
 
     def _distinct_orders(self, g: Group) -> list[str]:
         """One order per placement signature (orders with the same one cost the same step;
         the others are pruned as equivalent). Any evaluator sees the same placement."""
         seen: dict[tuple[object, ...], str] = {}
-        for o in orders(g):
+        for o in orders(g, self.space):
             p = self.plan(g, order=o, overlap=False, zero=1, recompute="none")
             seen.setdefault(placement_signature(self.system, p, self.ranks_per_chip), o)
         return list(seen.values())
@@ -314,12 +360,12 @@ class _Search:
                     fits: dict[tuple[int, str], bool], known: TrainResult | None = None
                     ) -> None:
         times: dict[str, float] = {}
-        for rec in RECOMPUTE:
+        for rec in self.space.recompute:
             if self.exact_inner:
                 if not fits[zero, rec]:
                     self.out.infeasible["out_of_memory"] += 1
                     continue
-                if zero == 1 and fits[2, rec]:
+                if zero == 1 and fits.get((2, rec)):
                     self.out.pruned += 1  # ZeRO-2: the same time in less memory
                     continue
                 below = [times[b] for b in RECOMPUTE_BELOW[rec] if b in times]
@@ -344,22 +390,26 @@ class _Search:
 def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int,
                precision: str = "bf16", top: int = 5, ranks_per_chip: int = 1,
                tp_comm_overlap: bool = True, evaluate: Evaluate = evaluate_train,
-               exhaustive: bool = False, progress: Progress | None = None) -> SearchResult:
-    """The ``top`` fastest feasible layouts of the space, the rest counted (``SearchResult``);
-    ``evaluate(system, model, plan, ranks_per_chip=...)`` costs one layout. ``exhaustive``
-    costs every layout instead of bounding; ``progress(done, total)`` is told of groups."""
+               exhaustive: bool = False, progress: Progress | None = None,
+               space: Space | str = FULL) -> SearchResult:
+    """The ``top`` fastest feasible layouts of ``space`` (``FULL``, ``QUICK`` or their
+    names), the rest counted (``SearchResult``); ``evaluate(system, model, plan,
+    ranks_per_chip=...)`` costs one layout. ``exhaustive`` costs every layout instead of
+    bounding; ``progress(done, total)`` is told of the structures done."""
+    sp = SPACES[space] if isinstance(space, str) else space
     out = SearchResult(candidates=[])
     best = _Top(top)
     s = _Search(system, model, global_batch, seq_len, precision, ranks_per_chip,
-                tp_comm_overlap, evaluate, best, out, exact_inner=evaluate is evaluate_train)
-    ovn = 2 if tp_comm_overlap else 1
+                tp_comm_overlap, evaluate, best, out, exact_inner=evaluate is evaluate_train,
+                space=sp)
+    ovn = tp_comm_overlap
     todo: list[tuple[float, int, Group]] = []
-    all_groups = list(groups(system, model, global_batch, seq_len, ranks_per_chip))
+    all_groups = list(groups(system, model, global_batch, seq_len, ranks_per_chip, sp))
     f = model_facts(model)
     ranks = system.counts.chips * ranks_per_chip
     domain = system.counts.chips_per_domain * ranks_per_chip
     for i, g in enumerate(all_groups):
-        n = _inner_size(g, ovn)
+        n = _inner_size(g, ovn, sp)
         out.considered += n
         probe = s.plan(g, order=DEFAULT_ORDER, overlap=False, zero=1, recompute="none")
         bad = check_plan(probe, ranks, f.layers, f.experts, f.heads, f.kv_heads, domain)
@@ -388,7 +438,7 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
                     best.add(res)
             continue
         if lb >= best.bar:
-            out.pruned += sum(_inner_size(h, ovn) for _, _, h in todo[j:])
+            out.pruned += sum(_inner_size(h, ovn, sp) for _, _, h in todo[j:])
             break
         s.expand(g, lb)
     if progress is not None:
@@ -401,10 +451,11 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
 
 def candidates_of(s: _Search, g: Group) -> Iterator[TrainPlan]:
     """One group's layouts."""
+    sp = s.space
     for order, ov, zero, rec in itertools.product(
-            orders(g), _overlaps(g, s.overlap_allowed), ZERO_STAGES, RECOMPUTE):
+            orders(g, sp), _overlaps(g, s.overlap_allowed, sp), sp.zero_stages, sp.recompute):
         yield s.plan(g, order=order, overlap=ov, zero=zero, recompute=rec)
 
 
-__all__ = ["ORDER_DIMS", "SearchResult", "Group", "candidates", "groups", "orders",
-           "plan_train"]
+__all__ = ["FULL", "ORDER_DIMS", "QUICK", "SPACES", "Group", "SearchResult", "Space",
+           "candidates", "groups", "orders", "plan_train"]

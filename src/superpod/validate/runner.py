@@ -140,10 +140,12 @@ def _cross_validate(rows: list[dict[str, Any]], items: list[Case | BrokenCase],
 
 def validate_file(path: str, system_files: tuple[str, ...] = (),
                   calibration: str | None = None, *, cross_validate: bool = False,
-                  write_bands: str | None = None) -> dict[str, Any]:
+                  write_bands: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """The ``validate --json`` object for one case file; ``cross_validate`` adds each
     case's leave-one-source-out prediction and band (``superpod.validate.loso``) and
-    ``write_bands`` writes the bands its residuals give (``superpod.trust.bands``)."""
+    ``write_bands`` writes the bands its residuals give (``superpod.trust.bands``);
+    ``progress(done, total)`` hears of each case."""
     if write_bands:
         from superpod.boundary.files import check_output
 
@@ -152,7 +154,9 @@ def validate_file(path: str, system_files: tuple[str, ...] = (),
     cal = load_calibration(calibration)
     items = load_cases(path)
     results: list[CaseResult] = []
-    for item in items:
+    for i, item in enumerate(items):
+        if progress is not None:
+            progress(i, len(items))
         if isinstance(item, BrokenCase):
             results.append(CaseResult(id=item.id, kind=item.kind, status="error",
                                       reason=item.reason))

@@ -61,10 +61,12 @@ def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
     r = system.chip.devices
     if w.train_precision not in system.chip.peak_flop_per_s:
         return {"infeasible": f"{system.chip.id} has no dense {w.train_precision} peak"}
-    degrees = data_parallel_degrees(system, model, w.seq_len, w.train_precision, r)
+    degrees = data_parallel_degrees(system, model, w.seq_len, w.train_precision, r,
+                                    space="quick")
     choice = nearest_feasible(
         lambda b: plan_train(system, model, b, w.seq_len, w.train_precision, 1,
-                             ranks_per_chip=r), w.global_batch, degrees)
+                             ranks_per_chip=r, space="quick"),  # many searches: the quick space
+        w.global_batch, degrees)
     if isinstance(choice, Infeasible):
         return {"infeasible": choice.detail}
     best = choice.result.candidates[0]
