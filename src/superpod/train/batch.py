@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from superpod.errors import Infeasible
 from superpod.hardware.system import System
-from superpod.train.search import MICRO_BATCHES, SPACES, SearchResult, groups
+from superpod.train.search import SPACES, SearchResult, groups
 from superpod.workload.model import ModelSpec
 
 MAX_TRIES = 6
@@ -38,10 +38,10 @@ def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precis
     micro-batch divides. ``precision`` does not change the structures (kept for the
     callers' symmetry)."""
     del precision
+    sp = SPACES[space]
     world = system.counts.chips * ranks_per_chip
-    batch = world * max(MICRO_BATCHES)
-    return sorted({g.dp for g in groups(system, model, batch, seq_len, ranks_per_chip,
-                                        SPACES[space])})
+    batch = world * max(sp.micro_batches)
+    return sorted({g.dp for g in groups(system, model, batch, seq_len, ranks_per_chip, sp)})
 
 
 def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:

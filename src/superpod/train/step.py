@@ -291,24 +291,25 @@ class _Layer:
 
 
 _LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _Layer]] = {}
+_NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order",
+                               "fsdp_regather", "pp_schedule"})
 
 
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
     search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
     p = ctx.plan
-    key = (id(ctx.system), id(ctx.facts), moe, p.micro_batch, p.seq_len, p.cp, p.tp, p.ep,
-           p.etp, p.sequence_parallel, p.compiled, p.attention_kernel, p.attention_released,
-           p.precision, p.fp8_recipe,
+    # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
+    # and batch enter only through the micro-batch count and the TP / CP strides), and the
+    # module's numeric constants (tests and what-if studies patch them)
+    fields = tuple(v for k, v in p.__dict__.items() if k not in _NOT_LAYER_FIELDS)
+    consts = tuple(v for k, v in globals().items()
+                   if k.isupper() and isinstance(v, int | float))
+    key = (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
            p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
-           p.stride("tp") if p.tp > 1 else 0,
-           p.stride("cp") if p.cp > 1 else 0, p.tp_comm_overlap, p.pp_schedule == "dualpipe",
-           p.recompute, p.fp8_split_accumulation, p.cp_rotate, p.cp_kv_expanded,
-           ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
-           # the module's byte constants (tests and what-if studies patch them)
-           ELEMENTWISE_TRAFFIC, SCORE_BYTES_FWD, SCORE_BYTES_BWD, FP8_CAST_BYTES,
-           FP8_AMAX_BYTES, EAGER_NORM_EXTRA, EAGER_ROPE_EXTRA, EAGER_GLU_EXTRA, ACT_BYTES,
-           MOE_PERMUTE_BYTES, RING_MERGE_BYTES.get(p.cp_rotate))
+           p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
+           ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(), consts,
+           RING_MERGE_BYTES.get(p.cp_rotate))
     hit = _LAYER_CACHE.get(key)
     if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
         return hit[1]
