@@ -272,8 +272,9 @@ def load_bands_file(path: str | None = None) -> BandsFile | None:
     return read_model_file(str(path or BANDS_FILE), BandsFile)
 
 
+@lru_cache(maxsize=4)
 def load_bands(path: str | None = None) -> dict[str, ClassStats]:
-    """The shipped bands by class name."""
+    """The shipped bands by class name (built once per file; read it, never change it)."""
     doc = load_bands_file(path)
     return {} if doc is None else {
         n: ClassStats(cases=v.cases, sources=v.sources, q10=v.q10, q90=v.q90)

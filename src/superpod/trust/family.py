@@ -14,12 +14,20 @@ from superpod.hardware.system import System
 from superpod.network.calibration import load_collective_calibration
 from superpod.trust.bands import Family
 
+_VENDORS: dict[tuple[int, int], tuple[object, object, frozenset[str]]] = {}
+
 
 def _vendor_rule(chip: Chip, cat: Catalog) -> Family:
     cal = load_calibration()
-    vendors = {cat.chips[c].vendor for e in cal.gemm for c in (e.chip, *e.applies_to)
-               if c in cat.chips}
-    return "uncalibrated" if chip.vendor in vendors else "other"
+    key = (id(cal), id(cat))  # memoised per calibration (a held-out one is another object)
+    hit = _VENDORS.get(key)
+    if hit is None or hit[0] is not cal or hit[1] is not cat:
+        vendors = frozenset(cat.chips[c].vendor for e in cal.gemm
+                            for c in (e.chip, *e.applies_to) if c in cat.chips)
+        if len(_VENDORS) > 64:
+            _VENDORS.clear()
+        hit = _VENDORS[key] = (cal, cat, vendors)
+    return "uncalibrated" if chip.vendor in hit[2] else "other"
 
 
 def chip_family(chip: Chip, dtype: str, cat: Catalog) -> Family:
