@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from superpod.cost.model import CostQuery, cost_report, default_prices
-from superpod.errors import SpecError
+from superpod.cost.at_load import economics_at_load
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.system import System
 from superpod.power.activity import clamp01
@@ -87,23 +86,4 @@ def infer_economics(system: System, cat: Catalog, row: dict[str, Any]) -> dict[s
                                         "links": load.network}}
     if not isinstance(tokens_per_s, float | int) or not tokens_per_s > 0:
         return out
-    try:
-        cost = cost_report(system, default_prices(system, cat),
-                           CostQuery(tokens_per_s=float(tokens_per_s), load=load.compute,
-                                     activity=load))
-    except SpecError as exc:  # a chip the price book does not know: power still shown
-        from superpod.power.load import power_report
-
-        rep = power_report(system, load, float(tokens_per_s))
-        out |= {"power_w": rep.it_w, "facility_power_w": rep.facility_w,
-                "tokens_per_joule": float(tokens_per_s) / rep.facility_w,
-                "usd_per_million_tokens": None, "capex_usd": None, "cost_error": str(exc)}
-        return out
-    out |= {"power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
-            "tokens_per_joule": cost["tokens_per_j"],
-            "usd_per_million_tokens": cost["usd_per_million_tokens"],
-            "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
-    if cost["unpriced_parts"]:  # a missing price is never counted as $0
-        out |= {"usd_per_million_tokens": None, "capex_usd": None,
-                "cost_error": f"no price for {', '.join(cost['unpriced_parts'])}"}
-    return out
+    return out | economics_at_load(system, cat, float(tokens_per_s), load)
