@@ -24,7 +24,9 @@ from superpod.trust.bands import (
     band,
     class_stats,
     conformal_probs,
+    effective_count,
     source_weighted_quantiles,
+    source_weights,
 )
 from superpod.trust.holdout import holding_out
 from superpod.trust.sources import source_key
@@ -89,11 +91,11 @@ def test_loso_never_learns_from_the_held_out_document(cross) -> None:  # type: i
 def test_bands_cover_the_held_out_measurements(cross) -> None:  # type: ignore[no-untyped-def]
     """80 % bands built without each case's own source, around its held-out prediction:
     measured coverage per kind. Floors only ever rise toward the 70-90 % target."""
-    floors = {"collective": 0.70, "train": 0.70, "infer": 0.55}
+    floors = {"collective": 0.70, "train": 0.70, "infer": 0.70}
     by_kind = cross["cross_validation"]["by_kind"]
     for kind, floor in floors.items():
         cov = by_kind[kind]["band_coverage"]
-        assert cov is not None and floor <= cov <= 0.95, (kind, cov)
+        assert cov is not None and floor <= cov <= 0.90, (kind, cov)
 
 
 def test_shipped_bands_rederive_from_the_public_cases(public_cases, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -104,13 +106,22 @@ def test_shipped_bands_rederive_from_the_public_cases(public_cases, tmp_path) ->
         "--write-bands src/superpod/calibration/bands.yaml")
 
 
-def test_weighted_quantiles_give_each_source_one_vote() -> None:
-    # four residuals of source a at 1, one of b at 5: CDF midpoints 1/16, 3/16, 5/16, 7/16
-    # for a and 3/4 for b, so the median interpolates 1 + (1/2 - 7/16) / (3/4 - 7/16) * 4
-    (med,) = source_weighted_quantiles([1, 1, 1, 1, 5], ["a"] * 4 + ["b"], (0.5,))
-    assert med == pytest.approx(1.8)
+def test_weighted_quantiles_weigh_a_source_by_the_root_of_its_cases() -> None:
+    # four residuals of source a at 1..4 weigh 1/2 each, one of b at 10 weighs 1 (total 3):
+    # CDF midpoints 1/12, 3/12, 5/12, 7/12 for a and 10/12 for b, so the median
+    # interpolates halfway between 3 (5/12) and 4 (7/12); unweighted it would be 3
+    (med,) = source_weighted_quantiles([1, 2, 3, 4, 10], ["a"] * 4 + ["b"], (0.5,))
+    assert med == pytest.approx(3.5)
     lo, hi = source_weighted_quantiles([3.0, 1.0, 2.0], ["x", "y", "z"], (0.0, 1.0))
     assert (lo, hi) == (1.0, 3.0)
+
+
+def test_effective_count_lies_between_sources_and_cases() -> None:
+    w = source_weights(["a"] * 4 + ["b"])
+    assert w == [0.5, 0.5, 0.5, 0.5, 1.0]
+    assert effective_count(w) == pytest.approx(9 / 2)  # (4 * 1/2 + 1)^2 / (4 / 4 + 1)
+    assert effective_count(source_weights(list("xyz"))) == pytest.approx(3)
+    assert effective_count(source_weights(["a"] * 9)) == pytest.approx(9)
 
 
 def test_conformal_probabilities_widen_with_few_sources() -> None:

@@ -42,6 +42,10 @@ Precision = Annotated[str, choice(PRECISIONS, "Weights.")]
 KvPrecision = Annotated[str, choice(
     KV_PRECISIONS, "KV cache (auto: FP8 with FP8/FP4 weights on chips with FP8, else BF16).")]
 Mtp = Annotated[int, typer.Option(min=0, help="Speculative (MTP) tokens per decode step.")]
+WeightOnly = Annotated[bool, typer.Option(
+    "--weight-only", help="Weight-only quantisation: weights stored in --precision, GEMMs in "
+                          "16-bit (W8A16 / W4A16); needed for a format the chip has no "
+                          "tensor-core peak for.")]
 MtpAcc = Annotated[float, typer.Option(
     min=0.0, max=1.0, help="Acceptance per drafted token (DeepSeek-V3 report: 85-90%).")]
 Degree = Annotated[int, typer.Option(min=1)]
@@ -116,6 +120,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
           ep: Degree = 1, pp: Degree = 1,
           ranks_per_chip: RanksPerChip = None,
           precision: Precision = "bf16", kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
+          weight_only: WeightOnly = False,
           mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE,
           two_batch_overlap: Annotated[bool | None, typer.Option(
               "--two-batch-overlap/--no-two-batch-overlap",
@@ -152,7 +157,7 @@ def infer(system_arg: SystemArg, model: ModelArg,
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     spec = load_model(model)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
-                    eplb=eplb, ep_imbalance=ep_imbalance)
+                    eplb=eplb, ep_imbalance=ep_imbalance, weight_only=weight_only)
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
@@ -312,6 +317,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                slo_ttft_ms: SloTtft = None, input_len: InputLen = 1024,
                output_len: OutputLen = 1024, precision: Precision = "bf16",
                kv_precision: KvPrecision = "auto", mtp: Mtp = 0,
+               weight_only: WeightOnly = False,
                mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
                disaggregate: Annotated[bool, typer.Option(
                    help="Also try prefill / decode pools.")] = True,
@@ -335,7 +341,8 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
 
     sysm = _system(system_arg, chips)
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb,
+                    weight_only=weight_only)
     spec = load_model(model)
     r = ranks_per_chip or sysm.chip.devices
     res = search(sysm, spec, opts,
@@ -379,6 +386,7 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               ep: Degree = 1, pp: Degree = 1,
               ranks_per_chip: RanksPerChip = None,
               precision: Precision = "bf16", kv_precision: KvPrecision = "auto",
+              weight_only: WeightOnly = False,
               mtp: Mtp = 0, mtp_acceptance: MtpAcc = DEFAULT_MTP_ACCEPTANCE, eplb: Eplb = True,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
               prefix_cache_hit: PrefixHit = None, prefix_cache_tier: PrefixTier = None,
@@ -395,7 +403,8 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
 
     sysm = _system(system_arg, chips)
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier, trace=trace is not None)
-    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb,
+                    weight_only=weight_only)
     lay = _layout(sysm, tp, dp, ep, pp, ranks_per_chip or sysm.chip.devices)
     if trace is not None:
         reqs = trace_requests(trace, rate, seed)

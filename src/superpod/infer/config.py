@@ -18,8 +18,10 @@ Formats. Weights (``precision``) set the bytes streamed per parameter and the GE
 core format; embedding and LM head stay BF16 (DeepSeek-V3's FP8 checkpoint and NVIDIA
 ModelOpt's FP8 / NVFP4 checkpoints leave them unquantised). NVFP4 carries one FP8 scale per
 16 elements (NVIDIA, "Introducing NVFP4", 2025): 0.5 + 1/16 bytes a parameter. A format the
-chip has no tensor-core peak for runs on the next wider one it has (weight-only
-quantisation: the bytes stay those of the stored format).
+chip has no tensor-core peak for is bad input (FP8 on the Ascend 910C, FP4 on Hopper),
+never costed silently at another format, unless asked for as **weight-only** quantisation
+(``weight_only``; W8A16 / W4A16 kernels such as Marlin, Frantar et al., arXiv 2408.11743):
+the weights stream in their stored format and the GEMMs run in 16-bit.
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class InferOptions:
     #: decode batch sizes a rank has CUDA graphs for, padding a batch up to the next one
     #: (TensorRT-LLM ``cuda_graph_config: enable_padding``); () for no padding
     graph_batch_sizes: tuple[int, ...] = ()
+    #: weights stored in ``precision``, activations and GEMMs in 16-bit (W8A16 / W4A16)
+    weight_only: bool = False
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
@@ -170,7 +174,9 @@ class InferOptions:
         return KV_BYTES[self.kv_precision]
 
     def for_chip(self, chip: Chip) -> InferOptions:
-        """These options with ``kv_precision="auto"`` resolved for ``chip``."""
+        """These options with ``kv_precision="auto"`` resolved for ``chip``; a weight format
+        the chip has no tensor-core peak for is bad input unless ``weight_only``."""
+        check_precision(chip, self.precision, self.weight_only)
         if self.kv_precision != "auto":
             return self
         return replace(self, kv_precision=auto_kv_precision(chip, self.precision))
@@ -200,10 +206,25 @@ def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
                         allowed=", ".join(allowed))
 
 
-def gemm_dtype(chip: Chip, precision: str) -> str:
-    """The tensor-core format GEMMs of ``precision`` weights run in on ``chip``."""
+def check_precision(chip: Chip, precision: str, weight_only: bool = False) -> None:
+    """Bad input when ``precision`` weights have no tensor-core format on ``chip`` to run
+    in (its own, or INT8 for INT4's W4A8), unless they are weight-only (16-bit GEMMs)."""
+    native = GEMM_FORMATS[precision][0]
     peaks = chip.peak_flop_per_s
-    for fmt in GEMM_FORMATS[precision]:
+    if native in peaks or (weight_only and ("bf16" in peaks or "fp16" in peaks)):
+        return
+    raise SpecError(f"{chip.id} has no {native} tensor-core peak", field="precision",
+                    value=precision,
+                    allowed=", ".join(p for p in PRECISIONS if GEMM_FORMATS[p][0] in peaks)
+                    + "; or weight-only (--weight-only: stored in this format, GEMMs in "
+                      "16-bit)")
+
+
+def gemm_dtype(chip: Chip, precision: str, weight_only: bool = False) -> str:
+    """The tensor-core format GEMMs of ``precision`` weights run in on ``chip`` (16-bit
+    when ``weight_only``)."""
+    peaks = chip.peak_flop_per_s
+    for fmt in ("bf16", "fp16") if weight_only else GEMM_FORMATS[precision]:
         if fmt in peaks:
             return fmt
     return max(peaks, key=lambda p: peaks[p])

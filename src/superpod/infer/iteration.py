@@ -161,7 +161,7 @@ class _Engine:
         self.chip = system.chip
         self.r = layout.ranks_per_chip
         self.cal = load_calibration()
-        self.dtype = gemm_dtype(self.chip, opts.precision)
+        self.dtype = gemm_dtype(self.chip, opts.precision, opts.weight_only)
         self.fit = kernels.gemm_fit(self.chip, self.dtype, self.cal)
         self.head_fit = kernels.gemm_fit(self.chip, attention_dtype(self.chip), self.cal)
         self.bw = kernels.copy_bandwidth(self.chip, self.cal)[0] / self.r

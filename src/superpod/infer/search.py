@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from superpod.degrees import powers_of_two
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 from superpod.hardware.system import System
 from superpod.infer import memory as mem
-from superpod.infer.config import InferOptions, ServingLayout, check_layout
+from superpod.infer.config import InferOptions, ServingLayout, check_layout, check_precision
 from superpod.infer.serving import (
     ServingResult,
     Workload,
@@ -139,6 +139,10 @@ def plan_infer(system: System, model: ModelSpec, opts: InferOptions, work: Workl
     any candidate); the other pool is searched. ``all_chips``: only candidates that leave
     no chip idle."""
     start = time.perf_counter()
+    try:
+        check_precision(system.chip, opts.precision, opts.weight_only)
+    except SpecError:  # a format the chip cannot run: every layout is infeasible for it
+        return InferPlan(candidates=[], infeasible=Counter({"precision_unsupported": 1}))
     opts = opts.for_chip(system.chip)
     out = InferPlan(candidates=[], system_chips=system.counts.chips)
     keep = _keep_all_chips if all_chips else _keep

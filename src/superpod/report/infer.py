@@ -25,7 +25,9 @@ def _ms(x: float | None) -> str:
 def infer_view(r: dict[str, Any]) -> Group:
     o = r["options"]
     t = Table(title=f"{r['phase']} {r['model']} on {r['system']}: {_layout_text(r['layout'])}; "
-                    f"{o['precision']} weights, {o['kv_precision']} KV"
+                    f"{o['precision']} weights"
+                    + (" (weight-only, 16-bit GEMMs)" if o.get("weight_only") else "")
+                    + f", {o['kv_precision']} KV"
                     + (f", MTP {o['mtp']} (a={o['mtp_acceptance']:g})" if o["mtp"] else ""),
               title_justify="left")
     t.add_column("quantity")

@@ -7,11 +7,15 @@ prediction. Residuals are pooled by class and a prediction's 80 % band is
 
     [value * q10, value * q90]
 
-with q10 / q90 the 10th / 90th percentiles of its class's residuals, widened for the number
-of documents behind them (``conformal_probs``). The percentiles weight
-every *source* equally (each residual by one over its source's count in the class): a band
-is for a prediction on a source the model has not seen, and a document's cases share its
-bias, so twenty cases of one README must not outvote three other documents. A class is
+with q10 / q90 the 10th / 90th percentiles of its class's residuals, widened for the
+effective number of independent residuals behind them (``conformal_probs``). A document's
+cases share its bias, so they are neither independent (one weight per case would let twenty
+cases of one README outvote three other documents) nor one observation (one weight per
+document would throw away that a document's cases differ in layout, size and model): each
+residual weighs ``1 / sqrt(n)`` for a source with ``n`` cases in the class, so a source's
+total weight grows as ``sqrt(n)``, and the conformal widening counts Kish's effective sample
+size of those weights (``effective_count``; Kish, "Survey Sampling", 1965, section 11.7),
+which lies between the number of sources and the number of cases. A class is
 kind x quantity x chip family x scale:
 
 * quantity: ``throughput`` (tokens/s, MFU, busbw, TFLOP/s; a time of the same work is its
@@ -128,29 +132,41 @@ def _round(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def source_weighted_quantiles(values: list[float], sources: list[str],
-                              probs: tuple[float, ...]) -> list[float]:
-    """Quantiles of ``values`` with each source's values weighing one in total (the
-    weighted empirical CDF at the midpoints of the sorted values, linearly interpolated)."""
-    import numpy as np
-
+def source_weights(sources: list[str]) -> list[float]:
+    """Each residual's weight: ``1 / sqrt(n)`` for a source with ``n`` residuals."""
     count: dict[str, int] = {}
     for s in sources:
         count[s] = count.get(s, 0) + 1
+    return [count[s] ** -0.5 for s in sources]
+
+
+def effective_count(weights: list[float]) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` of weighted residuals."""
+    total = sum(weights)
+    return total * total / sum(w * w for w in weights)
+
+
+def source_weighted_quantiles(values: list[float], sources: list[str],
+                              probs: tuple[float, ...]) -> list[float]:
+    """Quantiles of ``values`` weighted by ``source_weights`` (the weighted empirical CDF
+    at the midpoints of the sorted values, linearly interpolated)."""
+    import numpy as np
+
     order = np.argsort(values, kind="stable")
     v = np.asarray(values, dtype=float)[order]
-    w = np.array([1.0 / count[sources[i]] for i in order])
+    w = np.asarray(source_weights(sources), dtype=float)[order]
     cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
     return [float(np.interp(p, cdf, v)) for p in probs]
 
 
-def conformal_probs(n_sources: int) -> tuple[float, float]:
-    """The percentiles that give an 80 % band over ``n_sources`` exchangeable documents:
-    split-conformal prediction (Lei et al., "Distribution-free predictive inference for
-    regression", JASA 2018) takes the ceil((n + 1)(1 - a/2))-th of n residuals, i.e. the
-    (1 - a/2)(n + 1)/n quantile, a = 1 - LEVEL; with few sources the band widens to the
-    extreme residuals instead of pretending to a precision the data do not have."""
-    hi = min(1.0, (1 + LEVEL) / 2 * (n_sources + 1) / n_sources)
+def conformal_probs(n: float) -> tuple[float, float]:
+    """The percentiles that give an 80 % band over ``n`` exchangeable residuals (``n`` the
+    effective count, ``effective_count``): split-conformal prediction (Lei et al.,
+    "Distribution-free predictive inference for regression", JASA 2018) takes the
+    ceil((n + 1)(1 - a/2))-th of n residuals, i.e. the (1 - a/2)(n + 1)/n quantile,
+    a = 1 - LEVEL; with few residuals the band widens to the extremes instead of pretending
+    to a precision the data do not have."""
+    hi = min(1.0, (1 + LEVEL) / 2 * (n + 1) / n)
     return 1.0 - hi, hi
 
 
@@ -165,7 +181,8 @@ def class_stats(rows: Iterable[tuple[BandClass, float, str]]) -> dict[str, Class
             ss.append(src)
     out: dict[str, ClassStats] = {}
     for name, (qs, ss) in sorted(pools.items()):
-        lo, hi = source_weighted_quantiles(qs, ss, conformal_probs(len(set(ss))))
+        n_eff = effective_count(source_weights(ss))
+        lo, hi = source_weighted_quantiles(qs, ss, conformal_probs(n_eff))
         out[name] = ClassStats(cases=len(qs), sources=len(set(ss)), q10=lo, q90=hi)
     return out
 
