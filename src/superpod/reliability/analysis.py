@@ -149,7 +149,10 @@ def analyse(system: System, q: ReliabilityQuery, book: RateBook | None = None,
             "run": book.run.id, "name": book.run.name,
             "note": "per-component rates of the counted causes are calibrated on this one "
                     "run (count / population / duration); re-predicting it checks "
-                    "bookkeeping and scaling, not foresight"},
+                    "bookkeeping and scaling, not foresight",
+            "job_size_exponent": book.job_scaling.exponent,
+            "job_size_reference_chips": book.job_scaling.reference_chips,
+            "job_size_source": book.job_scaling.source},
         "notes": list(fm.notes),
         "warnings": list(system.warnings),
     }

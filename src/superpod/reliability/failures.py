@@ -31,7 +31,8 @@ repair, no restart). Blast radius, by topology and layout:
 * scale-out link: a failed link stalls a collective until the NCCL/HCCL timeout, so it
   interrupts, unless the scale-out is dual-plane (Alibaba HPN's dual ToR), where it
   degrades.
-* per-job causes (software, dependencies, unknown hangs) interrupt, whatever the size.
+* per-job causes (software, dependencies, unknown hangs) interrupt; their rate grows with
+  the job's chips as ``rates`` formula (2) says (about in proportion: Meta's job MTTFs).
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ def failure_model(system: System, book: RateBook | None = None,
     if opts.link_protection and not multipath:
         notes.append("link protection requested, but the scale-up fabric has a single path: "
                      "no effect")
-    pops = populations(system)
+    pops = populations(system, book.job_scaling)
     absorbed = _absorbed(book, opts, pops)
     rows = []
     for cause in book.causes:
@@ -315,7 +316,7 @@ def mtbf_by_scale(spec: SystemSpec, cat: Catalog, chips: Sequence[int],
 def cross_checks(book: RateBook | None = None) -> list[dict[str, Any]]:
     """Each fleet figure against the model's causes, on the calibration run's system."""
     book = book or load_rate_book()
-    pops = populations(book.calibration_system)
+    pops = populations(book.calibration_system, book.job_scaling)
     hardware = [c for c in book.causes if c.component != "job"]
     out = []
     for x in book.cross_checks:
