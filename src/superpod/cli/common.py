@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from superpod.errors import SpecError
 from superpod.hardware.catalog import user_system_ids
@@ -35,7 +36,9 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SpecError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            for line in str(exc).splitlines():  # one line per problem
+                err.print(f"[red]error:[/red] {escape(line)}", highlight=False,
+                          soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
 
