@@ -327,3 +327,22 @@ def test_reliability_cli_bad_input() -> None:
         r = runner.invoke(app, ["reliability", "-s", "dgx-h100", *args])
         assert r.exit_code == 2, args
         assert "error:" in r.output and "Traceback" not in r.output
+
+
+def test_poisson_cdf_closed_forms() -> None:
+    """P[N <= k] by hand: k = 0 is exp(-mu); k = 1 adds mu exp(-mu); scipy-free."""
+    from superpod.reliability.failures import poisson_cdf
+
+    assert poisson_cdf(0, 0.5) == pytest.approx(math.exp(-0.5), rel=1e-14)
+    assert poisson_cdf(1, 2.0) == pytest.approx(3.0 * math.exp(-2.0), rel=1e-14)
+    assert poisson_cdf(2, 3.0) == pytest.approx(8.5 * math.exp(-3.0), rel=1e-14)
+    assert poisson_cdf(-1, 3.0) == 0.0 and poisson_cdf(4, 0.0) == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 400), st.floats(1e-6, 500.0))
+def test_poisson_cdf_is_a_cdf(k: int, mu: float) -> None:
+    from superpod.reliability.failures import poisson_cdf
+
+    lo, hi = poisson_cdf(k, mu), poisson_cdf(k + 1, mu)
+    assert 0.0 <= lo <= hi <= 1.0

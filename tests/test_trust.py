@@ -226,3 +226,17 @@ def test_cli_json_carries_bands_on_every_prediction() -> None:
         "plan", "train", "--system", "dgx-h100", "--chips", "16", "--model", "llama3-8b",
         "--global-batch", "32", "--seq-len", "4096", "--top", "2", "--json"]).stdout)
     assert pl["candidates"] and all("band" in c for c in pl["candidates"])
+
+
+def test_a_fabric_is_calibrated_only_for_traffic_it_has_fits_for() -> None:
+    from superpod.trust.family import fabric_family
+
+    cat = api.catalog()
+    cm, nvl = api.system("cloudmatrix384"), api.system("gb200-nvl72")
+    # UB has fitted EP libraries (DeepEP-Ascend) but no fitted collective protocols
+    assert fabric_family(cm, cat, "all_to_all") == "other"  # no Huawei kernel fits either
+    assert fabric_family(cm, cat, "ep_dispatch") == "calibrated"
+    assert fabric_family(nvl, cat, "all_reduce") == "calibrated"
+    ascend = source_key("https://github.com/sgl-project/sgl-kernel-npu/blob/x/README.md")
+    with holding_out([ascend]):  # its only EP source held out: uncalibrated again
+        assert fabric_family(cm, cat, "ep_dispatch") == "other"

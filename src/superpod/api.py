@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from superpod.hardware.catalog import Catalog, load_catalog
-from superpod.hardware.system import System, build_system, system_to_dict
+if TYPE_CHECKING:  # imported at use: `superpod --help` must not build pydantic models
+    from superpod.hardware.catalog import Catalog
+    from superpod.hardware.system import System
 
 
 def catalog(system_files: Sequence[str | Path] = ()) -> Catalog:
     """The built-in catalog plus the user's files."""
+    from superpod.hardware.catalog import load_catalog
+
     return load_catalog(*system_files)
 
 
 def system(system_id: str, chips: int | None = None,
            system_files: Sequence[str | Path] = ()) -> System:
     """Build a system by id (a preset or one defined in ``system_files``)."""
+    from superpod.hardware.system import build_system
+
     cat = catalog(system_files)
     return build_system(cat.system(system_id), cat, chips)
 
@@ -30,6 +35,8 @@ def system(system_id: str, chips: int | None = None,
 def show(system_id: str, chips: int | None = None,
          system_files: Sequence[str | Path] = ()) -> dict[str, Any]:
     """The ``show --json`` object for one system."""
+    from superpod.hardware.system import system_to_dict
+
     return system_to_dict(system(system_id, chips, system_files))
 
 
@@ -39,6 +46,7 @@ def compare(system_ids: Sequence[str], chips: int | None = None,
     against each other system on every memory basis], "memory_claims": [published memory
     ratios among these systems, recomputed on the bases each side counts]}``."""
     from superpod.hardware.memory_claims import claims_for, memory_line
+    from superpod.hardware.system import build_system, system_to_dict
 
     cat = catalog(system_files)
     built = [build_system(cat.system(s), cat, chips) for s in system_ids]

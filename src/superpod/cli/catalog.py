@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from superpod import api
 from superpod.cli.app import app
@@ -15,13 +14,14 @@ from superpod.cli.common import files_of as _files
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
 from superpod.cli.common import resolve_id as _resolve_id
-from superpod.report.systems import compare_view, show_view, systems_view
 
 
 @app.command()
 @_friendly
 def systems(system: SystemFile = None, as_json: Json = False) -> None:
     """List the system catalog, one line each."""
+    from superpod.report.systems import systems_view
+
     cat = api.catalog(_files(system))
     if as_json:
         _emit_json({"systems": [{"id": s.id, "name": s.name, "chip": s.chip, "chips": s.chips,
@@ -36,6 +36,8 @@ def systems(system: SystemFile = None, as_json: Json = False) -> None:
 @_friendly
 def chips(system: SystemFile = None, as_json: Json = False) -> None:
     """List the chip catalog with its key figures and evidence."""
+    from rich.table import Table
+
     cat = api.catalog(_files(system))
     rows = [c.model_dump(mode="json") for c in cat.chips.values()]
     if as_json:
@@ -63,6 +65,8 @@ def show(system_id: Annotated[str | None, typer.Argument(
              metavar="SYSTEM", help="System id (see `superpod systems`).")] = None,
          chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
     """What a system adds up to from its parts, with sources."""
+    from superpod.report.systems import show_view
+
     files = _files(system)
     row = api.show(_resolve_id(system_id, files), chips, files)
     if as_json:
@@ -77,6 +81,8 @@ def compare(system_ids: Annotated[list[str], typer.Argument(
                 metavar="SYSTEM...", help="Two or more system ids.")],
             chips: Chips = None, system: SystemFile = None, as_json: Json = False) -> None:
     """Side-by-side table with ratios to the first system."""
+    from superpod.report.systems import compare_view
+
     result = api.compare(system_ids, chips, _files(system))
     if as_json:
         _emit_json(result)

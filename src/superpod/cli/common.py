@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from superpod.errors import SpecError
-from superpod.hardware.catalog import user_system_ids
 
 #: NO_COLOR (https://no-color.org) set to anything non-empty: no ANSI styling at all
 _PLAIN: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") else {}
@@ -58,6 +57,8 @@ def resolve_id(system_id: str | None, files: list[str]) -> str:
     """The positional id, or the single system a ``--system`` file defines."""
     if system_id:
         return system_id
+    from superpod.hardware.catalog import user_system_ids
+
     ids = [i for f in files for i in user_system_ids(f)]
     if len(ids) == 1:
         return ids[0]

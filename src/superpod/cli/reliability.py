@@ -8,12 +8,9 @@ prints one line and exits with code 2 (the shared pieces live in ``superpod.cli.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
 from superpod.cli.choices import REGIONS, SPARE_LEVELS, choice
 from superpod.cli.common import Chips, Json
@@ -22,6 +19,9 @@ from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
 from superpod.errors import SpecError
 from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 SystemArg = Annotated[str, typer.Option(
     "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")]
@@ -137,6 +137,10 @@ def _days(seconds: float | None) -> str:
 
 def reliability_view(r: dict[str, Any]) -> Group:
     """Summary, then causes sorted by events, then the cross-checks."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     ck = r["checkpoint"]
     t = Table(title=f"{r['system']}: {r['chips']:,} chips, {r['days']:g} days of work",
               title_justify="left", show_header=False)
@@ -235,6 +239,10 @@ def _usd(x: float) -> str:
 
 def cost_view(r: dict[str, Any]) -> Group:
     """Capex by group, then power, opex and the cost per token."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     chips = r["chips"]
     t = Table(title=f"{r['system']}: {chips:,} chips at {r['tokens_per_s']:,.0f} tokens/s, "
                     f"busy {r['utilisation']:.0%}", title_justify="left")

@@ -34,7 +34,8 @@ CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "ker
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)  # schema built on first use (start-up)
 
 
 class GemmEntry(_Strict):

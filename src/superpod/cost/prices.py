@@ -58,7 +58,7 @@ UsdPerW = Annotated[float, _per(_POWER_W, "power")]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class _Sourced(_Spec):

@@ -71,7 +71,8 @@ Slug = Annotated[str, AfterValidator(_slug)]
 class Spec(BaseModel):
     """Base of every spec: frozen, keyword-only, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)  # schema built on first use (start-up)
 
 
 class Sourced(Spec):

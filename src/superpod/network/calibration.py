@@ -34,7 +34,8 @@ Pos = Annotated[int, Field(ge=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              defer_build=True)  # schema built on first use (start-up)
 
 
 class Protocol(_Strict):

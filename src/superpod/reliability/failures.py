@@ -43,8 +43,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from scipy import stats
-
 from superpod.errors import SpecError
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.specs import SystemSpec
@@ -219,7 +217,19 @@ def spare_absorbed_fraction(unit_rate_per_s: float, group: int, spares: int,
     if spares <= 0:
         return 0.0
     mean_pending = group * unit_rate_per_s * repair_s
-    return float(stats.poisson.cdf(spares - 1, mean_pending))
+    return poisson_cdf(spares - 1, mean_pending)
+
+
+def poisson_cdf(k: int, mean: float) -> float:
+    """P[Poisson(mean) <= k] = sum_{i<=k} exp(-mean) mean^i / i!, each term in log space
+    (all terms positive: no cancellation; scipy.stats would cost ~1 s of import)."""
+    if k < 0:
+        return 0.0
+    if mean <= 0.0:
+        return 1.0
+    log_mean = math.log(mean)
+    total = math.fsum(math.exp(i * log_mean - mean - math.lgamma(i + 1)) for i in range(k + 1))
+    return min(1.0, total)
 
 
 def _blast(system: System, component: str) -> tuple[float, float]:

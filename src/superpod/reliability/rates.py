@@ -101,7 +101,7 @@ Seconds = Annotated[float, BeforeValidator(_time)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RunSpec(_Spec):

@@ -163,7 +163,8 @@ def annotate_infer(row: dict[str, Any], system: System, cat: Catalog, model: Mod
 
 def annotate_collective(row: dict[str, Any], system: System, cat: Catalog) -> dict[str, Any]:
     """Band, evidence and extrapolation of a collective result row."""
-    family = fabric_family(system, cat)
+    op = row.get("op")
+    family = fabric_family(system, cat, op if isinstance(op, str) else None)
     bw = row.get("busbw_bytes_per_s")
     t = row.get("time_s")
     values = {"busbw_gbps": bw / 1e9 if isinstance(bw, float) else None,

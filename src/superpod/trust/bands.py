@@ -231,7 +231,7 @@ def dump(stats: Mapping[str, ClassStats], source: str,
 
 
 class _StatsEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     cases: int = Field(ge=1)
     sources: int = Field(ge=1)
     q10: float = Field(gt=0)
@@ -242,7 +242,7 @@ class Domain(BaseModel):
     """What the public cases cover for one kind on one vendor's chips (and model family):
     how many cases, the largest job, and for training the best published MFU."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     cases: int = Field(ge=1)
     max_chips: int = Field(ge=1)
     best_mfu: float | None = Field(default=None, gt=0, le=1)
@@ -251,7 +251,7 @@ class Domain(BaseModel):
 class BandsFile(BaseModel):
     """A bands file (``dump``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     level: float = Field(gt=0, lt=1)
     min_cases: int = Field(ge=1)
     min_sources: int = Field(ge=1)

@@ -31,12 +31,19 @@ def chip_family(chip: Chip, dtype: str, cat: Catalog) -> Family:
     return _vendor_rule(chip, cat)
 
 
-def fabric_family(system: System, cat: Catalog) -> Family:
-    """``calibrated`` when the system's scale-up fabric has fitted protocols, else by the
-    chip's vendor."""
+def fabric_family(system: System, cat: Catalog, op: str | None = None) -> Family:
+    """``calibrated`` when the system's scale-up fabric has measured fits for this kind of
+    traffic (fitted collective protocols; for ``ep_dispatch`` / ``ep_combine``, a fitted EP
+    library on it), else by the chip's vendor. A fabric that is only named (a registry
+    entry with nothing fitted on it, e.g. UB for collectives) is not calibrated."""
     if system.chip.is_roadmap:
         return "other"
     key = system.spec.scale_up.calibration
-    if key is not None and key in load_collective_calibration().fabrics:
-        return "calibrated"
+    if key is not None:
+        cal = load_collective_calibration()
+        if op in ("ep_dispatch", "ep_combine"):
+            if any(e.up == key for e in cal.expert_parallel):
+                return "calibrated"
+        elif any(f.fabric == key for f in cal.fits):
+            return "calibrated"
     return _vendor_rule(system.chip, cat)

@@ -48,7 +48,8 @@ def case_class(case: Case, cat: Catalog) -> BandClass:
     """The band class of a case, read with the data visible now."""
     chip = cat.chip(cat.system(case.system.preset).chip)
     if case.kind == "collective":
-        family = fabric_family(case_system(case, cat), cat)
+        family = fabric_family(case_system(case, cat), cat,
+                               case.collective.op if case.collective else None)
     else:
         dtype = (case.parallel.precision if case.parallel else
                  case.serving.precision if case.serving else
