@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from superpod.api.resolve import resolve_id, system_arg
+from superpod.choices import check_choice
 from superpod.errors import SpecError
 
 #: NO_COLOR (https://no-color.org) set to anything non-empty: no ANSI styling at all
@@ -22,6 +24,10 @@ _PLAIN: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") el
 out = Console(**_PLAIN)
 err = Console(stderr=True, **_PLAIN)
 F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["Chips", "Json", "Model", "SystemFile", "api_defaults", "check_choice", "emit_json",
+"err",
+           "files_of", "friendly", "out", "render", "resolve_id", "system_arg"]
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
 Chips = Annotated[int | None, typer.Option(
@@ -49,30 +55,15 @@ def render(obj: Any) -> None:
     out.print(fit(out, obj))
 
 
+def api_defaults(name: str) -> dict[str, Any]:
+    """The defaults of ``superpod.api.<name>``: what the command's options default to."""
+    from superpod import api
+
+    return api.defaults(getattr(api, name))
+
+
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def resolve_id(system_id: str | None, files: list[str]) -> str:
-    """The positional id, or the single system a ``--system`` file defines."""
-    if system_id:
-        return system_id
-    from superpod.hardware.catalog import user_system_ids
-
-    ids = [i for f in files for i in user_system_ids(f)]
-    if len(ids) == 1:
-        return ids[0]
-    raise SpecError("name a SYSTEM id" + (f" (the files define: {', '.join(ids)})"
-                                          if ids else ""), field="SYSTEM")
-
-
-def system_arg(value: str) -> tuple[str, list[str]]:
-    """``--system`` of the workload commands: a catalog id, a YAML file, or FILE:ID."""
-    path, _, sid = value.partition(":") if ".yaml:" in value or ".yml:" in value else (
-        value, "", "")
-    if path.endswith((".yaml", ".yml")) or Path(path).is_file():
-        return resolve_id(sid or None, [path]), [path]
-    return value, []
 
 
 SystemFile = Annotated[list[Path] | None, typer.Option(
@@ -84,10 +75,3 @@ Model = Annotated[str, typer.Option("--model", "-m",
 def files_of(system: list[Path] | None) -> list[str]:
     """The ``--system`` files as strings."""
     return [str(p) for p in system or []]
-
-
-def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
-    """A value that is not one of ``allowed`` is bad input naming the option."""
-    if value not in allowed:
-        raise SpecError("not a known choice", field=field, value=value,
-                        allowed=", ".join(allowed))

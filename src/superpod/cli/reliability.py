@@ -13,36 +13,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from superpod.cli.choices import REGIONS, SPARE_LEVELS, choice
-from superpod.cli.common import Chips, Json
+from superpod.cli.common import Chips, Json, api_defaults
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
-from superpod.errors import SpecError
-from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
+from superpod.units import si
 
 if TYPE_CHECKING:
     from rich.console import Group
 
+_R = api_defaults("reliability")
+_K = api_defaults("cost")
+
 SystemArg = Annotated[str, typer.Option(
     "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")]
-
-
-def _system(system_arg: str, chips: int | None) -> Any:
-    from superpod import api
-    from superpod.cli.common import system_arg as _system_arg
-
-    system_id, files = _system_arg(system_arg)
-    return api.system(system_id, chips, files), api.catalog(files)
-
-
-def _quantity(text: str | None, dim: Dim, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_quantity(text.replace(" ", ""), dim) if dim is not Dim.BYTES \
-            else parse_size_bytes(text.replace(" ", ""))
-    except UnitError as exc:
-        raise SpecError(str(exc), field=option, value=text) from None
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -51,76 +35,57 @@ def _quantity(text: str | None, dim: Dim, option: str) -> float | None:
 @_friendly
 def reliability(
         system_arg: SystemArg,
-        chips: Chips = None,
+        chips: Chips = _R["chips"],
         model_params: Annotated[float | None, typer.Option(
             help="Model parameters (e.g. 405e9): checkpoint = params x bytes per param.")]
-        = None,
+        = _R["model_params"],
         checkpoint_bytes: Annotated[str | None, typer.Option(
-            help="Checkpoint size instead, e.g. 5.7TB.")] = None,
+            help="Checkpoint size instead, e.g. 5.7TB.")] = _R["checkpoint_bytes"],
         bytes_per_param: Annotated[float, typer.Option(
-            help="Checkpoint bytes per parameter (mixed-precision Adam: 14).")] = 14.0,
+            help="Checkpoint bytes per parameter (mixed-precision Adam: 14).")]
+        = _R["bytes_per_param"],
         days: Annotated[float, typer.Option(
             help="Failure-free compute the job needs, in days (also the period of "
-                 "expected_interruptions).")] = 30.0,
+                 "expected_interruptions).")] = _R["days"],
         storage_bandwidth: Annotated[str | None, typer.Option(
             help="Aggregate checkpoint storage bandwidth, e.g. 2TB/s (default: Llama 3's "
-                 "Tectonic, 2 TB/s).")] = None,
+                 "Tectonic, 2 TB/s).")] = _R["storage_bandwidth"],
         node_storage_bandwidth: Annotated[str | None, typer.Option(
-            help="Per-node storage bandwidth limit, e.g. 25GB/s.")] = None,
+            help="Per-node storage bandwidth limit, e.g. 25GB/s.")]
+        = _R["node_storage_bandwidth"],
         async_checkpoint: Annotated[bool, typer.Option(
             "--async-checkpoint/--sync-checkpoint",
-            help="Asynchronous: only the device-to-host snapshot blocks training.")] = False,
+            help="Asynchronous: only the device-to-host snapshot blocks training.")]
+        = _R["async_checkpoint"],
         interval: Annotated[str | None, typer.Option(
-            help="Checkpoint interval, e.g. 10min (default: Daly's optimum).")] = None,
+            help="Checkpoint interval, e.g. 10min (default: Daly's optimum).")] = _R["interval"],
         spares: Annotated[str | None, typer.Option(
-            help="Hot spares as GROUP+SPARES, e.g. 64+1 (UB-Mesh).")] = None,
-        spare_level: Annotated[str, choice(SPARE_LEVELS, "What a spare replaces.")] = "chip",
+            help="Hot spares as GROUP+SPARES, e.g. 64+1 (UB-Mesh).")] = _R["spares"],
+        spare_level: Annotated[str, choice(SPARE_LEVELS, "What a spare replaces.")]
+        = _R["spare_level"],
         link_protection: Annotated[bool | None, typer.Option(
             "--link-protection/--no-link-protection",
             help="Scale-up link failures degrade instead of interrupting (default: on for "
-                 "UB-generation Huawei systems, a vendor claim).")] = None,
+                 "UB-generation Huawei systems, a vendor claim).")] = _R["link_protection"],
         dual_plane_scale_out: Annotated[bool, typer.Option(
-            help="Scale-out link failures degrade (dual-plane fabric).")] = False,
+            help="Scale-out link failures degrade (dual-plane fabric).")]
+        = _R["dual_plane_scale_out"],
         trials: Annotated[int, typer.Option(min=0, help="Monte Carlo trials (0: none).")]
-        = 10_000,
-        seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = 0,
-        progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = False,
+        = _R["trials"],
+        seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = _R["seed"],
+        progress: Annotated[bool, typer.Option(help="Show a progress bar.")]
+        = _R["progress"],
         as_json: Json = False) -> None:
     """Interruptions by cause, MTBF, checkpoints, goodput (ETTR)."""
-    from superpod.reliability import (
-        FailureOptions,
-        ReliabilityQuery,
-        SparePolicy,
-        Storage,
-        analyse,
-        load_rate_book,
-    )
-    from superpod.reliability import (
-        checkpoint_bytes as ckpt_bytes,
-    )
+    from superpod import api
 
-    if (model_params is None) == (checkpoint_bytes is None):
-        raise SpecError("give exactly one of --model-params or --checkpoint-bytes",
-                        field="--model-params")
-    nbytes = (ckpt_bytes(model_params, bytes_per_param) if model_params is not None
-              else _quantity(checkpoint_bytes, Dim.BYTES, "--checkpoint-bytes"))
-    sysm, _ = _system(system_arg, chips)
-    book = load_rate_book()
-    storage = Storage.defaults(book)
-    bw = _quantity(storage_bandwidth, Dim.BYTES_PER_S, "--storage-bandwidth")
-    node_bw = _quantity(node_storage_bandwidth, Dim.BYTES_PER_S, "--node-storage-bandwidth")
-    storage = Storage(write_bytes_per_s=bw or storage.write_bytes_per_s,
-                      read_bytes_per_s=bw or storage.read_bytes_per_s,
-                      node_bytes_per_s=node_bw or storage.node_bytes_per_s,
-                      snapshot_bytes_per_s=storage.snapshot_bytes_per_s)
-    options = FailureOptions(
-        link_protection=link_protection, scale_out_dual_plane=dual_plane_scale_out,
-        spares=SparePolicy.parse(spares, spare_level) if spares else None)
-    query = ReliabilityQuery(
-        checkpoint_bytes=nbytes or 0.0, work_days=days, asynchronous=async_checkpoint,
-        storage=storage, options=options,
-        interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
-    row = analyse(sysm, query, book, progress=progress)
+    row = api.reliability(
+        system_arg, chips=chips, model_params=model_params, checkpoint_bytes=checkpoint_bytes,
+        bytes_per_param=bytes_per_param, days=days, storage_bandwidth=storage_bandwidth,
+        node_storage_bandwidth=node_storage_bandwidth, async_checkpoint=async_checkpoint,
+        interval=interval, spares=spares, spare_level=spare_level,
+        link_protection=link_protection, dual_plane_scale_out=dual_plane_scale_out,
+        trials=trials, seed=seed, progress=progress)
     if as_json:
         _emit_json(row)
     else:
@@ -199,34 +164,31 @@ def cost(
         system_arg: SystemArg,
         tokens_per_s: Annotated[float, typer.Option(
             help="Tokens per second while busy (trained or served).")],
-        chips: Chips = None,
+        chips: Chips = _K["chips"],
         utilisation: Annotated[float, typer.Option(
             help="Share of the year the system is busy at --tokens-per-s (idle otherwise).")]
-        = 1.0,
+        = _K["utilisation"],
         load: Annotated[float, typer.Option(
             help="Compute, memory and network utilisation while busy (power model).")]
-        = 1.0,
+        = _K["load"],
         electricity_usd_per_kwh: Annotated[float | None, typer.Option(
-            help="Electricity price (default: by region, US 0.078, China 0.056).")] = None,
+            help="Electricity price (default: by region, US 0.078, China 0.056).")]
+        = _K["electricity_usd_per_kwh"],
         region: Annotated[str | None, choice(
-            REGIONS, "Electricity region (default: by vendor).")] = None,
+            REGIONS, "Electricity region (default: by vendor).")] = _K["region"],
         years: Annotated[float | None, typer.Option(
-            help="IT depreciation years (default 4).")] = None,
+            help="IT depreciation years (default 4).")] = _K["years"],
         chip_price_usd: Annotated[float | None, typer.Option(
-            help="Price per accelerator (default: the price book).")] = None,
-        pue: Annotated[float | None, typer.Option(help="PUE (default 1.2).")] = None,
+            help="Price per accelerator (default: the price book).")]
+        = _K["chip_price_usd"],
+        pue: Annotated[float | None, typer.Option(help="PUE (default 1.2).")] = _K["pue"],
         as_json: Json = False) -> None:
     """Capex, opex, power, tokens per joule, dollars per Mtoken."""
-    from superpod.cost import CostQuery, cost_report, default_prices, with_overrides
-    from superpod.cost.prices import J_PER_KWH
+    from superpod import api
 
-    sysm, cat = _system(system_arg, chips)
-    prices = default_prices(sysm, cat, region=region, chip_usd=chip_price_usd)
-    prices = with_overrides(
-        prices, pue=pue, depreciation_years=years,
-        electricity_usd_per_j=None if electricity_usd_per_kwh is None
-        else electricity_usd_per_kwh / J_PER_KWH)
-    row = cost_report(sysm, prices, CostQuery(tokens_per_s, utilisation, load))
+    row = api.cost(system_arg, tokens_per_s, chips=chips, utilisation=utilisation, load=load,
+                   electricity_usd_per_kwh=electricity_usd_per_kwh, region=region,
+                   years=years, chip_price_usd=chip_price_usd, pue=pue)
     if as_json:
         _emit_json(row)
     else:

@@ -36,13 +36,9 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
              as_json: Json = False) -> None:
     """Predict published measurements and report the errors."""
     from superpod.report.validation import validation_view
-    from superpod.validate.cases import PUBLIC_CASES
-    from superpod.validate.runner import validate_file
 
-    result = validate_file(str(case_file or PUBLIC_CASES), tuple(_files(system)),
-                           str(calibration) if calibration else None,
-                           cross_validate=cross_validate,
-                           write_bands=str(write_bands) if write_bands else None)
+    result = api.validate(case_file, system_files=_files(system), calibration=calibration,
+                          cross_validate=cross_validate, write_bands=write_bands)
     if as_json:
         _emit_json(result)
     else:

@@ -1,0 +1,54 @@
+"""``collective`` (one collective on the system's real topology) and ``topology`` (its
+facts): the objects ``superpod collective --json`` and ``superpod topology --json`` print."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from superpod.errors import SpecError
+
+
+def collective(system: str, op: str, *, nbytes: str | float = "0", ranks: int | None = None,
+               algorithm: str = "auto", engine: str = "analytic", fail_links: int = 0,
+               seed: int = 0, concurrent_groups: int = 1, tokens: int | None = None,
+               hidden: int | None = None, top_k: int | None = None, dtype: str = "bf16",
+               ep_library: str | None = None, chips: int | None = None) -> dict[str, Any]:
+    """Time, algbw and busbw of one collective (``nbytes``: per rank, bytes or a size such
+    as ``"256MiB"``; ``ranks`` default: all chips; EP ops take ``tokens``, ``hidden``,
+    ``top_k``)."""
+    from superpod.api.catalog import catalog
+    from superpod.api.catalog import system as build
+    from superpod.api.resolve import system_arg
+    from superpod.network.collectives import CollectiveRequest
+    from superpod.network.collectives import collective as run
+    from superpod.network.flow_engine import check_engine, flow_collective
+    from superpod.network.topology import build_fabric, failed_sample
+    from superpod.trust.annotate import annotate_collective
+    from superpod.units import UnitError, parse_size_bytes
+
+    try:
+        size = parse_size_bytes(nbytes) if isinstance(nbytes, str) else float(nbytes)
+    except UnitError as exc:
+        raise SpecError(str(exc), field="--bytes", value=nbytes) from None
+    system_id, files = system_arg(system)
+    sysm = build(system_id, chips, files)
+    req = CollectiveRequest(op=op, ranks=ranks or sysm.counts.chips, bytes_=size,
+                            algorithm=algorithm, dtype=dtype, tokens=tokens, hidden=hidden,
+                            top_k=top_k, concurrent_groups=concurrent_groups,
+                            ep_library=ep_library)
+    failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
+    check_engine(engine, failed)
+    res = flow_collective(sysm, req, failed) if engine == "flow" else run(sysm, req)
+    return annotate_collective({"system": system_id, **res.to_dict()}, sysm, catalog(files))
+
+
+def topology(system_id: str, chips: int | None = None,
+             system_files: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """Structure, diameter, bisection, links, switches, optics and fabric cost."""
+    from superpod.api.catalog import catalog
+    from superpod.api.catalog import system as build
+    from superpod.network.facts import topology_facts
+
+    return topology_facts(build(system_id, chips, system_files), catalog(system_files))
