@@ -32,6 +32,7 @@ from superpod.power import (
     power_breakdown_w,
     power_report,
 )
+from superpod.power.activity import component_shares
 
 PRESETS = ("dgx-h100", "gb200-nvl72", "cloudmatrix384", "atlas-950-superpod", "tpu-v5p-pod",
            "atlas-800t-a2", "mi300x-node")
@@ -64,10 +65,16 @@ def test_breakdown_adds_up() -> None:
 
 
 def test_accelerator_activity_by_hand() -> None:
+    """Formula (2) of power.load with the shares of power.activity, by hand for the B200
+    (1,200 W, 8 TB/s HBM, 900 GB/s NVLink one way)."""
     s = api.system("gb200-nvl72")
+    dyn = 1200 * 0.7
+    s_m = 3.9e-12 * 8 * 8e12 / dyn
+    s_l = 5e-12 * 16 * 900e9 / dyn
+    assert component_shares(s.chip) == pytest.approx((1 - s_m - s_l, s_m, s_l))
     load = Load(compute=0.4, memory=0.5, network=0.0)
-    a = 1 - 0.6 * 0.5  # busy when either the tensor units or the memory are
-    assert load.accelerator_activity == pytest.approx(a)
+    a = (1 - s_m - s_l) * 0.4 + s_m * 0.5
+    assert load.accelerator_activity(component_shares(s.chip)) == pytest.approx(a)
     acc = power_breakdown_w(s, load)["accelerators"]
     assert acc == pytest.approx(72 * 1200 * (0.3 + 0.7 * a))
 

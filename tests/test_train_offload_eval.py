@@ -62,8 +62,8 @@ def test_plan_train_finds_layouts_only_with_offload() -> None:
     args = ["plan", "train", "-s", "dgx-h100", "-m", "llama3-70b", "--global-batch", "16",
             "--seq-len", "4096", "--top", "1", "--json"]
     plain = runner.invoke(app, args)
-    assert plain.exit_code in (0, 1)  # nothing feasible (exit 1 once the boundary work lands)
-    assert json.loads(plain.output)["candidates"] == []
+    assert plain.exit_code == 1  # nothing feasible
+    assert json.loads(plain.stdout)["candidates"] == []
     r = runner.invoke(app, [*args, "--offload", "auto"])
     assert r.exit_code == 0, r.output
     c = json.loads(r.output)["candidates"][0]

@@ -111,8 +111,11 @@ def infer(system: str, model: str, *, phase: str = "e2e", batch: int | None = No
     from superpod.trust.annotate import annotate_infer
 
     base = res if isinstance(res, dict) else res.to_dict()
+    from superpod.infer.economics import infer_economics
+
     row = _with_prefix(base, sysm, spec, lay, opts, prefix_cache_hit, prefix_cache_tier)
-    return annotate_infer(row, sysm, catalog(), spec, opts.precision)
+    return annotate_infer(row | infer_economics(sysm, catalog(), row), sysm, catalog(), spec,
+                          opts.precision)
 
 
 
@@ -128,8 +131,9 @@ def plan_infer(system: str, model: str, slo_tpot_ms: float, *,
                all_chips: bool = False, chips: int | None = None) -> Row:
     """The ``top`` serving layouts by output tokens/s per chip within the SLOs
     (milliseconds), colocated and (``disaggregate``) prefill / decode pools; each says how
-    many chips it leaves idle (``all_chips``: only those leaving none); infeasible layouts
-    counted by reason."""
+    many chips it leaves idle (``all_chips``: only those leaving none) and carries power,
+    tokens/J and $/Mtok; infeasible layouts counted by reason; with none feasible,
+    ``suggestion`` says why and the nearest looser SLO that one layout meets."""
     from superpod.api.catalog import catalog
     from superpod.infer.search import plan_infer as search
     from superpod.infer.serving import Workload
@@ -157,8 +161,37 @@ def plan_infer(system: str, model: str, slo_tpot_ms: float, *,
     if prefix_cache_hit is not None:
         doc["notes"] = [*doc.get("notes", []), "prefix cache: applied to the candidates the "
                         "search returns; the search itself ranks them without it"]
-    doc["candidates"] = [annotate_infer(c, sysm, cat, spec, opts.precision) for c in cands]
+    from superpod.infer.economics import infer_economics
+
+    doc["candidates"] = [annotate_infer(c | infer_economics(sysm, cat, c), sysm, cat, spec,
+                                        opts.precision) for c in cands]
+    if not res.candidates:
+        doc["suggestion"] = _suggest_slo(sysm, spec, opts, input_len, output_len,
+                                         slo_tpot_ms, slo_ttft_ms, res)
     return doc
+
+
+def _suggest_slo(sysm: Any, spec: Any, opts: InferOptions, input_len: int, output_len: int,
+                 tpot_ms: float, ttft_ms: float | None, res: Any) -> dict[str, Any]:
+    """Why no layout meets the SLOs, and the nearest looser SLO (x2 steps, up to x64) that
+    one layout meets: TPOT when TPOT alone binds, else TTFT."""
+    from superpod.infer.search import plan_infer as search
+    from superpod.infer.serving import Workload
+
+    top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
+    reason = f"no layout meets TPOT <= {tpot_ms:g} ms" + (
+        f" and TTFT <= {ttft_ms:g} ms" if ttft_ms else "") + f" ({top})"
+    work = Workload(input_len=input_len, output_len=output_len)
+    for option in ("--slo-tpot-ms", "--slo-ttft-ms") if ttft_ms else ("--slo-tpot-ms",):
+        for k in (2, 4, 8, 16, 32, 64):
+            tp_s = tpot_ms * (k if option == "--slo-tpot-ms" else 1) / 1e3
+            tt_s = ttft_ms * (k if option == "--slo-ttft-ms" else 1) / 1e3 if ttft_ms else None
+            r = search(sysm, spec, opts, work, slo_tpot_s=tp_s, slo_ttft_s=tt_s, top=1,
+                       disaggregate=False)
+            if r.candidates:
+                return {"reason": reason, "option": option,
+                        "value_ms": (tp_s if option == "--slo-tpot-ms" else tt_s or 0) * 1e3}
+    return {"reason": reason, "option": None, "value_ms": None}
 
 
 

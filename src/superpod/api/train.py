@@ -100,8 +100,9 @@ def plan_train(system: str, model: str, global_batch: int, seq_len: int, *,
                precision: str = "bf16", top: int = 5, tp_comm_overlap: bool = True,
                ranks_per_chip: int | None = None, offload: str = "none",
                offload_tier: str | None = None, chips: int | None = None) -> Row:
-    """Every valid layout evaluated: the best ``top`` (``candidates``) and the infeasible
-    ones counted by reason (``infeasible``)."""
+    """Every valid layout evaluated: the best ``top`` (``candidates``, with power, tokens/J
+    and $/Mtok) and the infeasible ones counted by reason (``infeasible``); with none
+    feasible, ``suggestion`` says why and the nearest global batch that has a layout."""
     from superpod.api.catalog import catalog
     from superpod.api.catalog import system as build
     from superpod.api.resolve import system_arg
@@ -114,21 +115,42 @@ def plan_train(system: str, model: str, global_batch: int, seq_len: int, *,
     sysm = build(sid, chips, files)
     spec = load_model(model)
     tier = _offload_tier(sysm, offload, offload_tier)
-    if tier is not None:
-        from superpod.train.offload_eval import plan_train_with_offload
+    r = ranks_per_chip or sysm.chip.devices
 
-        res = plan_train_with_offload(sysm, spec, global_batch, seq_len, precision, top,
-                                      ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                                      tp_comm_overlap=tp_comm_overlap, tier=tier)
-    else:
-        res = search(sysm, spec, global_batch, seq_len, precision, top,
-                     ranks_per_chip=ranks_per_chip or sysm.chip.devices,
-                     tp_comm_overlap=tp_comm_overlap)
+    def run(batch: int, k: int = top) -> Any:
+        if tier is not None:
+            from superpod.train.offload_eval import plan_train_with_offload
+
+            return plan_train_with_offload(sysm, spec, batch, seq_len, precision, k,
+                                           ranks_per_chip=r, tp_comm_overlap=tp_comm_overlap,
+                                           tier=tier)
+        return search(sysm, spec, batch, seq_len, precision, k, ranks_per_chip=r,
+                      tp_comm_overlap=tp_comm_overlap)
+
+    res = run(global_batch)
     doc: Row = res.to_dict()
     cat = catalog(files)
-    doc["candidates"] = [annotate_train(c, sysm, cat, spec, precision)
-                         for c in doc["candidates"]]
+    from superpod.train.economics import with_economics
+
+    doc["candidates"] = [annotate_train(with_economics(c, cand, sysm, cat, spec), sysm, cat,
+                                        spec, precision)
+                         for c, cand in zip(doc["candidates"], res.candidates, strict=True)]
+    if not res.candidates:
+        doc["suggestion"] = _suggest_batch(sysm, spec, seq_len, precision, r, global_batch,
+                                           res, lambda b: run(b, 1))
     return doc
+
+
+def _suggest_batch(sysm: Any, spec: Any, seq_len: int, precision: str, r: int, asked: int,
+                   res: Any, search: Any) -> dict[str, Any]:
+    """Why ``asked`` has no layout, and the nearest batch that has one (None if none)."""
+    from superpod.train.batch import data_parallel_degrees, nearest_batches, why_none
+
+    degrees = data_parallel_degrees(sysm, spec, seq_len, precision, r)
+    found = next((b for b in nearest_batches(asked, degrees)
+                  if b != asked and search(b).candidates), None)
+    return {"reason": why_none(res, asked, degrees), "global_batch": found,
+            "data_parallel_degrees": degrees}
 
 
 def _offload_tier(sysm: Any, offload: str, tier: str | None) -> Any:

@@ -7,13 +7,13 @@ what is allowed, and exits with code 2; it never prints a traceback.
 
 from __future__ import annotations
 
-from superpod.cli import catalog, infer, network, reliability, train, validate
+from superpod.cli import catalog, infer, network, reliability, train, validate, versus
 from superpod.cli.app import app, plan_app
 
 infer.register(app)
 reliability.register(app)
 
-__all__ = ["app", "plan_app", "main", "catalog", "network", "train", "validate"]
+__all__ = ["app", "plan_app", "main", "catalog", "network", "train", "validate", "versus"]
 
 
 def main() -> None:

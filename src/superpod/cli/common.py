@@ -30,6 +30,9 @@ __all__ = ["Chips", "Json", "Model", "SystemFile", "api_defaults", "check_choice
            "files_of", "friendly", "out", "render", "resolve_id", "system_arg"]
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
+Report = Annotated[Path | None, typer.Option(
+    "--report", help="Also write a self-contained HTML report here (needs the `report` "
+                     "extra: plotly).")]
 Chips = Annotated[int | None, typer.Option(
     "--chips", "-n", min=1, help="Scale the system to N chips (replicates building blocks).")]
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from superpod.cli.choices import OFFLOAD_TIERS, PREFIX_TIERS, choice
-from superpod.cli.common import Chips, Json, api_defaults, err
+from superpod.cli.common import Chips, Json, Report, api_defaults, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
@@ -171,7 +171,8 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
                    help="Only layouts whose replicas (or pools) use every chip of the system; "
                         "by default a layout may leave chips idle (each candidate says how "
                         "many).")] = _PI["all_chips"],
-               chips: Chips = _PI["chips"], as_json: Json = False) -> None:
+               chips: Chips = _PI["chips"], report: Report = None,
+               as_json: Json = False) -> None:
     """Serving layouts with the most tokens/s per chip within the SLOs."""
     from superpod import api
     from superpod.report.infer import plan_infer_view
@@ -184,9 +185,26 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
         decode_layout=decode_layout, prefix_cache_hit=prefix_cache_hit,
         prefix_cache_tier=prefix_cache_tier, ranks_per_chip=ranks_per_chip,
         all_chips=all_chips, chips=chips)
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import plan_infer_report
+
+        write_report(report, plan_infer_report(doc, f"plan infer: {_title(system_arg, model)}"))
     _show(doc, as_json, plan_infer_view)
     if not doc["candidates"]:
+        sug = doc["suggestion"]
+        err.print(f"infeasible: {sug['reason']}" + (
+            f"; nearest that works: {sug['option']} {sug['value_ms']:g}" if sug["value_ms"]
+            else "; no SLO up to 64x this one works either"), highlight=False, markup=False)
         raise typer.Exit(1)
+
+
+def _title(system_arg: str, model: str) -> str:
+    """``system id, model name`` for a report's title."""
+    from superpod.api.resolve import system_arg as parse
+    from superpod.workload.model import load_model
+
+    return f"{parse(system_arg)[0]}, {load_model(model).name}"
 
 
 @_friendly
@@ -214,7 +232,8 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
               progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = _S["progress"],
               prefix_cache_hit: PrefixHit = _S["prefix_cache_hit"],
               prefix_cache_tier: PrefixTier = _S["prefix_cache_tier"],
-              chips: Chips = _S["chips"], as_json: Json = False) -> None:
+              chips: Chips = _S["chips"], report: Report = None,
+              as_json: Json = False) -> None:
     """Request-level simulation: TTFT / TPOT / latency percentiles.
 
     Also the throughput.
@@ -231,6 +250,11 @@ def serve_sim(system_arg: SystemArg, model: ModelArg,
         kv_precision=kv_precision, weight_only=weight_only, mtp=mtp,
         mtp_acceptance=mtp_acceptance, eplb=eplb, progress=progress and not as_json,
         prefix_cache_hit=prefix_cache_hit, prefix_cache_tier=prefix_cache_tier, chips=chips)
+    if report is not None and not api.is_infeasible(row):
+        from superpod.report.html import write_report
+        from superpod.report.html_views import serve_sim_report
+
+        write_report(report, serve_sim_report(row, f"serve-sim: {_title(system_arg, model)}"))
     _show(row, as_json, sim_view)
 
 

@@ -19,7 +19,7 @@ from superpod.cli.choices import (
     TRAIN_PRECISIONS,
     choice,
 )
-from superpod.cli.common import Chips, Json, Model, err
+from superpod.cli.common import Chips, Json, Model, Report, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
@@ -106,7 +106,7 @@ def plan_train_cmd(
             min=1, help="Ranks per package (default: the devices the chip exposes; "
                         "Ascend 910C: 2).")] = _P["ranks_per_chip"],
         offload: Offload = _P["offload"], offload_tier: OffloadTier = _P["offload_tier"],
-        chips: Chips = _P["chips"], as_json: Json = False) -> None:
+        chips: Chips = _P["chips"], report: Report = None, as_json: Json = False) -> None:
     """The best K training layouts, infeasible ones counted by reason.
 
     Every valid layout is enumerated and evaluated."""
@@ -116,7 +116,22 @@ def plan_train_cmd(
                          top=top, tp_comm_overlap=tp_comm_overlap,
                          ranks_per_chip=ranks_per_chip, offload=offload,
                          offload_tier=offload_tier, chips=chips)
+    if report is not None:
+        from superpod.api.resolve import system_arg as parse
+        from superpod.report.html import write_report
+        from superpod.report.html_views import plan_train_report
+        from superpod.workload.model import load_model
+
+        write_report(report, plan_train_report(doc, f"plan train: {parse(system_arg)[0]}, "
+                                                    f"{load_model(model).name}"))
     _show(doc, as_json, plan_view)
+    if not doc["candidates"]:
+        sug = doc["suggestion"]
+        err.print(f"infeasible: {sug['reason']}" + (
+            f"; nearest that works: --global-batch {sug['global_batch']}"
+            if sug["global_batch"] else "; no nearby batch works either"), highlight=False,
+            markup=False)
+        raise typer.Exit(1)
 
 
 def _show(row: dict[str, Any], as_json: bool, view: Any) -> None:

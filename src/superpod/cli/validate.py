@@ -10,7 +10,7 @@ import typer
 from superpod import api
 from superpod.cli.app import app
 from superpod.cli.choices import CALIBRATE_DTYPES, choice
-from superpod.cli.common import Json, SystemFile, out
+from superpod.cli.common import Json, Report, SystemFile, out
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import files_of as _files
 from superpod.cli.common import friendly as _friendly
@@ -33,12 +33,17 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
              notes: Annotated[bool, typer.Option(
                  "--notes", help="Show each case's note (what the prediction rests on).")]
              = False,
-             as_json: Json = False) -> None:
+             report: Report = None, as_json: Json = False) -> None:
     """Predict published measurements and report the errors."""
     from superpod.report.validation import validation_view
 
     result = api.validate(case_file, system_files=_files(system), calibration=calibration,
                           cross_validate=cross_validate, write_bands=write_bands)
+    if report is not None:
+        from superpod.report.html import write_report
+        from superpod.report.html_views import validate_report
+
+        write_report(report, validate_report(result))
     if as_json:
         _emit_json(result)
     else:

@@ -205,6 +205,8 @@ class CostQuery:
     tokens_per_s: float
     utilisation: float = 1.0  # share of the year the system is busy at tokens_per_s
     load: float = 1.0  # compute = memory = network utilisation while busy
+    #: the job's activity (tensor cores, HBM, links) while busy; replaces ``load``
+    activity: Load | None = None
 
     def __post_init__(self) -> None:
         if not (self.tokens_per_s > 0 and math.isfinite(self.tokens_per_s)):
@@ -218,7 +220,8 @@ class CostQuery:
 def cost_report(system: System, prices: Prices, q: CostQuery) -> dict[str, Any]:
     """The ``cost --json`` object."""
     cap = capex(system, prices)
-    power = power_report(system, Load.uniform(q.load), q.tokens_per_s, prices.pue)
+    power = power_report(system, q.activity or Load.uniform(q.load), q.tokens_per_s,
+                         prices.pue)
     avg_w = average_facility_power_w(power.it_w, power.idle_w, q.utilisation, prices.pue)
     energy_j = avg_w * S_PER_YEAR
     opex = energy_j * prices.electricity_usd_per_j

@@ -9,9 +9,18 @@ DRAM and storage). Here each group is scaled between an idle floor and that full
 
 with f_g the group's idle fraction and a_g in [0, 1] its activity:
 
-* accelerators: a = 1 - (1 - u_c)(1 - u_m), with u_c the compute utilisation (MFU-like)
-  and u_m the memory-bandwidth utilisation: the chip is busy when either its tensor units
-  or its memory system is (treated as independent); HBM power is folded into the TDP;
+* accelerators: by activity (issue 14, convention 8): the package's dynamic power is split
+  between its tensor / vector cores, its HBM and its links, and each part follows its own
+  activity (``superpod.power.activity``):
+
+      a_acc = s_c u_c + s_m u_m + s_l u_l,   s_c + s_m + s_l = 1                 (2)
+
+  with u_c the tensor cores' busy fraction at the precision they run (achieved FLOP/s over
+  that precision's peak: a chip draws about its TDP at full rate at any precision), u_m the
+  HBM bandwidth utilisation and u_l the scale-up links' busy fraction. The shares come from
+  energy per bit x the chip's own bandwidths (``activity.component_shares``), so the same
+  job at FP8 and at BF16 draws what its cores, memory and links do, not its MFU against the
+  chosen precision's peak;
 * CPUs: a = the accelerators' activity (host work follows the job's pace);
 * NICs and switches: a = u_n, the network utilisation;
 * optics: constant (f = 1): lasers and drivers (DSP or linear) draw the same power idle;
@@ -44,6 +53,7 @@ from typing import Any
 
 from superpod.errors import SpecError
 from superpod.hardware.system import System
+from superpod.power.activity import component_shares
 
 GROUPS = ("accelerators", "cpus", "nics", "switches", "optics", "other")
 
@@ -75,10 +85,11 @@ class Load:
     def idle(cls) -> Load:
         return cls(0.0, 0.0, 0.0)
 
-    @property
-    def accelerator_activity(self) -> float:
-        """a = 1 - (1 - u_c)(1 - u_m)."""
-        return 1.0 - (1.0 - self.compute) * (1.0 - self.memory)
+    def accelerator_activity(self, shares: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+                             ) -> float:
+        """Formula (2): a = s_c u_c + s_m u_m + s_l u_l for shares (s_c, s_m, s_l)."""
+        s_c, s_m, s_l = shares
+        return s_c * self.compute + s_m * self.memory + s_l * self.network
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,9 @@ def _scaled(full_w: float, idle_fraction: float, activity: float) -> float:
     return full_w * (idle_fraction + (1.0 - idle_fraction) * activity)
 
 
-def _activity(group: str, load: Load) -> float:
+def _activity(group: str, load: Load, system: System) -> float:
     if group in ("accelerators", "cpus"):
-        return load.accelerator_activity
+        return load.accelerator_activity(component_shares(system.chip))
     return load.network if group in ("nics", "switches") else 1.0
 
 
@@ -125,7 +136,7 @@ def power_breakdown_w(system: System, load: Load | None = None,
         group = group_of(key)
         if group == "other":
             continue
-        out[key] = _scaled(watts, model.idle_fraction(group), _activity(group, load))
+        out[key] = _scaled(watts, model.idle_fraction(group), _activity(group, load, system))
     base_full = full["accelerators"] + full["cpus"]
     base_now = out["accelerators"] + out["cpus"]
     out["other"] = full["other"] * (base_now / base_full if base_full else 1.0)

@@ -36,7 +36,9 @@ def train_view(r: dict[str, Any]) -> Group:
     if "power_w" in r:
         t.add_row("IT power at this load", si(r["power_w"], "W"))
         t.add_row("tokens per joule (facility)", f"{r['tokens_per_joule']:.3g}")
-        t.add_row("$ per million tokens", f"${r['usd_per_million_tokens']:.3f}")
+        usd = r.get("usd_per_million_tokens")
+        t.add_row("$ per million tokens", f"${usd:.3f}" if usd is not None else
+                  "no price (" + str(r.get("cost_error") or "unpriced parts") + ")")
     t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
     for k, v in r["memory_breakdown_bytes"].items():
         t.add_row(f"  {k}", si(v, "B"))

@@ -2,9 +2,21 @@
 
 Joins the training result to the reliability model (interruptions, Daly-optimal
 checkpointing, ETTR for a checkpoint of the model's mixed-precision Adam state), the power
-model (components at the utilisation the timeline predicts: compute from HFU, memory and
-network from their busy shares) and the cost model (capex amortised + electricity), giving
-goodput-adjusted tokens/s, kW, tokens per joule and $ per million tokens.
+model (by activity, ``train_activity``) and the cost model (capex amortised + electricity),
+giving goodput-adjusted tokens/s, kW, tokens per joule and $ per million tokens.
+
+Activity of one rank over a step (``superpod.power.activity``):
+
+* tensor cores: u_c = HFU, the hardware FLOP/s over the peak of the precision the GEMMs run
+  at (the busy fraction at that precision's rate);
+* HBM: u_m = bytes / (step x B_hbm per rank), with bytes estimated per step as
+  m x (WEIGHT_PASSES x W + ACT_PASSES x A) + STATE_PASSES x (weights + grads + optimizer):
+  W the rank's parameters at 2 bytes (forward, data-gradient and weight-gradient GEMMs read
+  them, a recomputed forward once more), A one micro-batch's stored activations (written
+  forward, read backward, element-wise passes), the optimizer reading and writing the
+  rank's state once (estimate: the timeline does not carry byte counts);
+* links: u_l = (exposed + overlapped communication) / step; overlapped communication is
+  what the timeline charges as ``overlap_interference`` divided by the SM share it costs.
 """
 
 from __future__ import annotations
@@ -15,17 +27,38 @@ from superpod.cost.model import CostQuery, cost_report, default_prices
 from superpod.errors import SpecError
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.system import System
+from superpod.power.activity import clamp01
 from superpod.power.load import Load
 from superpod.reliability import ReliabilityQuery, analyse, checkpoint_bytes
 from superpod.train.step import TrainResult
 from superpod.workload.model import ModelSpec
 
+WEIGHT_PASSES = 3.0
+ACT_PASSES = 4.0
+STATE_PASSES = 2.0
 
-def _load(res: TrainResult) -> Load:
-    b, step = res.breakdown_s, res.step_time_s
+
+def train_activity(system: System, model: ModelSpec, res: TrainResult) -> Load:
+    """Tensor-core, HBM and link activity of a training step (module docstring)."""
+    from superpod.train.modelfacts import model_facts
+    from superpod.train.step import COMM_SM_SHARE
+
+    b, step, p = res.breakdown_s, res.step_time_s, res.plan
+    if not step > 0:
+        return Load.idle()
+    dense, expert = model_facts(model).params_per_rank(p.tp, p.pp, p.ep, p.etp)
+    passes = WEIGHT_PASSES + (1.0 if p.recompute != "none" else 0.0)
+    mem = res.memory
+    in_flight = max(1, min(p.microbatches, p.pp * p.vpp))
+    act_micro = mem.activations / in_flight
+    hbm_bytes = (p.microbatches * (passes * 2.0 * (dense + expert) + ACT_PASSES * act_micro)
+                 + STATE_PASSES * (mem.weights + mem.gradients + mem.optimizer))
+    ranks = res.plan.world
+    bw_rank = system.hbm_bandwidth_bytes_per_s / ranks
     comm = sum(v for k, v in b.items() if k.endswith("_comm"))
-    return Load(compute=min(1.0, res.hfu), memory=min(1.0, 0.5 + 0.5 * res.hfu),
-                network=min(1.0, comm / step if step else 0.0))
+    hidden = b.get("overlap_interference", 0.0) / COMM_SM_SHARE
+    return Load(compute=clamp01(res.hfu), memory=clamp01(hbm_bytes / (step * bw_rank)),
+                network=clamp01((comm + hidden) / step))
 
 
 def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainResult,
@@ -40,15 +73,29 @@ def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainRe
                     "interruptions_per_day": rel["interruptions_per_day"],
                     "checkpoint_interval_s": rel["checkpoint_interval_s"]},
     }
-    load = _load(res)
+    load = train_activity(system, model, res)
+    out["activity"] = {"tensor_cores": load.compute, "hbm": load.memory, "links": load.network}
     try:
         cost = cost_report(system, default_prices(system, cat),
-                           CostQuery(tokens_per_s=goodput, load=load.compute))
-    except SpecError as exc:  # a chip the price book does not know
-        out["cost_error"] = str(exc)
+                           CostQuery(tokens_per_s=goodput, load=load.compute, activity=load))
+    except SpecError as exc:  # a chip the price book does not know: power still shown
+        from superpod.power.load import power_report
+
+        rep = power_report(system, load, goodput)
+        out |= {"power_w": rep.it_w, "facility_power_w": rep.facility_w,
+                "tokens_per_joule": goodput / rep.facility_w,
+                "usd_per_million_tokens": None, "capex_usd": None, "cost_error": str(exc)}
         return out
     out |= {"power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
             "tokens_per_joule": cost["tokens_per_j"],
             "usd_per_million_tokens": cost["usd_per_million_tokens"],
-            "capex_usd": cost["capex_usd"]}
+            "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
     return out
+
+
+def with_economics(row: dict[str, Any], res: TrainResult, system: System, cat: Catalog,
+                   model: ModelSpec) -> dict[str, Any]:
+    """A ``plan train`` candidate's row with the keys ``train`` adds (goodput, power,
+    tokens per joule, $/Mtok): applied to the search's results, not inside the search."""
+    row.update(train_economics(system, cat, model, res))
+    return row

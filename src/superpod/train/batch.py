@@ -1,0 +1,87 @@
+"""The nearest feasible global batch: a batch no layout meets says why and which one does.
+
+A layout of ``plan train`` runs ``global_batch / (dp x micro_batch)`` micro-batches, so a
+batch is only reachable when some data-parallel degree the search can form divides it. The
+data-parallel degrees are those of the search's own candidates (``train.search.candidates``
+asked with a batch every degree divides), so this module and the search never disagree.
+
+``nearest_batches`` orders the reachable batches by distance to the target (ties: the
+smaller first); ``nearest_feasible`` runs the search on them in that order until one has a
+feasible layout (memory, SLO-free), trying at most ``MAX_TRIES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from superpod.hardware.system import System
+from superpod.train.search import SearchResult, candidates
+from superpod.workload.model import ModelSpec
+
+MAX_TRIES = 6
+
+
+def data_parallel_degrees(system: System, model: ModelSpec, seq_len: int, precision: str,
+                          ranks_per_chip: int) -> list[int]:
+    """Every dp the layout search forms on ``system`` (sorted)."""
+    world = system.counts.chips * ranks_per_chip
+    return sorted({p.dp for p in candidates(system, model, world * 8, seq_len, precision,
+                                            ranks_per_chip)})
+
+
+def nearest_batches(target: int, degrees: list[int], count: int = MAX_TRIES) -> list[int]:
+    """Up to ``count`` distinct batches that some degree divides, nearest to ``target``."""
+    near: set[int] = set()
+    for d in degrees:
+        lo = max(d, (target // d) * d)
+        near |= {lo, lo + d}
+        if lo - d >= d:
+            near.add(lo - d)
+    return sorted(near, key=lambda b: (abs(b - target), b))[:count]
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """The batch a comparison runs, the one asked for, and why they differ."""
+
+    asked: int
+    batch: int
+    result: SearchResult
+    reason: str = ""
+
+    @property
+    def moved(self) -> bool:
+        return self.batch != self.asked
+
+    def to_dict(self) -> dict[str, object]:
+        return {"asked_global_batch": self.asked, "global_batch": self.batch,
+                "reason": self.reason or None}
+
+
+Search = Callable[[int], SearchResult]
+
+
+def why_none(res: SearchResult, batch: int, degrees: list[int]) -> str:
+    """One sentence: why ``batch`` has no feasible layout."""
+    if not any(batch % d == 0 for d in degrees):
+        return (f"no data-parallel degree the layouts form ({', '.join(map(str, degrees))}) "
+                f"divides global batch {batch}")
+    top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
+    return f"every layout for global batch {batch} is infeasible ({top})"
+
+
+def nearest_feasible(search: Search, target: int, degrees: list[int]) -> BatchChoice | None:
+    """``search(target)`` if it finds a layout, else the nearest batch that does (None when
+    none of the ``MAX_TRIES`` nearest does)."""
+    first = search(target)
+    if first.candidates:
+        return BatchChoice(asked=target, batch=target, result=first)
+    reason = why_none(first, target, degrees)
+    for b in nearest_batches(target, degrees):
+        if b == target:
+            continue
+        res = search(b)
+        if res.candidates:
+            return BatchChoice(asked=target, batch=b, result=res, reason=reason)
+    return None

@@ -1,0 +1,126 @@
+"""One system of a comparison: its best training layout at the batch nearest the shared
+tokens per step, its best serving layout within the SLOs, and what each costs.
+
+Training: the target batch is tokens_per_step / seq_len; when no layout meets it, the
+nearest batch that one does (``train.batch``), stated. The best layout's row carries
+goodput after failures (ETTR), power by activity, tokens per joule and $/Mtok
+(``train.economics``), its band and evidence (``trust.annotate``).
+
+Serving: ``plan infer``'s best layout within TPOT (and TTFT) SLOs at the serving precision
+(``serve_precision``: FP8 where the chip has it, else INT8, else BF16), with power, tokens
+per joule and $/Mtok at its load (``infer.economics``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from superpod.hardware.catalog import Catalog
+from superpod.hardware.system import System
+from superpod.workload.model import ModelSpec
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every system of a comparison is asked to do."""
+
+    tokens_per_step: int = 1536 * 4096
+    seq_len: int = 4096
+    train_precision: str = "bf16"
+    serve_precision: str = "auto"
+    slo_tpot_s: float = 0.05
+    slo_ttft_s: float | None = None
+    input_len: int = 2048
+    output_len: int = 1024
+
+    @property
+    def global_batch(self) -> int:
+        return max(1, round(self.tokens_per_step / self.seq_len))
+
+
+def serve_precision(system: System, asked: str) -> str:
+    """``asked``, or for ``auto`` the narrowest of FP8 / INT8 the chip has a peak for."""
+    if asked != "auto":
+        return asked
+    peaks = system.chip.peak_flop_per_s
+    return next((p for p in ("fp8", "int8") if p in peaks), "bf16")
+
+
+def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
+               ) -> dict[str, Any]:
+    """The best training layout's annotated row, with ``batch`` (asked / used / why)."""
+    from superpod.train.batch import data_parallel_degrees, nearest_feasible
+    from superpod.train.economics import with_economics
+    from superpod.train.search import plan_train
+    from superpod.trust.annotate import annotate_train
+
+    r = system.chip.devices
+    if w.train_precision not in system.chip.peak_flop_per_s:
+        return {"infeasible": f"{system.chip.id} has no dense {w.train_precision} peak"}
+    degrees = data_parallel_degrees(system, model, w.seq_len, w.train_precision, r)
+    choice = nearest_feasible(
+        lambda b: plan_train(system, model, b, w.seq_len, w.train_precision, 1,
+                             ranks_per_chip=r), w.global_batch, degrees)
+    if choice is None:
+        return {"infeasible": f"no layout near global batch {w.global_batch} is feasible"}
+    best = choice.result.candidates[0]
+    row = with_economics(best.to_dict(), best, system, cat, model)
+    row = annotate_train(row, system, cat, model, w.train_precision)
+    row["batch"] = choice.to_dict()
+    row["evaluated"] = choice.result.evaluated
+    return row
+
+
+def interruptions_per_day(system: System, model: ModelSpec) -> float:
+    """Job interruptions per day on the whole system (the failure-rate book)."""
+    from superpod.reliability import ReliabilityQuery, analyse, checkpoint_bytes
+
+    rel = analyse(system, ReliabilityQuery(checkpoint_bytes=checkpoint_bytes(
+        model.params_total), work_days=30.0, trials=0))
+    return float(rel["interruptions_per_day"])
+
+
+def replicated(row: dict[str, Any], system_chips: int) -> dict[str, Any]:
+    """A serving row for the whole system: its instance (or pool pair) repeated as many
+    whole times as the system holds; the chips left over idle (stated)."""
+    used = int(row.get("chips") or system_chips)
+    copies = max(1, system_chips // used)
+    out = dict(row)
+    out |= {"instance_chips": used, "instances": copies, "chips": used * copies,
+            "idle_chips": system_chips - used * copies,
+            "tokens_per_s": float(row["tokens_per_s"]) * copies}
+    return out
+
+
+def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
+               points: bool = False) -> dict[str, Any]:
+    """The best serving layout's annotated row (``pareto``: every candidate's tokens/s per
+    chip and TPOT when ``points``)."""
+    from superpod.infer.config import InferOptions
+    from superpod.infer.economics import infer_economics
+    from superpod.infer.search import plan_infer
+    from superpod.infer.serving import Workload as ServeWork
+    from superpod.trust.annotate import annotate_infer
+
+    precision = serve_precision(system, w.serve_precision)
+    opts = InferOptions(precision=precision)
+    res = plan_infer(system, model, opts, ServeWork(input_len=w.input_len,
+                                                    output_len=w.output_len),
+                     slo_tpot_s=w.slo_tpot_s, slo_ttft_s=w.slo_ttft_s,
+                     top=12 if points else 1)
+    if not res.candidates:
+        top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
+        return {"infeasible": f"no layout meets TPOT <= {w.slo_tpot_s * 1e3:g} ms ({top})",
+                "precision": precision}
+    row = replicated(res.candidates[0].to_dict(), system.counts.chips)
+    row = annotate_infer(row | infer_economics(system, cat, row), system, cat, model,
+                         precision)
+    row["precision"] = precision
+    row["evaluated"] = res.evaluated
+    row["goodput"] = {"interruptions_per_day": interruptions_per_day(system, model)}
+    if points:
+        row["points"] = [{"tokens_per_s_per_chip": c.tokens_per_s_per_chip,
+                          "tpot_s": c.tpot_s, "batch": c.batch,
+                          "layout": c.to_dict().get("layout")} for c in res.candidates]
+    return row
