@@ -308,9 +308,9 @@ def test_reliability_cli_json_contract() -> None:
                                "--json"])
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout)
-    assert {"interruptions_per_day", "expected_interruptions", "mtbf_s",
+    assert {"interruptions_per_s", "expected_interruptions", "mtbf_s",
             "checkpoint_interval_s", "ettr", "by_cause", "monte_carlo"} <= set(row)
-    assert set(row["monte_carlo"]["completion_days"]) == {"mean", "p50", "p90", "p99"}
+    assert set(row["monte_carlo"]["completion_s"]) == {"mean", "p50", "p90", "p99"}
     assert len(row["monte_carlo"]["ettr_ci"]) == 2
     assert row["expected_interruptions"] == pytest.approx(419)
     text = runner.invoke(app, ["reliability", "-s", "cloudmatrix384", "--checkpoint-bytes",

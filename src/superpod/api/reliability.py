@@ -78,12 +78,12 @@ def reliability(system: str, *, chips: int | None = None, model_params: float | 
 
 
 def cost(system: str, tokens_per_s: float, *, chips: int | None = None,
-         utilisation: float = 1.0, load: float = 1.0,
+         utilization: float = 1.0, load: float = 1.0,
          electricity_usd_per_kwh: float | None = None, region: str | None = None,
          years: float | None = None, chip_price_usd: float | None = None,
          pue: float | None = None) -> dict[str, Any]:
     """Capex, opex, power, tokens per joule and dollars per million tokens at
-    ``tokens_per_s`` while busy, busy ``utilisation`` of the year at ``load``
+    ``tokens_per_s`` while busy, busy ``utilization`` of the year at ``load``
     (defaults: the price book by region and vendor)."""
     from superpod.cost import CostQuery, cost_report, default_prices, with_overrides
     from superpod.cost.prices import J_PER_KWH
@@ -94,4 +94,4 @@ def cost(system: str, tokens_per_s: float, *, chips: int | None = None,
         prices, pue=pue, depreciation_years=years,
         electricity_usd_per_j=None if electricity_usd_per_kwh is None
         else electricity_usd_per_kwh / J_PER_KWH)
-    return cost_report(sysm, prices, CostQuery(tokens_per_s, utilisation, load))
+    return cost_report(sysm, prices, CostQuery(tokens_per_s, utilization, load))

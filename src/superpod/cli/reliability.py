@@ -101,22 +101,28 @@ def _days(seconds: float | None) -> str:
 
 
 def reliability_view(r: dict[str, Any]) -> Group:
-    """Summary, then causes sorted by events, then the cross-checks."""
+    """Summary, then causes sorted by events, then the cross-checks (rates shown per day,
+    FIT per 1e9 component-hours; the JSON carries them per second)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
+    from superpod.reliability.rates import FIT_PER_S, S_PER_DAY
+
+    def day(rate: float) -> str:
+        return f"{rate * S_PER_DAY:.3g}"
+
     ck = r["checkpoint"]
-    t = Table(title=f"{r['system']}: {r['chips']:,} chips, {r['days']:g} days of work",
-              title_justify="left", show_header=False)
+    t = Table(title=f"{r['system']}: {r['chips']:,} chips, {r['work_s'] / S_PER_DAY:g} days "
+                    "of work", title_justify="left", show_header=False)
     t.add_column("what")
     t.add_column("value", justify="right")
     mc = r["monte_carlo"]
     rows = [
         ("interruptions per day (hardware)",
-         f"{r['interruptions_per_day']:.3g} ({r['interruptions_per_day_hardware']:.3g})"),
+         f"{day(r['interruptions_per_s'])} ({day(r['hardware_interruptions_per_s'])})"),
         ("expected interruptions in the period", f"{r['expected_interruptions']:,.1f}"),
-        ("degradations per day (no restart)", f"{r['degradations_per_day']:.3g}"),
+        ("degradations per day (no restart)", day(r["degradations_per_s"])),
         ("job MTBF", _days(r["mtbf_s"])),
         ("checkpoint", f"{si(ck['bytes'], 'B')}, write {ck['write_s']:.3g} s, "
                        f"blocks {ck['blocking_s']:.3g} s"
@@ -126,31 +132,31 @@ def reliability_view(r: dict[str, Any]) -> Group:
         ("recovery per interruption (restart; swap)",
          f"{_days(r['recovery_s']['restart'])}; {_days(r['recovery_s']['swap'])}"),
         ("ETTR (analytic; first order)", f"{r['ettr']:.4f}; {r['ettr_first_order']:.4f}"),
-        ("expected completion", f"{r['expected_completion_days']:.4g} d"),
+        ("expected completion", f"{r['expected_completion_s'] / S_PER_DAY:.4g} d"),
     ]
     if mc:
-        cd = mc["completion_days"]
+        cd = {k: v / S_PER_DAY for k, v in mc["completion_s"].items()}
         rows += [("Monte Carlo completion mean / p50 / p90 / p99",
                   f"{cd['mean']:.4g} / {cd['p50']:.4g} / {cd['p90']:.4g} / {cd['p99']:.4g} d"),
                  (f"Monte Carlo ETTR ({mc['trials']:,} trials, 99% CI)",
                   f"{mc['ettr']:.4f} [{mc['ettr_ci'][0]:.4f}, {mc['ettr_ci'][1]:.4f}]")]
     for row in rows:
         t.add_row(*row)
-    swaps = any(c["swaps_per_day"] for c in r["by_cause"])
+    swaps = any(c["swaps_per_s"] for c in r["by_cause"])
     causes = Table(title="by cause, events per day (FIT: per 1e9 component-hours)",
                    title_justify="left")
     cols = ["cause", "count", "FIT", "events", "interrupt", *(["swap"] if swaps else []),
             "degrade"]
     for col in cols:
         causes.add_column(col, justify="left" if col == "cause" else "right")
-    for c in sorted(r["by_cause"], key=lambda c: -c["events_per_day"]):
-        if c["events_per_day"] <= 0:
+    for c in sorted(r["by_cause"], key=lambda c: -c["events_per_s"]):
+        if c["events_per_s"] <= 0:
             continue
         cells = [c["id"], f"{c['population']:,.0f}",
-                 "-" if c["rate_fit"] is None else f"{c['rate_fit']:,.0f}",
-                 f"{c['events_per_day']:.3g}", f"{c['interruptions_per_day']:.3g}"]
-        cells += [f"{c['swaps_per_day']:.3g}"] if swaps else []
-        causes.add_row(*cells, f"{c['degradations_per_day']:.3g}")
+                 "-" if c["per_job"] else f"{c['rate_per_component_per_s'] / FIT_PER_S:,.0f}",
+                 day(c["events_per_s"]), day(c["interruptions_per_s"])]
+        cells += [day(c["swaps_per_s"])] if swaps else []
+        causes.add_row(*cells, day(c["degradations_per_s"]))
     notes = [r["calibration"]["note"] + f" ({r['calibration']['run']})."]
     notes += r["notes"] + r["warnings"]
     return Group(t, causes, Text("\n".join(f"note: {n}" for n in notes), style="dim"))
@@ -165,11 +171,12 @@ def cost(
         tokens_per_s: Annotated[float, typer.Option(
             help="Tokens per second while busy (trained or served).")],
         chips: Chips = _K["chips"],
-        utilisation: Annotated[float, typer.Option(
+        utilization: Annotated[float, typer.Option(
+            "--utilization", "--utilisation",
             help="Share of the year the system is busy at --tokens-per-s (idle otherwise).")]
-        = _K["utilisation"],
+        = _K["utilization"],
         load: Annotated[float, typer.Option(
-            help="Compute, memory and network utilisation while busy (power model).")]
+            help="Compute, memory and network utilization while busy (power model).")]
         = _K["load"],
         electricity_usd_per_kwh: Annotated[float | None, typer.Option(
             help="Electricity price (default: by region, US 0.078, China 0.056).")]
@@ -186,7 +193,7 @@ def cost(
     """Capex, opex, power, tokens per joule, dollars per Mtoken."""
     from superpod import api
 
-    row = api.cost(system_arg, tokens_per_s, chips=chips, utilisation=utilisation, load=load,
+    row = api.cost(system_arg, tokens_per_s, chips=chips, utilization=utilization, load=load,
                    electricity_usd_per_kwh=electricity_usd_per_kwh, region=region,
                    years=years, chip_price_usd=chip_price_usd, pue=pue)
     if as_json:
@@ -205,9 +212,11 @@ def cost_view(r: dict[str, Any]) -> Group:
     from rich.table import Table
     from rich.text import Text
 
+    from superpod.cost.prices import J_PER_KWH
+
     chips = r["chips"]
     t = Table(title=f"{r['system']}: {chips:,} chips at {r['tokens_per_s']:,.0f} tokens/s, "
-                    f"busy {r['utilisation']:.0%}", title_justify="left")
+                    f"busy {r['utilization']:.0%}", title_justify="left")
     for col in ("", "total", "per chip"):
         t.add_column(col, justify="left" if not col else "right")
     for group, usd in r["capex_breakdown_usd"].items():
@@ -217,7 +226,7 @@ def cost_view(r: dict[str, Any]) -> Group:
               f"{r['it_power_w'] / 1e3:,.1f} kW; {r['idle_it_power_w'] / 1e3:,.1f} kW",
               f"{r['it_power_w'] / chips:,.0f} W")
     inp = r["inputs"]
-    t.add_row(f"opex per year (${inp['electricity_usd_per_kwh']:.3f}/kWh, "
+    t.add_row(f"opex per year (${inp['electricity_usd_per_j'] * J_PER_KWH:.3f}/kWh, "
               f"PUE {inp['pue']:g})", _usd(r["opex_usd_per_year"]),
               _usd(r["opex_usd_per_year"] / chips))
     a = r["annual_cost_usd"]

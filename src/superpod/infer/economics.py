@@ -59,12 +59,12 @@ def infer_economics(system: System, cat: Catalog, row: dict[str, Any]) -> dict[s
         from superpod.power.load import power_report
 
         rep = power_report(system, load, float(tokens_per_s))
-        out |= {"power_w": rep.it_w, "facility_power_w": rep.facility_w,
-                "tokens_per_joule": float(tokens_per_s) / rep.facility_w,
+        out |= {"it_power_w": rep.it_w, "facility_power_w": rep.facility_w,
+                "tokens_per_j": float(tokens_per_s) / rep.facility_w,
                 "usd_per_million_tokens": None, "capex_usd": None, "cost_error": str(exc)}
         return out
-    out |= {"power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
-            "tokens_per_joule": cost["tokens_per_j"],
+    out |= {"it_power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
+            "tokens_per_j": cost["tokens_per_j"],
             "usd_per_million_tokens": cost["usd_per_million_tokens"],
             "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
     return out

@@ -138,7 +138,7 @@ def _sources(rows: list[dict[str, Any]]) -> list[str]:
 
 def _econ(r: dict[str, Any]) -> list[str]:
     usd = r.get("usd_per_million_tokens")
-    return [fmt(r.get("power_w"), "W"), fmt(r.get("tokens_per_joule"), ""),
+    return [fmt(r.get("it_power_w"), "W"), fmt(r.get("tokens_per_j"), ""),
             fmt(usd, "USD") if usd is not None else "n/a (no price)"]
 
 

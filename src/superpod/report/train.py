@@ -32,10 +32,10 @@ def train_view(r: dict[str, Any]) -> Group:
     if "goodput" in r:
         g = r["goodput"]
         t.add_row("goodput tokens/s (x ETTR)", f"{g['tokens_per_s']:,.0f} (x {g['ettr']:.3f})")
-        t.add_row("interruptions per day", f"{g['interruptions_per_day']:.2f}")
-    if "power_w" in r:
-        t.add_row("IT power at this load", si(r["power_w"], "W"))
-        t.add_row("tokens per joule (facility)", f"{r['tokens_per_joule']:.3g}")
+        t.add_row("interruptions per day", f"{g['interruptions_per_s'] * 86400:.2f}")
+    if "it_power_w" in r:
+        t.add_row("IT power at this load", si(r["it_power_w"], "W"))
+        t.add_row("tokens per joule (facility)", f"{r['tokens_per_j']:.3g}")
         usd = r.get("usd_per_million_tokens")
         t.add_row("$ per million tokens", f"${usd:.3f}" if usd is not None else
                   "no price (" + str(r.get("cost_error") or "unpriced parts") + ")")

@@ -70,7 +70,7 @@ def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainRe
     goodput = res.tokens_per_s * ettr
     out: dict[str, Any] = {
         "goodput": {"ettr": ettr, "tokens_per_s": goodput,
-                    "interruptions_per_day": rel["interruptions_per_day"],
+                    "interruptions_per_s": rel["interruptions_per_s"],
                     "checkpoint_interval_s": rel["checkpoint_interval_s"]},
     }
     load = train_activity(system, model, res)
@@ -82,12 +82,12 @@ def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainRe
         from superpod.power.load import power_report
 
         rep = power_report(system, load, goodput)
-        out |= {"power_w": rep.it_w, "facility_power_w": rep.facility_w,
-                "tokens_per_joule": goodput / rep.facility_w,
+        out |= {"it_power_w": rep.it_w, "facility_power_w": rep.facility_w,
+                "tokens_per_j": goodput / rep.facility_w,
                 "usd_per_million_tokens": None, "capex_usd": None, "cost_error": str(exc)}
         return out
-    out |= {"power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
-            "tokens_per_joule": cost["tokens_per_j"],
+    out |= {"it_power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
+            "tokens_per_j": cost["tokens_per_j"],
             "usd_per_million_tokens": cost["usd_per_million_tokens"],
             "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
     return out

@@ -72,13 +72,13 @@ def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
     return row
 
 
-def interruptions_per_day(system: System, model: ModelSpec) -> float:
-    """Job interruptions per day on the whole system (the failure-rate book)."""
+def interruptions_per_s(system: System, model: ModelSpec) -> float:
+    """Job interruptions per second on the whole system (the failure-rate book)."""
     from superpod.reliability import ReliabilityQuery, analyse, checkpoint_bytes
 
     rel = analyse(system, ReliabilityQuery(checkpoint_bytes=checkpoint_bytes(
         model.params_total), work_days=30.0, trials=0))
-    return float(rel["interruptions_per_day"])
+    return float(rel["interruptions_per_s"])
 
 
 def replicated(row: dict[str, Any], system_chips: int) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
                          precision)
     row["precision"] = precision
     row["evaluated"] = res.evaluated
-    row["goodput"] = {"interruptions_per_day": interruptions_per_day(system, model)}
+    row["goodput"] = {"interruptions_per_s": interruptions_per_s(system, model)}
     if points:
         row["points"] = [{"tokens_per_s_per_chip": c.tokens_per_s_per_chip,
                           "tpot_s": c.tpot_s, "batch": c.batch,
