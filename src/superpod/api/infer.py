@@ -190,8 +190,8 @@ def _suggest_slo(sysm: Any, spec: Any, opts: InferOptions, input_len: int, outpu
                        disaggregate=False)
             if r.candidates:
                 return {"reason": reason, "option": option,
-                        "value_ms": (tp_s if option == "--slo-tpot-ms" else tt_s or 0) * 1e3}
-    return {"reason": reason, "option": None, "value_ms": None}
+                        "value_s": tp_s if option == "--slo-tpot-ms" else tt_s or 0.0}
+    return {"reason": reason, "option": None, "value_s": None}
 
 
 

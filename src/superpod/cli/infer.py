@@ -194,7 +194,7 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
     if not doc["candidates"]:
         sug = doc["suggestion"]
         err.print(f"infeasible: {sug['reason']}" + (
-            f"; nearest that works: {sug['option']} {sug['value_ms']:g}" if sug["value_ms"]
+            f"; nearest that works: {sug['option']} {sug['value_s'] * 1e3:g}" if sug["value_s"]
             else "; no SLO up to 64x this one works either"), highlight=False, markup=False)
         raise typer.Exit(1)
 

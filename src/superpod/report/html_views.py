@@ -188,8 +188,9 @@ def plan_infer_report(doc: dict[str, Any], title: str) -> Report:
                     {"layouts": pts}, "TPOT (ms)", "tokens/s per chip", front=True))
     if doc.get("suggestion"):
         s = doc["suggestion"]
-        rep.add(Lines("no layout meets the SLOs", [s["reason"], f"nearest that works: "
-                                                   f"{s['option']} {s['value_ms']}"]))
+        near = (f"nearest that works: {s['option']} {s['value_s'] * 1e3:g}" if s["value_s"]
+                else "no SLO up to 64x this one works")
+        rep.add(Lines("no layout meets the SLOs", [s["reason"], near]))
     return rep.add(Lines("sources and assumptions", _sources(cands)))
 
 
