@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from superpod.cli import app
+from superpod.errors import SpecError
 
 runner = CliRunner()
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -76,8 +77,13 @@ def bad(args: list[str]) -> str:
     assert "Traceback" not in text
     lines = text.strip().splitlines()
     assert len(lines) == 1, text
-    assert lines[0].startswith("error: ")
     assert r.stdout.strip() == "" and ANSI.sub("", r.stderr).strip() == lines[0]  # on stderr
+    if "--json" in args:  # the JSON error object, as its one line would read
+        e = json.loads(lines[0])["error"]
+        assert set(e) == {"message", "file", "field", "value", "allowed"}
+        return "error: " + str(SpecError(e["message"], file=e["file"], field=e["field"],
+                                          value=e["value"], allowed=e["allowed"]))
+    assert lines[0].startswith("error: ")
     return lines[0]
 
 

@@ -23,7 +23,7 @@ from superpod.cli import app
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
 #: options whose value is a file a command writes
-OUTPUT_OPTIONS = ("--trace", "--output", "-o", "--write-bands")
+OUTPUT_OPTIONS = ("--trace", "--output", "-o", "--write-bands", "--report")
 
 
 def blocks(lang: str) -> list[str]:
@@ -89,6 +89,9 @@ def test_readme_command(line: str, fresh: Path) -> None:
     assert r.exit_code == expected_code(line), f"{line}\n{r.output}"
     for path in _outputs(argv):
         assert Path(path).exists(), path
+    if argv[0] == "versus" and "--markdown" in argv:  # the README's tables are its output
+        assert r.stdout.strip() in README, (
+            f"README table out of date: {line} (python scripts/update_readme_tables.py)")
 
 
 def test_readme_outputs_go_to_temporary_paths() -> None:

@@ -65,7 +65,21 @@ def test_release_date_picks_the_kernel_generation() -> None:
     new = kernels.attention_efficiency(h100, "cudnn", seq_len=16384, released_by="2026-06")
     before = kernels.attention_efficiency(h100, "cudnn", seq_len=16384, released_by="2023-01")
     assert new > old  # cuDNN 9.19 (2026) beats the mid-2024 cuDNN on the same die
-    assert before == old  # before any measured release: the oldest measured generation
+    assert before == old  # before any dated release: the oldest measured generation
+
+
+def test_release_older_than_its_kernel_is_costed_at_what_was_released_then() -> None:
+    # NeMo 24.03 (March 2024) selects cuDNN, whose oldest measured H100 generation is mid-2024:
+    # the dated kernels released by then (FlashAttention-2, July 2023) stand in for it
+    h100 = CHIPS["h100-sxm"]
+    march = kernels.attention_efficiency(h100, "cudnn", seq_len=32768, released_by="2024-03")
+    july = kernels.attention_efficiency(h100, "cudnn", seq_len=32768, released_by="2024-07")
+    fa2 = next(a for a in CAL.attention if a.chip == "h100-sxm" and a.released == "2023-07")
+    assert march == kernels.attention_entry_efficiency(fa2, 32768) < july
+    # a chip with no dated kernel released by then keeps the oldest measured generation
+    b200 = CHIPS["b200"]
+    assert kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-04") \
+        == kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-06")
 
 
 def test_held_out_attention_source_falls_back_to_the_default() -> None:
@@ -251,3 +265,55 @@ def test_combined_flash_benchmark_rate_converts_like_the_split_one() -> None:
     split = kernels.attention_point_efficiency(333e12, 318e12, peak)
     assert math.isclose(combined, 3 / 3.5 * 327.9 / 989.4)
     assert math.isclose(combined, split, rel_tol=0.03)
+
+
+# ------------------------------------------------------------------ MoE and context parallel
+
+
+def test_moe_token_permutation_costs_its_passes_forward_and_back() -> None:
+    from superpod.train import step as st_
+
+    model = load_model("qwen3-235b-a22b")
+    s = api.system("dgx-h100", 64)
+    plan = TrainPlan(pp=8, dp=8, ep=8, micro_batch=1, global_batch=64, seq_len=4096)
+    facts = st_.model_facts(model)
+    assert st_._permute_passes(facts, plan) == 4  # 128 experts over 8 ranks: regrouped
+    assert st_._permute_passes(facts, TrainPlan(pp=8, dp=8)) == 2  # no expert parallelism
+    with_perm = _ok(evaluate_train(s, model, plan, check_memory=False))
+    saved = st_.MOE_PERMUTE_BYTES
+    try:
+        st_.MOE_PERMUTE_BYTES = 0.0
+        without = _ok(evaluate_train(s, model, plan, check_memory=False))
+    finally:
+        st_.MOE_PERMUTE_BYTES = saved
+    ctx = st_._Ctx(s, facts, plan, 1, "bf16")
+    one = st_._copy_s(ctx, saved * 4 * st_._routed_elements(facts, plan))
+    _, moe_layers = st_._stage_layers(ctx)
+    # forward and backward once each, per MoE layer and micro-batch
+    expected = 2 * one * moe_layers * plan.microbatches
+    got = with_perm.breakdown_s["compute"] - without.breakdown_s["compute"]
+    assert math.isclose(got, expected, rel_tol=1e-9)
+
+
+def test_torchtitan_context_parallel_profile() -> None:
+    tt = framework_for("torchtitan FSDP+CP+compile+Float8")
+    assert (tt.cp_rotate, tt.cp_kv_expanded) == ("allgather", True)
+    nemo = framework_for("NeMo 24.03.01")
+    assert (nemo.cp_rotate, nemo.cp_kv_expanded) == ("p2p", False)
+    with pytest.raises(Exception, match="cp_rotate"):
+        TrainPlan(cp_rotate="ring")
+
+
+def test_gathered_context_shards_are_exposed_beyond_the_first_step() -> None:
+    # CP across nodes (tp 8 inside each): the one all-gather waits after the diagonal step
+    s = api.system("dgx-h100", 64)
+    base = dict(tp=8, cp=8, micro_batch=1, global_batch=1, seq_len=131072,
+                sequence_parallel=True, recompute="full")
+    res = {}
+    for rotate, expanded in (("p2p", False), ("allgather", False), ("allgather", True)):
+        plan = TrainPlan(**base, cp_rotate=rotate, cp_kv_expanded=expanded)  # type: ignore[arg-type]
+        res[(rotate, expanded)] = _ok(evaluate_train(s, L70, plan, check_memory=False))
+    cp = {k: r.breakdown_s["cp_comm"] for k, r in res.items()}
+    assert cp[("p2p", False)] <= cp[("allgather", False)] < cp[("allgather", True)]
+    for r in res.values():
+        assert math.isclose(sum(r.breakdown_s.values()), r.step_time_s, rel_tol=1e-12)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from superpod.errors import SpecError
 
 TRAIN_PRECISIONS = ("bf16", "fp8", "fp4")
-EQUAL_BUDGETS = ("chips", "power", "capex", "racks")
-SERVE_PRECISIONS = ("auto", "bf16", "fp16", "fp8", "int8", "fp4", "int4")
 RECOMPUTE = ("none", "selective", "op", "full")
 PP_SCHEDULES = ("auto", "1f1b", "interleaved", "dualpipe", "zero_bubble")
 ATTENTION_KERNELS = ("auto", "fa2", "fa3", "unfused")

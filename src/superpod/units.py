@@ -87,10 +87,13 @@ def allowed_units(dim: Dim) -> str:
     return examples[dim]
 
 
-def parse_quantity(value: object, dim: Dim, *, allow_negative: bool = False) -> float:
+def parse_quantity(value: object, dim: Dim, *, allow_negative: bool = False,
+                   positive: bool = False) -> float:
     """Read ``"3.35 TB/s"`` (or ``"1.5 kW"`` ...) as an SI float of dimension ``dim``.
 
-    A bare number is refused: every dimensional value in a file states its unit.
+    A bare number is refused: every dimensional value in a file states its unit. The value
+    must be finite after scaling to SI (``1e308 PB/s`` overflows); ``positive``: zero is
+    refused too (a bandwidth, capacity or peak something is divided by).
     """
     if isinstance(value, bool) or not isinstance(value, str):
         raise UnitError(
@@ -108,7 +111,12 @@ def parse_quantity(value: object, dim: Dim, *, allow_negative: bool = False) -> 
         raise UnitError("is not finite")
     if number < 0 and not allow_negative:
         raise UnitError("must not be negative")
-    return number * factor
+    if positive and number == 0:
+        raise UnitError("must be positive (it is divided by)")
+    si_value = number * factor
+    if not math.isfinite(si_value):
+        raise UnitError("is too large (not finite in SI units)")
+    return si_value
 
 
 def parse_size_bytes(value: object) -> float:
@@ -116,6 +124,8 @@ def parse_size_bytes(value: object) -> float:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value > 1e30:
+            raise UnitError("is not a finite byte count")
         if value < 0:
             raise UnitError("must not be negative")
         return float(value)

@@ -171,6 +171,29 @@ def plan_infer(system: str, model: str, slo_tpot_ms: float, *,
     return doc
 
 
+def plan_infer_frontier(system: str, model: str, doc: Row, *, input_len: int = 1024,
+                        output_len: int = 1024, precision: str = "bf16",
+                        kv_precision: str = "auto", mtp: int = 0, weight_only: bool = False,
+                        mtp_acceptance: float = DEFAULT_MTP_ACCEPTANCE, eplb: bool = True,
+                        chips: int | None = None) -> list[dict[str, Any]]:
+    """The serving frontier of ``plan_infer``'s candidates (each layout at a ladder of
+    decode batches), for its report."""
+    import dataclasses
+
+    from superpod.infer.frontier import frontier_points
+    from superpod.infer.serving import Workload
+    from superpod.workload.model import load_model
+
+    sysm = _system(system, chips)
+    opts = _options(precision, kv_precision, mtp, mtp_acceptance, None, eplb=eplb,
+                    weight_only=weight_only)
+    names = {f.name for f in dataclasses.fields(ServingLayout)}
+    layouts = [ServingLayout(**{k: v for k, v in c["layout"].items() if k in names})
+               for c in doc["candidates"]]
+    return frontier_points(sysm, load_model(model), opts,
+                           Workload(input_len=input_len, output_len=output_len), layouts)
+
+
 def _suggest_slo(sysm: Any, spec: Any, opts: InferOptions, input_len: int, output_len: int,
                  tpot_ms: float, ttft_ms: float | None, res: Any) -> dict[str, Any]:
     """Why no layout meets the SLOs, and the nearest looser SLO (x2 steps, up to x64) that

@@ -7,17 +7,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from superpod.choices import COLLECTIVE_OPS, DTYPES, ENGINES, check_choice
 from superpod.errors import SpecError
 
 
 def collective(system: str, op: str, *, nbytes: str | float = "0", ranks: int | None = None,
                algorithm: str = "auto", engine: str = "analytic", fail_links: int = 0,
                seed: int = 0, concurrent_groups: int = 1, tokens: int | None = None,
-               hidden: int | None = None, top_k: int | None = None, dtype: str = "bf16",
+               hidden: int | None = None, top_k: int | None = None, dtype: str | None = None,
                ep_library: str | None = None, chips: int | None = None) -> dict[str, Any]:
     """Time, algbw and busbw of one collective (``nbytes``: per rank, bytes or a size such
     as ``"256MiB"``; ``ranks`` default: all chips; EP ops take ``tokens``, ``hidden``,
-    ``top_k``)."""
+    ``top_k``, ``dtype`` (default bf16) and ``ep_library``; the other ops move ``nbytes``
+    whatever the type)."""
     from superpod.api.catalog import catalog
     from superpod.api.catalog import system as build
     from superpod.api.resolve import system_arg
@@ -32,11 +34,21 @@ def collective(system: str, op: str, *, nbytes: str | float = "0", ranks: int | 
         size = parse_size_bytes(nbytes) if isinstance(nbytes, str) else float(nbytes)
     except UnitError as exc:
         raise SpecError(str(exc), field="--bytes", value=nbytes) from None
+    check_choice("--op", op, COLLECTIVE_OPS)
+    check_choice("--engine", engine, ENGINES)
+    ep = op in ("ep_dispatch", "ep_combine")
+    if dtype is not None:
+        check_choice("--dtype", dtype, DTYPES)
+    for name, given in (("--dtype", dtype), ("--tokens", tokens), ("--hidden", hidden),
+                        ("--top-k", top_k), ("--ep-library", ep_library)):
+        if given is not None and not ep:
+            raise SpecError(f"applies to ep_dispatch / ep_combine only, not {op}", field=name,
+                            value=given)
     system_id, files = system_arg(system)
     sysm = build(system_id, chips, files)
     req = CollectiveRequest(op=op, ranks=ranks or sysm.counts.chips, bytes_=size,
-                            algorithm=algorithm, dtype=dtype, tokens=tokens, hidden=hidden,
-                            top_k=top_k, concurrent_groups=concurrent_groups,
+                            algorithm=algorithm, dtype=dtype or "bf16", tokens=tokens,
+                            hidden=hidden, top_k=top_k, concurrent_groups=concurrent_groups,
                             ep_library=ep_library)
     failed = failed_sample(build_fabric(sysm), fail_links, seed) if fail_links else []
     check_engine(engine, failed)

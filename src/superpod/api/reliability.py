@@ -6,19 +6,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from superpod.choices import REGIONS, SPARE_LEVELS, check_choice
 from superpod.errors import SpecError
 from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes
 
 
 def _quantity(text: str | float | None, dim: Dim, option: str) -> float | None:
-    """A quantity given as text with its unit (``"2TB/s"``) or as an SI number."""
-    if text is None or isinstance(text, int | float):
-        return None if text is None else float(text)
-    try:
-        return parse_quantity(text.replace(" ", ""), dim) if dim is not Dim.BYTES \
-            else parse_size_bytes(text.replace(" ", ""))
-    except UnitError as exc:
-        raise SpecError(str(exc), field=option, value=text) from None
+    """A quantity given as text with its unit (``"2TB/s"``) or as an SI number, positive (a
+    zero bandwidth, size or interval is never a default in disguise), or None when not
+    given."""
+    if text is None:
+        return None
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        try:
+            value = parse_quantity(text.replace(" ", ""), dim, positive=True) \
+                if dim is not Dim.BYTES else parse_size_bytes(text.replace(" ", ""))
+        except UnitError as exc:
+            raise SpecError(str(exc), field=option, value=text) from None
+    if not value > 0 or value == float("inf"):
+        raise SpecError("must be positive and finite", field=option, value=text)
+    return value
 
 
 def _built(system: str, chips: int | None) -> tuple[Any, Any]:
@@ -53,6 +62,7 @@ def reliability(system: str, *, chips: int | None = None, model_params: float | 
     )
     from superpod.reliability import checkpoint_bytes as ckpt_bytes
 
+    check_choice("--spare-level", spare_level, SPARE_LEVELS)
     if (model_params is None) == (checkpoint_bytes is None):
         raise SpecError("give exactly one of --model-params or --checkpoint-bytes",
                         field="--model-params")
@@ -63,15 +73,17 @@ def reliability(system: str, *, chips: int | None = None, model_params: float | 
     storage = Storage.defaults(book)
     bw = _quantity(storage_bandwidth, Dim.BYTES_PER_S, "--storage-bandwidth")
     node_bw = _quantity(node_storage_bandwidth, Dim.BYTES_PER_S, "--node-storage-bandwidth")
-    storage = Storage(write_bytes_per_s=bw or storage.write_bytes_per_s,
-                      read_bytes_per_s=bw or storage.read_bytes_per_s,
-                      node_bytes_per_s=node_bw or storage.node_bytes_per_s,
+    storage = Storage(write_bytes_per_s=storage.write_bytes_per_s if bw is None else bw,
+                      read_bytes_per_s=storage.read_bytes_per_s if bw is None else bw,
+                      node_bytes_per_s=storage.node_bytes_per_s if node_bw is None
+                      else node_bw,
                       snapshot_bytes_per_s=storage.snapshot_bytes_per_s)
     options = FailureOptions(
         link_protection=link_protection, scale_out_dual_plane=dual_plane_scale_out,
-        spares=SparePolicy.parse(spares, spare_level) if spares else None)
+        spares=SparePolicy.parse(spares, spare_level) if spares is not None else None)
     query = ReliabilityQuery(
-        checkpoint_bytes=nbytes or 0.0, work_days=days, asynchronous=async_checkpoint,
+        checkpoint_bytes=0.0 if nbytes is None else nbytes, work_days=days,
+        asynchronous=async_checkpoint,
         storage=storage, options=options,
         interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
     return analyse(sysm, query, book, progress=progress)
@@ -89,6 +101,8 @@ def cost(system: str, tokens_per_s: float, *, chips: int | None = None,
     from superpod.cost.prices import J_PER_KWH
 
     sysm, cat = _built(system, chips)
+    if region is not None:
+        check_choice("--region", region, REGIONS)
     prices = default_prices(sysm, cat, region=region, chip_usd=chip_price_usd)
     prices = with_overrides(
         prices, pue=pue, depreciation_years=years,

@@ -47,6 +47,10 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
     from superpod.trust.annotate import annotate_train
     from superpod.workload.model import load_model
 
+    if trace is not None:
+        from superpod.boundary.files import check_output
+
+        check_output(trace, "--trace")
     sid, files = system_arg(system)
     sysm = build(sid, chips, files)
     spec = load_model(model)
@@ -62,7 +66,8 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
     if dp is None and ranks % (tp * pp * cp):
         raise SpecError(f"does not divide the {ranks} ranks", field="--tp x --pp x --cp",
                         value=tp * pp * cp, allowed=f"a divisor of {ranks}")
-    plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp or max(1, ranks // (tp * pp * cp)), cp=cp,
+    plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp if dp is not None else max(
+                         1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
                      zero=zero, micro_batch=micro_batch, global_batch=global_batch,
                      seq_len=seq_len, recompute=recompute, precision=precision,

@@ -186,12 +186,20 @@ def plan_infer(system_arg: SystemArg, model: ModelArg,
         prefix_cache_tier=prefix_cache_tier, ranks_per_chip=ranks_per_chip,
         all_chips=all_chips, chips=chips)
     if report is not None:
+        from superpod.api.infer import plan_infer_frontier
         from superpod.report.html import write_report
         from superpod.report.html_views import plan_infer_report
 
-        write_report(report, plan_infer_report(doc, f"plan infer: {_title(system_arg, model)}"))
+        points = plan_infer_frontier(
+            system_arg, model, doc, input_len=input_len, output_len=output_len,
+            precision=precision, kv_precision=kv_precision, mtp=mtp, weight_only=weight_only,
+            mtp_acceptance=mtp_acceptance, eplb=eplb, chips=chips)
+        write_report(report, plan_infer_report(doc, f"plan infer: {_title(system_arg, model)}",
+                                               points))
     _show(doc, as_json, plan_infer_view)
     if not doc["candidates"]:
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
         sug = doc["suggestion"]
         err.print(f"infeasible: {sug['reason']}" + (
             f"; nearest that works: {sug['option']} {sug['value_s'] * 1e3:g}" if sug["value_s"]

@@ -41,7 +41,9 @@ def collective_cmd(
         tokens: Annotated[int | None, typer.Option(help="EP: tokens per rank.")] = _C["tokens"],
         hidden: Annotated[int | None, typer.Option(help="EP: hidden size.")] = _C["hidden"],
         top_k: Annotated[int | None, typer.Option(help="EP: experts per token.")] = _C["top_k"],
-        dtype: Annotated[str, choice(DTYPES, "Element type.")] = _C["dtype"],
+        dtype: Annotated[str | None, choice(
+            DTYPES, "EP: element type of the tokens (default bf16); other collectives move "
+                    "--bytes whatever the type.")] = _C["dtype"],
         ep_library: Annotated[str | None, typer.Option(
             help="EP: kernel library version, e.g. deepep-2025-02 (pure-RDMA low-latency), "
                  "deepep-2025-06 (NVLink-aware), deepep_ascend-2025-09 (default: the newest "

@@ -126,7 +126,11 @@ def plan_train_cmd(
                                                     f"{load_model(model).name}"))
     _show(doc, as_json, plan_view)
     if not doc["candidates"]:
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
         sug = doc["suggestion"]
+        if as_json:  # the suggestion is in the JSON document
+            raise typer.Exit(1)
         err.print(f"infeasible: {sug['reason']}" + (
             f"; nearest that works: --global-batch {sug['global_batch']}"
             if sug["global_batch"] else "; no nearby batch works either"), highlight=False,

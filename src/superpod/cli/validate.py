@@ -65,12 +65,14 @@ def calibrate(chip: Annotated[str, typer.Option(help="Catalog chip id the measur
     Writes a calibration file for `--calibration` (the `calibrate` extra installs PyTorch)."""
     import yaml
 
+    from superpod.boundary.files import check_output, write_text
     from superpod.compute.measure import measure, with_defaults
 
     api.catalog().chip(chip)  # an unknown chip id is bad input
+    check_output(output, "--output")
     measured = measure(chip, dtype, device, repeats)
     doc = with_defaults(measured)
-    output.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    write_text(output, yaml.safe_dump(doc, sort_keys=False), "--output")
     if as_json:
         _emit_json(calibration_summary(measured, str(output), dtype))
         return

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from superpod.cli.app import app
-from superpod.cli.choices import EQUAL_BUDGETS, SERVE_PRECISIONS, TRAIN_PRECISIONS, choice
-from superpod.cli.common import Json, Model, Report, SystemFile, check_choice, err, out
+from superpod.cli.choices import TRAIN_PRECISIONS, choice
+from superpod.cli.common import Json, Model, Report, SystemFile, check_choice, err
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import files_of as _files
 from superpod.cli.common import friendly as _friendly
+from superpod.cli.common import render as _render
 from superpod.errors import SpecError
+
+EQUAL = ("chips", "power", "capex", "racks")  #: ``superpod.versus.budget.BASES``
+SERVE_PRECISIONS = ("auto", "bf16", "fp16", "fp8", "int8", "fp4", "int4")
 
 
 @app.command()
@@ -31,8 +36,8 @@ def versus(systems: Annotated[list[str], typer.Argument(
            seq_len: Annotated[int, typer.Option(min=1, help="Training sequence length.")]
            = 4096,
            equal: Annotated[str | None, choice(
-               EQUAL_BUDGETS, "Scale every system to the first one's budget (whole "
-                              "scale-up domains, within it).")] = None,
+               EQUAL, "Scale every system to the first one's budget (whole scale-up "
+                      "domains, within it).")] = None,
            precision: Annotated[str, choice(TRAIN_PRECISIONS, "Training precision.")]
            = "bf16",
            serve_precision: Annotated[str, choice(
@@ -46,7 +51,10 @@ def versus(systems: Annotated[list[str], typer.Argument(
            output_len: Annotated[int, typer.Option(min=1)] = 1024,
            chips: Annotated[int | None, typer.Option(
                "--chips", "-n", min=1, help="Size of the first system.")] = None,
-           system: SystemFile = None, report: Report = None, as_json: Json = False) -> None:
+           system: SystemFile = None, report: Report = None,
+           markdown: Annotated[bool, typer.Option(
+               "--markdown", help="Print the tables as GitHub markdown.")] = False,
+           as_json: Json = False) -> None:
     """Each system's best training and serving layouts and what they cost: tokens/s per
     chip, rack, MW and $M, $/Mtok, interruptions, with bands and a winner per row."""
     from superpod.errors import Infeasible
@@ -57,7 +65,7 @@ def versus(systems: Annotated[list[str], typer.Argument(
     if len(systems) < 2:
         raise SpecError("compare at least two systems", field="SYSTEM", value=systems)
     if equal is not None:
-        check_choice("--equal", equal, EQUAL_BUDGETS)
+        check_choice("--equal", equal, EQUAL)
     check_choice("--precision", precision, TRAIN_PRECISIONS)
     check_choice("--serve-precision", serve_precision, SERVE_PRECISIONS)
     both = not train and not serve
@@ -85,5 +93,9 @@ def versus(systems: Annotated[list[str], typer.Argument(
             s.get("serve", {}).pop("points", None)
     if as_json:
         _emit_json(doc)
+    elif markdown:
+        from superpod.report.versus_md import versus_markdown
+
+        sys.stdout.write(versus_markdown(doc))
     else:
-        out.print(versus_view(doc))
+        _render(versus_view(doc))

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from superpod.boundary.models import FileModel
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 from superpod.trust.holdout import excluded, kept
@@ -33,8 +34,9 @@ from superpod.trust.holdout import excluded, kept
 CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "calibration" / "kernels.yaml"
 
 
-class _Strict(BaseModel):
+class _Strict(FileModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False,
                               defer_build=True)  # schema built on first use (start-up)
 
 

@@ -154,7 +154,9 @@ def attention_efficiency(chip: Chip, kernel: str = "auto",
     ``kernel`` names the implementation (``fa2``, ``fa3``, ``cudnn``); ``auto`` takes the
     best one calibrated for the chip. ``seq_len``: the key length one kernel call sees
     (short sequences reach less). ``released_by``: the framework's release (YYYY-MM), which
-    picks the kernel generation it shipped. Chips with no entry get
+    picks the kernel generation it shipped; a release older than every measured generation of
+    ``kernel`` is costed at the dated kernels measured as released by then, where there are
+    any (``_released_stand_in``). Chips with no entry get
     ``defaults.attention_efficiency``; nothing goes below ``defaults.attention_floor``
     (both shared with inference).
     """
@@ -163,14 +165,34 @@ def attention_efficiency(chip: Chip, kernel: str = "auto",
     if not entries:
         return cal.defaults.attention_efficiency
     best = max(attention_entry_efficiency(e, seq_len) for e in entries)
+    stand_in = _released_stand_in(chip, kernel, cal, released_by, entries)
+    if stand_in:
+        # the release predates every measured generation of its kernel: it ran an earlier,
+        # unmeasured one; the kernels measured as released by then stand in for it (what it
+        # could at least run), never more than the oldest measured generation
+        best = min(best, max(attention_entry_efficiency(e, seq_len) for e in stand_in))
     return max(best, cal.defaults.attention_floor)
 
 
+def _released_stand_in(chip: Chip, kernel: str, cal: CalibrationFile,
+                       released_by: str | None, entries: list[AttentionEntry]
+                       ) -> list[AttentionEntry]:
+    """Dated entries of any kernel on ``chip`` released by ``released_by``, when the named
+    ``kernel`` has no generation released by then (else none). Undated entries prove no
+    release date and do not stand in."""
+    if kernel == "auto" or released_by is None:
+        return []
+    if any(e.released is None or e.released <= released_by for e in entries):
+        return []
+    return [e for e in attention_entries(chip, "auto", cal, released_by)
+            if e.released is not None and e.released <= released_by]
+
+
 def _measured_peak(entry: GemmEntry, chip: Chip, dtype: str) -> float:
-    """The dense peak at ``dtype`` of the chip an entry was measured on (``chip`` itself
-    when it is that chip, or when the measured chip has no such peak)."""
-    if entry.chip == chip.id:
-        return peak_for(chip, dtype)
+    """The dense peak at ``dtype`` of the chip an entry was measured on: the catalog's chip
+    of that id (a user file that redefines ``h100-sxm`` did not change the H100 the entry
+    was measured on), else ``chip`` itself (a chip only the user's files define, measured
+    with ``superpod calibrate``), or when the measured chip has no such peak."""
     from superpod.hardware.catalog import load_catalog
 
     measured = load_catalog().chips.get(entry.chip)

@@ -77,12 +77,16 @@ def _resolve_extends(section: str, raw: list[Any], base: Mapping[str, dict[str, 
         parent_id = entry.get("extends")
         if parent_id is None:
             return entry
-        if not isinstance(parent_id, str) or parent_id in trail or parent_id not in by_id:
-            what = ("circular extends" if parent_id in trail else
-                    f"extends an unknown {section.removesuffix('s')}")
+        what_id = section.removesuffix("s")
+        if not isinstance(parent_id, str):
+            raise SpecError(f"must be a {what_id} id", file=file,
+                            field=f"{section}.{entry.get('id')}.extends",
+                            value=parent_id if isinstance(parent_id, int | float) else None,
+                            allowed=f"a {what_id} id (text)")
+        if parent_id in trail or parent_id not in by_id:
+            what = "circular extends" if parent_id in trail else f"extends an unknown {what_id}"
             raise SpecError(what, file=file, field=f"{section}.{entry.get('id')}.extends",
-                            value=parent_id if isinstance(parent_id, str) else None,
-                            allowed=", ".join(sorted(by_id)))
+                            value=parent_id, allowed=", ".join(sorted(by_id)))
         parent = expand(by_id[parent_id], (*trail, parent_id))
         out = copy.deepcopy({k: v for k, v in parent.items() if k != "extends"})
         for key, value in entry.items():

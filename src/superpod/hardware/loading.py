@@ -1,7 +1,12 @@
 """Reading YAML safely and turning validation failures into one clear line.
 
 Every error names the file, the field (``systems[0].scale_up.latency``), the value and what
-is allowed. Duplicate keys in a mapping are refused rather than silently overwritten.
+is allowed. Duplicate keys in a mapping are refused rather than silently overwritten. The
+loader is safe against hostile structure: keys must be scalars (``? [a, b]`` is refused),
+an alias may not refer to the node that contains it (``a: &a [*a]``), nesting is at most
+``MAX_DEPTH`` deep, at most ``MAX_NODES`` values are expanded (no "billion laughs"), and
+an integer has at most ``MAX_INT_DIGITS`` digits. Files are read through
+``superpod.boundary.files`` (regular files only, bounded size).
 """
 
 from __future__ import annotations
@@ -19,16 +24,70 @@ from superpod.errors import SpecError
 M = TypeVar("M", bound=BaseModel)
 
 
+#: deepest nesting of mappings and lists a file may have (the catalog is ~6 deep)
+MAX_DEPTH = 64
+#: nodes a file may expand to, aliases counted each time they are used (no "billion laughs")
+MAX_NODES = 200_000
+#: digits of the largest integer read (Python refuses to convert more than 4,300)
+MAX_INT_DIGITS = 30
+
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where present: ~10x
 
 
 class _StrictLoader(_Base):  # type: ignore[misc]
-    """A SafeLoader (libyaml's parser where available) that refuses duplicate mapping keys."""
+    """A SafeLoader (libyaml's parser where available) that refuses duplicate and non-scalar
+    keys and giant integers; ``_check_graph`` refuses recursive aliases, deep nesting and
+    alias bombs before anything is constructed."""
+
+
+def _check_graph(root: yaml.Node) -> None:
+    """Walk the composed node graph (iteratively): an alias that refers to a node containing
+    it makes a cycle; nesting deeper than ``MAX_DEPTH``; more than ``MAX_NODES`` expanded."""
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, True)]
+    visits = 0
+    while stack:
+        node, depth, enter = stack.pop()
+        if not enter:
+            on_path.discard(id(node))
+            continue
+        visits += 1
+        if visits > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"expands to more than {MAX_NODES:,} values (aliases)",
+                node.start_mark)
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in on_path:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to the node that contains it (recursive)",
+                node.start_mark)
+        if depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", node.start_mark)
+        on_path.add(id(node))
+        stack.append((node, depth, False))
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [n for pair in node.value for n in pair])
+        stack.extend((child, depth + 1, True) for child in reversed(children))
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+    digits = sum(c.isdigit() for c in str(node.value))
+    if digits > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer with {digits} digits (at most {MAX_INT_DIGITS})",
+            node.start_mark)
+    return loader.construct_yaml_int(node)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or mapping",
+                key_node.start_mark)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             mark = key_node.start_mark
@@ -39,24 +98,28 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or malformed YAML is a ``SpecError``."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("file not found", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read file: {exc}", file=str(p)) from None
-    return parse_yaml_text(text, str(p))
+    from superpod.boundary.files import read_text
+
+    return parse_yaml_text(read_text(path), str(path))
 
 
 def parse_yaml_text(text: str, file: str) -> Any:
     """Parse YAML text; errors name the file, line and column."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_graph(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -64,6 +127,8 @@ def parse_yaml_text(text: str, file: str) -> Any:
                         file=file) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"malformed YAML: {exc}", file=file) from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise SpecError(f"malformed YAML: {type(exc).__name__}", file=file) from None
 
 
 def format_loc(loc: tuple[int | str, ...], prefix: str = "") -> str:

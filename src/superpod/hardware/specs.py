@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
+from superpod.boundary.models import FileModel
 from superpod.units import Dim, parse_quantity
 
 Evidence = Literal[
@@ -43,20 +44,29 @@ Precision = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4",
 ROADMAP_STATUSES = frozenset({"announced", "roadmap", "paper"})
 
 
-def _q(dim: Dim) -> BeforeValidator:
-    return BeforeValidator(lambda v: parse_quantity(v, dim))
+def _q(dim: Dim, positive: bool = False) -> BeforeValidator:
+    return BeforeValidator(lambda v: parse_quantity(v, dim, positive=positive))
 
 
 Bytes = Annotated[float, _q(Dim.BYTES)]
-BytesPerS = Annotated[float, _q(Dim.BYTES_PER_S)]
-BitsPerS = Annotated[float, _q(Dim.BITS_PER_S)]
-FlopPerS = Annotated[float, _q(Dim.FLOP_PER_S)]
+#: a capacity something is divided by: zero refused at load
+PositiveBytes = Annotated[float, _q(Dim.BYTES, positive=True)]
+#: rates and bandwidths are divided by (time = bytes / bandwidth): zero refused at load
+BytesPerS = Annotated[float, _q(Dim.BYTES_PER_S, positive=True)]
+BitsPerS = Annotated[float, _q(Dim.BITS_PER_S, positive=True)]
+FlopPerS = Annotated[float, _q(Dim.FLOP_PER_S, positive=True)]
 Watts = Annotated[float, _q(Dim.POWER)]
+#: a chip's power (tokens per joule divide by it)
+PositiveWatts = Annotated[float, _q(Dim.POWER, positive=True)]
 Seconds = Annotated[float, _q(Dim.TIME)]
 SquareMetres = Annotated[float, _q(Dim.AREA)]
 Usd = Annotated[float, _q(Dim.MONEY)]
-PositiveInt = Annotated[int, Field(ge=1, strict=True)]
-NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+#: counts: strict (``true`` is not a count) and bounded (a count never allocates unbounded)
+MAX_COUNT = 2**31 - 1
+PositiveInt = Annotated[int, Field(ge=1, le=MAX_COUNT, strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]
+#: chips in one system or domain (as ``superpod.boundary.options.MAX_CHIPS``)
+ChipCount = Annotated[int, Field(ge=1, le=2**21, strict=True)]
 
 
 def _slug(v: str) -> str:
@@ -68,10 +78,12 @@ def _slug(v: str) -> str:
 Slug = Annotated[str, AfterValidator(_slug)]
 
 
-class Spec(BaseModel):
-    """Base of every spec: frozen, keyword-only, unknown keys refused."""
+class Spec(FileModel):
+    """Base of every spec: frozen, keyword-only, unknown keys refused, booleans only where
+    a field is one, numbers finite (``superpod.boundary.models``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False,
                               defer_build=True)  # schema built on first use (start-up)
 
 
@@ -96,14 +108,15 @@ class Chip(Sourced):
     status: Status
     peak_flop_per_s: dict[Precision, FlopPerS] = Field(
         alias="peak_dense", description="dense (no 2:4 sparsity) peak tensor FLOP/s")
-    hbm_bytes: Bytes = Field(alias="hbm_capacity")
+    hbm_bytes: PositiveBytes = Field(alias="hbm_capacity")
     hbm_bandwidth_bytes_per_s: BytesPerS = Field(alias="hbm_bandwidth")
     scale_up_bandwidth_bytes_per_s: BytesPerS = Field(
         alias="scale_up_bandwidth_unidir", description="per chip, one direction")
     scale_up_links: NonNegInt | None = None
     scale_out_bandwidth_bits_per_s: BitsPerS = Field(
         default=0.0, alias="scale_out_nic", description="scale-out NIC per chip, one direction")
-    power_w: Watts = Field(alias="power", description="package power at full load (TDP)")
+    power_w: PositiveWatts = Field(alias="power",
+                                   description="package power at full load (TDP)")
     power_evidence: Evidence
     dies: PositiveInt = 1
     devices: PositiveInt = Field(
@@ -278,7 +291,7 @@ class ScaleUp(Spec):
 
     kind: Literal["switched", "full_mesh", "nd_full_mesh", "torus", "none"]
     protocol: str
-    domain_chips: PositiveInt
+    domain_chips: ChipCount
     bandwidth_unidir_bytes_per_s: BytesPerS | None = Field(
         default=None, alias="bandwidth_unidir",
         description="per-chip injection bandwidth; default: the chip's scale_up_bandwidth")
@@ -331,7 +344,7 @@ class SystemSpec(Sourced):
     year: int = Field(ge=2000, le=2100)
     status: Status
     chip: Slug
-    chips: PositiveInt = Field(description="chips in the product as sold / described")
+    chips: ChipCount = Field(description="chips in the product as sold / described")
     node: Node
     scale_up: ScaleUp
     scale_out: ScaleOut

@@ -15,8 +15,6 @@ waits ``max(largest load, sum of loads / dp)``.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,31 +53,21 @@ class SimCache:
 def trace_prefixes(path: str | Path) -> tuple[list[str], list[int]] | None:
     """``(prefix_id, prefix_len)`` of a trace's rows in arrival order (the order
     ``simulate.trace_requests`` gives them), or None when the trace has no such columns."""
+    from superpod.infer.trace_file import count, seconds, trace_rows
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        rows: list[dict[str, Any]] = (json.loads(text) if p.suffix.lower() == ".json"
-                                      else list(csv.DictReader(text.splitlines())))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"cannot read trace: {exc}", file=str(p)) from None
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        return None
+    rows = trace_rows(p)
     has = [("prefix_id" in r) or ("prefix_len" in r) for r in rows]
     if not any(has):
         return None
     if not all(has):
         raise SpecError("every trace row needs prefix_id and prefix_len once one has them",
                         file=str(p), field="prefix_id")
-    try:
-        ids = [str(r.get("prefix_id") or "") for r in rows]
-        lens = [int(r.get("prefix_len") or 0) for r in rows]
-        arrivals = ([float(r["arrival_s"]) for r in rows]
-                    if all("arrival_s" in r for r in rows) else None)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"trace prefix_len and arrival_s must be numbers: {exc}",
-                        file=str(p), field="prefix_len") from None
-    if any(n < 0 for n in lens):
-        raise SpecError("prefix_len must be >= 0", file=str(p), field="prefix_len")
+    ids = [str(r.get("prefix_id") or "") for r in rows]
+    lens = [count(r.get("prefix_len") or 0, str(p), "prefix_len", i, minimum=0)
+            for i, r in enumerate(rows)]
+    arrivals = ([seconds(r["arrival_s"], str(p), "arrival_s", i) for i, r in enumerate(rows)]
+                if all("arrival_s" in r for r in rows) else None)
     order = (np.argsort(np.array(arrivals), kind="stable") if arrivals is not None
              else np.arange(len(rows)))
     return [ids[i] for i in order], [lens[i] for i in order]

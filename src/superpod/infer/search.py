@@ -72,8 +72,7 @@ class InferPlan:
         return {"candidates": [c.to_dict() | occupancy(self.system_chips, c)
                                for c in self.candidates],
                 "infeasible": dict(self.infeasible.most_common()),
-                "evaluated": self.evaluated, "wall_s": self.wall_s,
-                "system_chips": self.system_chips}
+                "evaluated": self.evaluated, "system_chips": self.system_chips}
 
 
 def occupancy(system_chips: int, res: ServingResult) -> dict[str, int]:

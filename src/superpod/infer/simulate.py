@@ -25,8 +25,6 @@ which Little's law ties to the arrival rate and the mean latency (L = lambda W).
 from __future__ import annotations
 
 import bisect
-import csv
-import json
 import math
 import time
 from collections import deque
@@ -67,6 +65,12 @@ def poisson_requests(rate_per_s: float, duration_s: float, input_len: int, outpu
     if rate_per_s <= 0 or duration_s <= 0:
         raise SpecError("rate and duration must be positive", field="rate",
                         value=f"{rate_per_s} / {duration_s}")
+    from superpod.infer.trace_file import MAX_REQUESTS
+
+    if rate_per_s * duration_s > MAX_REQUESTS:
+        raise SpecError(f"rate x duration = {rate_per_s * duration_s:,.0f} requests",
+                        field="--rate", value=rate_per_s,
+                        allowed=f"at most {MAX_REQUESTS:,} requests in all")
     rng = np.random.default_rng(seed)
     n = rng.poisson(rate_per_s * duration_s)
     t = np.sort(rng.uniform(0.0, duration_s, n))
@@ -78,23 +82,20 @@ def trace_requests(path: str | Path, rate_per_s: float | None = None, seed: int 
                    ) -> Requests:
     """A trace (CSV with a header, or a JSON list of objects) of ``input_len`` and
     ``output_len``, with ``arrival_s`` or Poisson arrivals at ``rate_per_s``."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read trace: {exc}", file=str(p)) from None
-    try:
-        rows: list[dict[str, Any]] = (json.loads(text) if p.suffix.lower() == ".json"
-                                      else list(csv.DictReader(text.splitlines())))
-        inp = np.array([int(r["input_len"]) for r in rows], dtype=np.int64)
-        out = np.array([int(r["output_len"]) for r in rows], dtype=np.int64)
-        has_t = bool(rows) and all("arrival_s" in r for r in rows)
-        t = np.array([float(r["arrival_s"]) for r in rows]) if has_t else None
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"trace rows need input_len and output_len (and optionally "
-                        f"arrival_s): {exc}", file=str(p)) from None
-    if inp.size == 0 or (inp < 1).any() or (out < 1).any():
-        raise SpecError("trace lengths must be >= 1 and the trace non-empty", file=str(p))
+    from superpod.infer.trace_file import count, seconds, trace_rows
+
+    file = str(path)
+    rows = trace_rows(file)
+    for key in ("input_len", "output_len"):
+        if any(key not in r for r in rows):
+            raise SpecError(f"every trace row needs {key}", file=file, field=key)
+    inp = np.array([count(r["input_len"], file, "input_len", i) for i, r in enumerate(rows)],
+                   dtype=np.int64)
+    out = np.array([count(r["output_len"], file, "output_len", i)
+                    for i, r in enumerate(rows)], dtype=np.int64)
+    has_t = all("arrival_s" in r for r in rows)
+    t = (np.array([seconds(r["arrival_s"], file, "arrival_s", i) for i, r in enumerate(rows)])
+         if has_t else None)
     if t is None:
         if not rate_per_s:
             raise SpecError("the trace has no arrival_s: give a rate", field="rate")
@@ -147,7 +148,7 @@ class SimResult:
                 "littles_law_lambda_w": self.arrival_rate_per_s * self.mean_latency_s,
                 "bin_s": self.bin_s,
                 "throughput_per_bin": [round(float(x), 3) for x in self.throughput_per_bin],
-                "steps": self.steps, "wall_s": self.wall_s, "max_batch": self.max_batch,
+                "steps": self.steps, "max_batch": self.max_batch,
                 "chips": self.chips}
 
 

@@ -133,8 +133,6 @@ def write_report(path: Path, report: Report) -> None:
     if len(data) > MAX_BYTES:
         raise SpecError(f"the report would be {len(data):,} bytes, over {MAX_BYTES:,}",
                         field="--report", value=str(path))
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise SpecError(f"cannot write the report: {exc.strerror}", field="--report",
-                        value=str(path)) from None
+    from superpod.boundary.files import write_text
+
+    write_text(path, text, "--report")

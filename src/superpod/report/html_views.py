@@ -167,7 +167,8 @@ def plan_train_report(doc: dict[str, Any], title: str) -> Report:
     return rep.add(Lines("sources and assumptions", _sources(cands)))
 
 
-def plan_infer_report(doc: dict[str, Any], title: str) -> Report:
+def plan_infer_report(doc: dict[str, Any], title: str,
+                      points: list[dict[str, Any]] | None = None) -> Report:
     cands = doc["candidates"]
     labels = [f"#{i + 1} {c['phase']} " + " ".join(
         f"{k}{v}" for k, v in (c.get("layout") or {}).items() if k in ("tp", "dp", "ep", "pp"))
@@ -184,8 +185,11 @@ def plan_infer_report(doc: dict[str, Any], title: str) -> Report:
     rep.add(stacked("serve-breakdown", "where a decode step goes",
                     {lab: c["breakdown_s"] for lab, c in zip(labels, cands, strict=True)}))
     pts = [(c["tpot_s"] * 1e3, c["tokens_per_s_per_chip"]) for c in cands if c.get("tpot_s")]
-    rep.add(scatter("serve-pareto", "tokens/s per chip against TPOT (Pareto front)",
-                    {"layouts": pts}, "TPOT (ms)", "tokens/s per chip", front=True))
+    ladder = [(p["tpot_s"] * 1e3, p["tokens_per_s_per_chip"]) for p in points or []]
+    rep.add(scatter("serve-pareto", "tokens/s per chip against TPOT across layouts and "
+                                    "batches (Pareto front)",
+                    {"best batch per layout": pts, "decode batches": ladder},
+                    "TPOT (ms)", "tokens/s per chip", front=True))
     if doc.get("suggestion"):
         s = doc["suggestion"]
         near = (f"nearest that works: {s['option']} {s['value_s'] * 1e3:g}" if s["value_s"]

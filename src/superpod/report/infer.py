@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 from superpod.report.breakdown import breakdown_table, infeasible_table
+from superpod.report.train import economics_cells
 from superpod.report.trust import band_text, trust_lines
 from superpod.units import si
 
@@ -41,6 +42,11 @@ def infer_view(r: dict[str, Any]) -> Group:
     t.add_row("TTFT", _ms(r["ttft_s"]) + band_text(r, "ttft_s", "{:.3g}"))
     t.add_row("TPOT", _ms(r["tpot_s"]) + band_text(r, "tpot_s", "{:.3g}"))
     t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
+    if r.get("power_w") is not None:
+        power, usd = economics_cells(r)
+        t.add_row("IT power at this load", power)
+        t.add_row("tokens per joule (facility)", f"{r['tokens_per_joule']:.3g}")
+        t.add_row("$ per million tokens", usd)
     for key in ("prefill_instances", "decode_instances", "prefill_chips", "decode_chips",
                 "kv_transfer_s"):
         if key in r:
@@ -61,10 +67,10 @@ def _idle(c: dict[str, Any], system_chips: int | None) -> str:
 
 
 def plan_infer_view(res: dict[str, Any]) -> Group:
-    t = Table(title=f"best serving layouts ({res['evaluated']:,} layouts, "
-                    f"{res['wall_s']:.1f} s)", title_justify="left")
+    t = Table(title=f"best serving layouts ({res['evaluated']:,} layouts)",
+              title_justify="left")
     for col in ("#", "mode", "layout", "batch", "tok/s/chip", "80 % band", "TPOT", "TTFT",
-                "idle chips", "largest part"):
+                "idle chips", "IT power", "$/Mtok", "largest part"):
         t.add_column(col, justify="left" if col in ("mode", "layout", "largest part")
                      else "right")
     for i, c in enumerate(res["candidates"], 1):
@@ -77,14 +83,14 @@ def plan_infer_view(res: dict[str, Any]) -> Group:
                   f"{c['tokens_per_s_per_chip']:,.0f}",
                   f"{b['low']:,.0f}-{b['high']:,.0f}" if b else "-", _ms(c["tpot_s"]),
                   _ms(c["ttft_s"]), _idle(c, res.get("system_chips")),
-                  f"{top[0]} {si(top[1], 's')}")
+                  *economics_cells(c), f"{top[0]} {si(top[1], 's')}")
     first = res["candidates"][0] if res["candidates"] else {}
     return Group(t, infeasible_table(res["infeasible"]), *trust_lines(first))
 
 
 def sim_view(r: dict[str, Any]) -> Table:
     t = Table(title=f"request-level simulation: {r['requests']:,} requests, "
-                    f"{r['steps']:,} engine steps in {r['wall_s']:.1f} s",
+                    f"{r['steps']:,} engine steps",
               title_justify="left")
     t.add_column("quantity")
     for p in ("p50", "p90", "p99"):

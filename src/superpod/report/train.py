@@ -49,10 +49,17 @@ def train_view(r: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+def economics_cells(c: dict[str, Any]) -> tuple[str, str]:
+    """IT power at the candidate's load and $/Mtok ("no price" where the book has none)."""
+    power = si(c["power_w"], "W") if c.get("power_w") is not None else "-"
+    usd = c.get("usd_per_million_tokens")
+    return power, (f"${usd:.3f}" if usd is not None else "no price")
+
+
 def plan_view(res: dict[str, Any]) -> Group:
     t = Table(title=f"best layouts ({res['evaluated']:,} evaluated)", title_justify="left")
     for col in ("#", "layout", "step", "tokens/s/chip", "80 % band", "MFU", "memory",
-                "largest overhead"):
+                "IT power", "$/Mtok", "largest overhead"):
         t.add_column(col, justify="left" if col in ("layout", "largest overhead") else "right")
     for i, c in enumerate(res["candidates"], 1):
         over = max(((k, v) for k, v in c["breakdown_s"].items() if k != "compute"),
@@ -61,7 +68,8 @@ def plan_view(res: dict[str, Any]) -> Group:
         t.add_row(str(i), _plan_text(c["plan"]), si(c["step_time_s"], "s"),
                   f"{c['tokens_per_s_per_chip']:,.1f}",
                   f"{b['low']:,.0f}-{b['high']:,.0f}" if b else "-", f"{c['mfu']:.1%}",
-                  si(c["memory_bytes_per_chip"], "B"), f"{over[0]} {si(over[1], 's')}")
+                  si(c["memory_bytes_per_chip"], "B"), *economics_cells(c),
+                  f"{over[0]} {si(over[1], 's')}")
     first = res["candidates"][0] if res["candidates"] else {}
     notes = [f"note (#1): {n}" for n in first.get("notes", [])]
     return Group(t, infeasible_table(res["infeasible"]), *notes, *trust_lines(first))

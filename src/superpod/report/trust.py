@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
-
 
 def band_text(row: dict[str, Any], metric: str, fmt: str = "{:,.0f}") -> str:
     """``(1,050-1,420; 80 % band, 31 cases)`` for ``metric``'s band, or ``""``."""
@@ -18,8 +16,8 @@ def band_text(row: dict[str, Any], metric: str, fmt: str = "{:,.0f}") -> str:
 
 
 def trust_lines(row: dict[str, Any]) -> list[str]:
-    """``extrapolates:`` and ``rests on:`` lines (user and data text escaped)."""
-    lines = [f"extrapolates: {escape(w)}" for w in row.get("extrapolates") or []]
+    """``extrapolates:`` and ``rests on:`` lines (text as written: no markup is read)."""
+    lines = [f"extrapolates: {str(w)}" for w in row.get("extrapolates") or []]
     ev = row.get("evidence") or {}
     if ev:
         lines.append("rests on: " + ", ".join(f"{k.replace('_', ' ')} {v['basis']}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 def _band(c: dict[str, Any], key: str) -> str:
@@ -25,18 +25,18 @@ def _cases(result: dict[str, Any], notes: bool, loso: bool) -> Table:
                          no_wrap=col == "id")
     for c in result["cases"]:
         if c["status"] == "ok":
-            row = [escape(c["id"]), c["metric"], f"{c['measured']:,.4g}",
+            row = [str(c["id"]), c["metric"], f"{c['measured']:,.4g}",
                    f"{c['predicted']:,.4g}", f"{c['error_pct']:+.1f}"]
             if loso:
                 row += [f"{c['loso_error_pct']:+.1f}" if "loso_error_pct" in c else "-",
                         _band(c, "loso_band")]
             else:
                 row += [_band(c, "band")]
-            cases.add_row(*row, *([escape(c.get("notes", ""))] if notes else []))
+            cases.add_row(*row, *([str(c.get("notes", ""))] if notes else []))
         elif c["status"] == "error":
-            cases.add_row(escape(c["id"]), c.get("metric", ""), "", "", "",
+            cases.add_row(str(c["id"]), c.get("metric", ""), "", "", "",
                           *([""] * (len(cols) - 6)),
-                          f"[red]error[/red]: {escape(c['reason'])}")
+                          Text("error", style="red") + f": {c['reason']}")
     return cases
 
 
@@ -71,7 +71,7 @@ def _sources(result: dict[str, Any]) -> Table:
     for key, s in sorted(cv["by_source"].items(),
                          key=lambda kv: -(kv[1]["loso_median_abs_error_pct"] or 0.0)):
         med, lo = s["median_abs_error_pct"], s["loso_median_abs_error_pct"]
-        t.add_row(escape(key), ", ".join(s["kinds"]), str(s["cases"]),
+        t.add_row(str(key), ", ".join(s["kinds"]), str(s["cases"]),
                   "-" if med is None else f"{med:.1f}", "-" if lo is None else f"{lo:.1f}")
     return t
 
@@ -85,6 +85,6 @@ def validation_view(result: dict[str, Any], *, notes: bool = False) -> Group:
     reasons = sorted({c["reason"] for c in result["cases"] if c["status"] == "unsupported"})
     extra = Table(show_header=False, box=None)
     for r in reasons:
-        extra.add_row(f"unsupported: {escape(r)}")
+        extra.add_row(f"unsupported: {str(r)}")
     parts.append(extra)
     return Group(*parts)

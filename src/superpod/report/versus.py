@@ -55,7 +55,8 @@ def side_table(doc: dict[str, Any], kind: str, title: str) -> Table:
     return t
 
 
-def _layout(side: dict[str, Any], kind: str) -> str:
+def layout_text(side: dict[str, Any], kind: str) -> str:
+    """One line: the layout a side runs (and the batch it moved to, and why)."""
     if "infeasible" in side:
         return "infeasible: " + str(side["infeasible"])
     if kind == "train":
@@ -95,7 +96,7 @@ def notes(doc: dict[str, Any]) -> list[str]:
             continue
         for s in doc["systems"]:
             side = s[kind]
-            out.append(f"{title} {s['key']}: {_layout(side, kind)}")
+            out.append(f"{title} {s['key']}: {layout_text(side, kind)}")
             parts = doc[kind]["breakdown_s"].get(s["key"])
             if parts:
                 out.append(f"  time goes to: {_losses(parts)}")
@@ -109,6 +110,11 @@ def notes(doc: dict[str, Any]) -> list[str]:
                     out.append(f"  not priced: {miss} ($ figures left out, power shown)")
             for why in side.get("extrapolates") or []:
                 out.append(f"  extrapolates: {why}")
+    for rat in doc.get("ratios", []):
+        pub = rat["published"] or {}
+        parts = [f"{k} {v:.1f}x" + (f" (published {pub[k]:g}x)" if k in pub else "")
+                 for k, v in rat["model"].items() if v]
+        out.append(f"{rat['a']} / {rat['b']}: " + ", ".join(parts))
     for s in doc["systems"]:
         if s["assumptions"]:
             out.append(f"{s['key']} assumes: " + "; ".join(s["assumptions"]))

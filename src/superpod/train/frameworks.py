@@ -13,7 +13,9 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   without pipeline parallelism); pipeline micro-batches default to the number of stages,
   two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
   (current) scaling; ``torch.compile`` only when the run says so (eager otherwise);
-  AsyncTP pipelines TP collectives with the GEMMs.
+  AsyncTP pipelines TP collectives with the GEMMs; context parallelism through PyTorch's
+  context_parallel with the all-gather rotation, on K/V already repeated to every query
+  head (``repeat_kv``).
 * Transformer Engine stacks (Megatron-Core, NeMo, Megatron-Bridge): cuDNN fused attention on
   Hopper and later (TE's backend selection), the kernel generation of the framework's
   release; NeMo and Megatron-Bridge recipes run the distributed optimizer (ZeRO-1) and
@@ -51,6 +53,10 @@ SRC_TT_PP = (f"{TORCHTITAN}/torchtitan/parallelisms/pipelining_utils.py (n_micro
              "defaults to the number of stages; PipelineScheduleMulti: 2 stages per rank)")
 SRC_TT_FP8 = (f"{TORCHTITAN}/docs/float8.md (torchao Float8Linear: tensor-wise scaling with "
               "dynamic scales)")
+SRC_TT_CP = (f"{TORCHTITAN}/torchtitan/config_manager.py (context_parallel_rotate_method "
+             "default 'allgather'); torchtitan/models/llama/model.py (repeat_kv expands K/V to "
+             "every query head before scaled_dot_product_attention, which context_parallel "
+             "shards)")
 SRC_TE_ATTN = ("https://github.com/NVIDIA/TransformerEngine/blob/v2.4/transformer_engine/"
                "pytorch/attention/dot_product_attention/utils.py (get_attention_backend: "
                "'give FusedAttention preference on Hopper+'); v1.4 attention.py does the same "
@@ -103,6 +109,8 @@ class TrainFramework:
     sequence_parallel: bool = False  #: tensor parallelism always shards the sequence too
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"
+    cp_rotate: str = "p2p"  #: context-parallel K/V exchange (TrainPlan.cp_rotate)
+    cp_kv_expanded: bool = False  #: K/V repeated to every query head before attention
     sources: tuple[str, ...] = field(default=())
 
     def regathers(self, pp: int) -> bool:
@@ -168,7 +176,9 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             microbatches_per_stage=pick(Choice(1, SRC_TT_PP), 0) or None,
             interleaved_stages_per_rank=pick(Choice(2, SRC_TT_PP), 0) or None,
             sequence_parallel=pick(Choice(True, SRC_TT_TP), False),
-            compiled="compile" in fw, fp8_recipe=fp8, sources=tuple(used))
+            compiled="compile" in fw, fp8_recipe=fp8,
+            cp_rotate=pick(Choice("allgather", SRC_TT_CP), "p2p"),
+            cp_kv_expanded=pick(Choice(True, SRC_TT_CP), False), sources=tuple(used))
     if "meta internal" in fw:
         return TrainFramework(interleaves=pick(Choice(True, SRC_LLAMA3), False),
                               sources=tuple(used))

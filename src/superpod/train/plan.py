@@ -19,6 +19,7 @@ SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
 PRECISIONS = ("bf16", "fp8", "fp4")
 ATTENTION_KERNELS = ("auto", "fa2", "fa3", "cudnn", "unfused")
 FP8_RECIPES = ("delayed", "current", "dynamic", "mx")
+CP_ROTATES = ("p2p", "allgather")
 ORDER_DIMS = ("tp", "cp", "dp", "pp")
 
 
@@ -53,6 +54,13 @@ class TrainPlan:
     #: once a step), dynamic (torchao: current scaling, weights re-cast every micro-batch),
     #: mx (block scales computed in the cast)
     fp8_recipe: str = "delayed"
+    #: context parallel K/V exchange: p2p (Transformer Engine's ring, one hop per step under
+    #: the step's attention) or allgather (PyTorch context_parallel's default: all shards
+    #: gathered once, under the first step only; gradients passed back in fp32)
+    cp_rotate: str = "p2p"
+    #: K/V expanded to every query head before attention (torchtitan's repeat_kv), so
+    #: context parallelism exchanges query-head-sized K/V
+    cp_kv_expanded: bool = False
     # rank placement, innermost first (Megatron's --order convention): consecutive ranks
     # (one scale-up domain, then the next) fill the first dimension, then the second, ...
     order: str = "tp-cp-dp-pp"
@@ -69,7 +77,7 @@ class TrainPlan:
         for name, allowed in (("recompute", RECOMPUTE), ("precision", PRECISIONS),
                               ("pp_schedule", SCHEDULES),
                               ("attention_kernel", ATTENTION_KERNELS),
-                              ("fp8_recipe", FP8_RECIPES)):
+                              ("fp8_recipe", FP8_RECIPES), ("cp_rotate", CP_ROTATES)):
             if getattr(self, name) not in allowed:
                 raise SpecError("not a known choice", field=name, value=getattr(self, name),
                                 allowed=", ".join(allowed))

@@ -21,7 +21,9 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   (Wang et al., ASPLOS'23), so one chunk stays exposed and the rest hides under the layer's
   GEMMs up to their duration;
 * context parallel: ring attention passes K/V chunks to the next rank (cp - 1 hops per
-  layer), overlapped with attention compute: only the excess is exposed;
+  layer), overlapped with attention compute: only the excess is exposed; PyTorch's
+  context_parallel (torchtitan) instead all-gathers the shards under the first step and
+  passes fp32 K/V gradients back step by step (``_cp_exchange``);
 * expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
   under DualPipe, which overlaps them with the compute of the other direction's chunk, up
   to that compute (DeepSeek-V3 report, arXiv 2412.19437);
@@ -67,6 +69,7 @@ from typing import Any
 from superpod.compute import kernels
 from superpod.compute.calibration import load_calibration
 from superpod.errors import Infeasible, SpecError
+from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.train import memory as mem
@@ -109,6 +112,15 @@ FP8_AMAX_BYTES = 2.0
 EAGER_NORM_EXTRA = 2 * (32.0 - 4.0)
 EAGER_ROPE_EXTRA = 22.0 - 4.0
 EAGER_GLU_EXTRA = 10.0 - 6.0
+# MoE token permutation (Megatron-Core MoEAlltoAllTokenDispatcher, token_dispatcher.py and
+# moe_utils.py at https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
+# forward, "permutation 1" gathers each token once per chosen expert (index_select: read 2 B,
+# write 2 B per routed element), "permutation 2" (sort_chunks_by_idxs, only with several
+# local experts under expert parallelism) regroups the received rows by local expert (read 2,
+# write 2), and the combine side undoes both (sort back, then unpermute's probability-
+# weighted scatter-add: read 2, write 2); backward moves the gradients through the same
+# passes in reverse. Bytes per routed (token, expert) hidden element and pass:
+MOE_PERMUTE_BYTES = 4.0
 
 
 @dataclass(frozen=True)
@@ -154,18 +166,38 @@ def _gemm_s(ctx: _Ctx, gemms: tuple[tuple[int, int, int, int], ...]) -> float:
     cal = load_calibration()
     dtype = ctx.gemm_dtype
     total = 0.0
+    key = _chip_key(chip)
     for m, n, k, count in gemms:
-        total += count * _gemm_time(chip.id, m, n, k, dtype, ctx.r, ctx.clock, id(cal),
+        total += count * _gemm_time(key, m, n, k, dtype, ctx.r, ctx.clock, id(cal),
                                     excluded())  # per calibration and held-out set
     return total
 
 
-@lru_cache(maxsize=65536)
-def _gemm_time(chip_id: str, m: int, n: int, k: int, dtype: str, r: int, clock: float,
-               _cal: int, _held_out: frozenset[str]) -> float:
-    from superpod.hardware.catalog import load_catalog
+#: chips by the key ``_gemm_time`` is memoised on, and each chip object's key (the object
+#: is held so that its id is not reused while it is a key)
+_CHIPS: dict[str, Chip] = {}
+_KEYS: dict[int, tuple[Chip, str]] = {}
 
-    chip = load_catalog().chips[chip_id]
+
+def _chip_key(chip: Chip) -> str:
+    """The memo key of a chip: all its fields, so that a user's chip that reuses a catalog
+    id (or a chip only the user's file defines) is the chip the GEMMs run on. One chip
+    resolution: the system's own chip, never a catalog lookup by id."""
+    hit = _KEYS.get(id(chip))
+    if hit is not None and hit[0] is chip:
+        return hit[1]
+    if len(_KEYS) > 256:
+        _KEYS.clear()
+    key = chip.model_dump_json()
+    _KEYS[id(chip)] = (chip, key)
+    _CHIPS.setdefault(key, chip)
+    return key
+
+
+@lru_cache(maxsize=65536)
+def _gemm_time(chip_key: str, m: int, n: int, k: int, dtype: str, r: int, clock: float,
+               _cal: int, _held_out: frozenset[str]) -> float:
+    chip = _CHIPS[chip_key]
     est = kernels.gemm(chip, m, n, k, dtype)
     # a rank that is one of r dies owns 1/r of the package: scale time by r; a power-capped
     # clock slows compute-bound kernels (HBM runs on its own clock)
@@ -265,11 +297,14 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
             cast_bwd += _copy_s(ctx, per_el * weights)
         else:
             cast_fwd += _copy_s(ctx, per_el * weights) / max(1, p.microbatches)
-    fwd = gemm + attn + elem + cast_fwd
-    bwd = 2 * gemm + attn_bwd + 2 * elem + cast_bwd
+    # token permutation of a MoE layer: the same passes forward and (on the gradients) back
+    perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p)
+                   ) if moe else 0.0
+    fwd = gemm + attn + elem + perm + cast_fwd
+    bwd = 2 * gemm + attn_bwd + 2 * elem + perm + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
-    recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + cast_fwd
+    recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + perm + cast_fwd
                  }.get(p.recompute, 0.0)
     act = tokens * f.hidden * ACT_BYTES
     if p.tp > 1:
@@ -288,10 +323,8 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         tp_s = hidden = 0.0
     cp_s = 0.0
     if p.cp > 1:
-        kv = tokens * f.kv_bytes_per_token / p.tp
-        hop = _coll(ctx, "send_recv", 2, kv, stride=p.stride("cp"))
-        cp_s = max(0.0, (p.cp - 1) * hop - attn) + max(0.0, 2 * (p.cp - 1) * hop - 2 * attn)
-        hidden += 3 * (p.cp - 1) * hop - cp_s
+        cp_s, cp_hidden = _cp_exchange(ctx, tokens, attn)
+        hidden += cp_hidden
     ep_s = 0.0
     if moe and p.ep > 1:
         dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
@@ -308,6 +341,43 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         hidden += 2 * one - ep_s
     return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
                   ep_s=ep_s, hidden_s=hidden)
+
+
+def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
+    """(exposed, hidden) context-parallel K/V traffic of one layer and micro-batch, seconds;
+    ``attn``: the layer's forward attention time on this rank (``cp`` balanced steps).
+
+    p2p (Transformer Engine AttnFuncWithCP, v1.4 attention.py): forward passes K/V to the
+    next rank each step under that step's attention; backward passes K/V and the partial
+    dK/dV together (twice the bytes) under each backward step.
+    allgather (PyTorch context_parallel, torch/distributed/tensor/experimental/_attention.py
+    at torch 1963fc8, the version torchtitan's performance figures used: rotate_method
+    ALL_GATHER, convert_to_f32): forward all-gathers every K/V shard once, waited for after
+    the first (diagonal) step; backward gathers again, and passes dK/dV accumulated in fp32
+    to the next rank after each step, waited for under the next step, the last one after
+    the loop. A fully recomputed forward repeats its exchange.
+    """
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    per_token = (2.0 * 2 * m.num_attention_heads * m.head_dim
+                 if p.cp_kv_expanded and not m.is_mla else f.kv_bytes_per_token)
+    kv = tokens * per_token / p.tp
+    stride, steps = p.stride("cp"), p.cp
+    fwd_times = 2 if p.recompute == "full" else 1
+    if p.cp_rotate == "allgather":
+        gather = _coll(ctx, "all_gather", steps, kv * steps, stride)
+        grads = _coll(ctx, "send_recv", 2, 2 * kv, stride=stride)  # fp32 dK, dV
+        step_fwd, step_bwd = attn / steps, 2 * attn / steps
+        fwd = max(0.0, gather - step_fwd)
+        bwd = max(0.0, gather - step_bwd) + grads + (steps - 1) * max(0.0, grads - step_bwd)
+        total = (fwd_times + 1) * gather + steps * grads
+    else:
+        hop = _coll(ctx, "send_recv", 2, kv, stride=stride)
+        fwd = max(0.0, (steps - 1) * hop - attn)
+        bwd = max(0.0, 2 * (steps - 1) * hop - 2 * attn)
+        total = (fwd_times + 2) * (steps - 1) * hop
+    exposed = fwd_times * fwd + bwd
+    return exposed, total - exposed
 
 
 def head_dtype(gemm_dtype: str) -> str:
@@ -327,6 +397,21 @@ def _eager_extra_bytes_per_token(f: ModelFacts, moe: bool, p: TrainPlan) -> floa
         inner = m.intermediate_size / p.tp
     glu = EAGER_GLU_EXTRA * inner if m.gated_mlp else 0.0
     return EAGER_NORM_EXTRA * h + EAGER_ROPE_EXTRA * qk + glu
+
+
+def _routed_elements(f: ModelFacts, p: TrainPlan) -> float:
+    """Hidden elements of the (token, expert) rows one rank routes per micro-batch."""
+    tokens = p.micro_batch * p.seq_len // p.cp
+    local = tokens // p.tp if p.sequence_parallel else tokens
+    return float(local * f.top_k * f.hidden)
+
+
+def _permute_passes(f: ModelFacts, p: TrainPlan) -> int:
+    """Token permutation passes of one MoE layer's forward (MOE_PERMUTE_BYTES): gather and
+    scatter back, plus the regrouping by local expert and its inverse under expert
+    parallelism with several experts per rank."""
+    local_experts = f.experts // max(1, p.ep)
+    return 2 + (2 if p.ep > 1 and local_experts > 1 else 0)
 
 
 def _bubble_slots(p: TrainPlan) -> float:

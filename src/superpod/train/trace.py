@@ -42,5 +42,8 @@ def trace_events(res: TrainResult) -> list[dict[str, Any]]:
 
 
 def write_trace(res: TrainResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps({"traceEvents": trace_events(res),
-                                      "displayTimeUnit": "ms"}), encoding="utf-8")
+    """Write the Chrome trace; a path that cannot be written is one ``SpecError`` line."""
+    from superpod.boundary.files import write_text
+
+    write_text(path, json.dumps({"traceEvents": trace_events(res), "displayTimeUnit": "ms"}),
+               "--trace")

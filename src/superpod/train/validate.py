@@ -79,7 +79,8 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 pp_schedule=schedule, attention_kernel=fw.attention_kernel,
                 attention_released=fw.released, tp_comm_overlap=fw.tp_comm_overlap,
                 fsdp_regather=fw.regathers(p.pp), compiled=fw.compiled,
-                fp8_recipe=fw.fp8_recipe)
+                fp8_recipe=fw.fp8_recipe, cp_rotate=fw.cp_rotate,
+                cp_kv_expanded=fw.cp_kv_expanded)
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
     # ranks per package: as the case states, else the devices the runtime exposes (the

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from superpod.boundary.models import FileModel
 from superpod.errors import SpecError
 from superpod.hardware.loading import format_loc, read_yaml, spec_error
 
@@ -29,13 +30,14 @@ METRICS_BY_KIND: dict[str, frozenset[str]] = {
     "collective": frozenset({"busbw_gbps", "algbw_gbps", "per_rank_gbps", "time_us"}),
     "kernel": frozenset({"time_us", "tflops", "bandwidth_gbps"}),
 }
-Pos = Annotated[int, Field(ge=1)]
-NonNeg = Annotated[int, Field(ge=0)]
+Pos = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+NonNeg = Annotated[int, Field(ge=0, le=2**53, strict=True)]
 Dtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class _Strict(FileModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              defer_build=True)
 
 
 class CaseSystem(_Strict):
@@ -202,7 +204,7 @@ REQUIRED_SECTION: dict[str, tuple[str, ...]] = {
 def parse_case(raw: Any, file: str, index: int) -> Case:
     """Validate one case; a problem is a ``SpecError`` naming ``cases[i] (id)``."""
     label = f"case[{index}]"
-    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str) and len(raw["id"]) < 200:
         label = f"case[{index}] ({raw['id']})"
     if not isinstance(raw, dict):
         raise SpecError("a case must be a mapping", file=file, field=label)
@@ -214,6 +216,10 @@ def parse_case(raw: Any, file: str, index: int) -> Case:
         if getattr(case, section) is None:
             raise SpecError(f"a '{case.kind}' case needs a '{section}' section", file=file,
                             field=label)
+    if case.collective is not None and case.collective.bytes is None and \
+            case.collective.op not in ("ep_dispatch", "ep_combine"):
+        raise SpecError("a collective case needs 'bytes' (the buffer per rank)", file=file,
+                        field=format_loc(("collective", "bytes"), label))
     if case.measured.metric not in METRICS_BY_KIND[case.kind]:
         raise SpecError(f"metric does not apply to kind '{case.kind}'", file=file,
                         field=format_loc(("measured", "metric"), label),
@@ -234,10 +240,11 @@ class BrokenCase:
 def load_cases(path: str) -> list[Case | BrokenCase]:
     """Every case of a file, or the reason that one case cannot be read."""
     doc = read_yaml(path)
-    if doc is None:
-        return []
     if not isinstance(doc, list):
-        raise SpecError("a case file is a YAML list of cases", file=path)
+        raise SpecError("a case file is a YAML list of cases", file=path,
+                        value=None if doc is None else type(doc).__name__)
+    if not doc:
+        raise SpecError("the case file has no cases", file=path)
     out: list[Case | BrokenCase] = []
     for i, raw in enumerate(doc):
         try:
@@ -245,7 +252,8 @@ def load_cases(path: str) -> list[Case | BrokenCase]:
         except SpecError as exc:
             ident = raw.get("id") if isinstance(raw, dict) else None
             kind = raw.get("kind") if isinstance(raw, dict) else None
-            out.append(BrokenCase(id=str(ident or f"case[{i}]"),
-                                  kind=str(kind) if kind in REQUIRED_SECTION else "unknown",
-                                  reason=str(exc)))
+            out.append(BrokenCase(
+                id=ident if isinstance(ident, str) and ident else f"case[{i}]",
+                kind=kind if isinstance(kind, str) and kind in REQUIRED_SECTION else "unknown",
+                reason=str(exc)))
     return out

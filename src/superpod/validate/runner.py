@@ -77,11 +77,9 @@ def evaluate(case: Case, cat: Catalog, cal: CalibrationFile) -> CaseResult:
 
 def write_text(path: str, text: str) -> None:
     """Write an output file; a path that cannot be written is bad input, one line."""
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot write: {exc.strerror}", field="--write-bands",
-                        value=path) from None
+    from superpod.boundary.files import write_text as write
+
+    write(path, text, "--write-bands")
 
 
 def summarize(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
@@ -146,6 +144,10 @@ def validate_file(path: str, system_files: tuple[str, ...] = (),
     """The ``validate --json`` object for one case file; ``cross_validate`` adds each
     case's leave-one-source-out prediction and band (``superpod.validate.loso``) and
     ``write_bands`` writes the bands its residuals give (``superpod.trust.bands``)."""
+    if write_bands:
+        from superpod.boundary.files import check_output
+
+        check_output(write_bands, "--write-bands")
     cat = load_catalog(*system_files)
     cal = load_calibration(calibration)
     items = load_cases(path)

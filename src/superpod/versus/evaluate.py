@@ -20,6 +20,8 @@ from superpod.hardware.catalog import Catalog
 from superpod.hardware.system import System
 from superpod.workload.model import ModelSpec
 
+POINT_LAYOUTS = 6  #: layouts whose batch ladders the report's frontier plot shows
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -120,7 +122,9 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
     row["evaluated"] = res.evaluated
     row["goodput"] = {"interruptions_per_s": interruptions_per_s(system, model)}
     if points:
-        row["points"] = [{"tokens_per_s_per_chip": c.tokens_per_s_per_chip,
-                          "tpot_s": c.tpot_s, "batch": c.batch,
-                          "layout": c.to_dict().get("layout")} for c in res.candidates]
+        from superpod.infer.frontier import frontier_points
+
+        row["points"] = frontier_points(system, model, opts, ServeWork(
+            input_len=w.input_len, output_len=w.output_len),
+            [c.layout for c in res.candidates[:POINT_LAYOUTS]])
     return row

@@ -8,17 +8,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 from superpod.hardware.catalog import load_catalog
 from superpod.versus.budget import scaled_systems
 from superpod.versus.evaluate import Workload, serve_side, train_side
 from superpod.versus.table import table
 
 
-def _missing(side: dict[str, Any]) -> dict[str, str]:
+def _missing(side: dict[str, Any], chip_id: str) -> dict[str, str]:
     """Why a side lacks capex or $/Mtok: the chip has no price, or parts have none (a
     missing price is never counted as $0: the figures that need it are left out)."""
-    why = side.get("cost_error")
+    why = (f"no price for chip {chip_id} in the price book (give one: cost "
+           "--chip-price-usd)") if side.get("cost_error") else None
     unpriced = side.get("unpriced_parts") or []
     if unpriced:
         why = f"no price for {', '.join(unpriced)}"
@@ -72,14 +73,20 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
         for kind, run, on in (("train", train_side, do_train), ("serve", serve_side, do_serve)):
             if not on:
                 continue
-            side = run(s, cat, model, work) if kind == "train" else serve_side(
-                s, cat, model, work, points=points)
-            missing[kind][key] = _missing(side)
+            try:
+                side = run(s, cat, model, work) if kind == "train" else serve_side(
+                    s, cat, model, work, points=points)
+            except SpecError as exc:  # e.g. an FP8 recipe's BF16 LM head on a chip with
+                side = {"infeasible": str(exc)}  # no BF16 peak: that side cannot run
+            missing[kind][key] = _missing(side, s.chip.id)
             sides[kind][key] = side
             entry[kind] = side
         systems.append(entry)
+    from superpod.versus.claims import ratios
+
     doc: dict[str, Any] = {"model": model.name, "equal": equal, "workload": asdict(work),
-                           "systems": systems}
+                           "systems": systems,
+                           "ratios": [ratios(scaled[0].system, o.system) for o in scaled[1:]]}
     for kind in ("train", "serve"):
         if sides[kind]:
             doc[kind] = {"rows": table(sides[kind], sizes, missing[kind]),

@@ -107,7 +107,9 @@ def table(sides: dict[str, dict[str, Any]], sizes: dict[str, tuple[int, int]],
         cells: dict[str, dict[str, Any]] = {}
         for k in sides:
             if k not in figs:
-                cells[k] = {"value": None, "band": None, "missing": sides[k]["infeasible"]}
+                cells[k] = {"value": float(sizes[k][0]) if m.key == "chips" else None,
+                            "band": None, "missing": None if m.key == "chips" else
+                            sides[k]["infeasible"]}
                 continue
             v = figs[k][m.key]
             cells[k] = {"value": v, "band": _band(v, band_ratio(sides[k]), m.banded),

@@ -40,7 +40,7 @@ naming the file and the key.
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +97,21 @@ HARMLESS_CONFIG_KEYS = frozenset({
     # attention window: changes attention FLOPs, which superpod does not model for windows
     "sliding_window", "use_sliding_window", "max_window_layers",
 })
+
+#: the value types of the numeric and boolean keys that are read only to be checked
+#: (a config that writes ``layer_norm_epsilon: 'abc'`` is broken, whatever we use of it)
+NUMBER_KEYS = frozenset({
+    "layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps", "initializer_range",
+    "attention_dropout", "hidden_dropout", "aux_loss_alpha", "router_aux_loss_coef",
+    "router_jitter_noise", "rope_theta", "partial_rotary_factor", "routed_scaling_factor"})
+BOOLEAN_KEYS = frozenset({"use_cache", "output_router_logits", "norm_topk_prob",
+                          "use_sliding_window", "attention_bias", "mlp_bias"})
+#: the largest value of a shape key (2**24: ~16.8 M; vocabularies are ~10**5 - 10**6)
+MAX_SHAPE = 2**24
+#: the most layers a config may have (the largest published models have ~10**2)
+MAX_LAYERS = 10_000
+_MAXIMA = {"num_hidden_layers": MAX_LAYERS, "num_nextn_predict_layers": 16,
+           "first_k_dense_replace": MAX_LAYERS}
 
 _LEARNED_POSITIONS = frozenset({"absolute", "learned"})
 _ROTARY_POSITIONS = frozenset({"rope", "rotary", "alibi", "none"})
@@ -363,8 +378,10 @@ class _Config:
             if default is None:
                 raise self._error("missing required field", key)
             return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self._error("must be a whole number", key, value, f">= {minimum}")
+        top = _MAXIMA.get(key, MAX_SHAPE)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= top:
+            raise self._error("must be a whole number", key, value,
+                              f"{minimum} to {top:,}")
         return value
 
     def optional_integer(self, key: str) -> int | None:
@@ -395,9 +412,18 @@ class _Config:
 
 
 def _check_keys(raw: Mapping[str, Any], file: str) -> None:
-    for key in raw:
+    for key, value in raw.items():
         if not isinstance(key, str):
             raise SpecError("keys must be strings", file=file, field=str(key))
+        if key in NUMBER_KEYS and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or value < 0):
+            raise SpecError("must be a finite number >= 0", file=file, field=key,
+                            value=value if isinstance(value, str | int | float) else None)
+        if key in BOOLEAN_KEYS and value is not None and not isinstance(value, bool):
+            raise SpecError("must be true or false", file=file, field=key,
+                            value=value if isinstance(value, str | int | float) else None,
+                            allowed="true, false")
         if key not in CONFIG_KEYS and key not in HARMLESS_CONFIG_KEYS and \
                 not key.startswith("_"):
             raise SpecError(
@@ -581,15 +607,18 @@ MODEL_PRESETS: Mapping[str, ModelPreset] = load_presets()
 def _read_config_file(path: Path) -> Any:
     if path.suffix.lower() != ".json":
         return read_yaml(path)
+    from superpod.boundary import jsonio
+    from superpod.boundary.files import read_text
+
+    return jsonio.loads(read_text(path), str(path))
+
+
+def _exists(path: Path) -> bool:
+    """Whether a path names something (a name too long for the system names nothing)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read file: {exc}", file=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                        file=str(path)) from None
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_model(path_or_preset_id: str | Path) -> ModelSpec:
@@ -598,7 +627,7 @@ def load_model(path_or_preset_id: str | Path) -> ModelSpec:
     if key in MODEL_PRESETS:
         return MODEL_PRESETS[key].model
     path = Path(key)
-    if path.suffix.lower() in (".json", ".yaml", ".yml") or path.exists():
+    if path.suffix.lower() in (".json", ".yaml", ".yml") or _exists(path):
         return model_from_config(_read_config_file(path), file=str(path))
     raise SpecError("unknown model: neither a preset id nor a .json/.yaml file", field="model",
                     value=key, allowed=", ".join(sorted(MODEL_PRESETS)))
