@@ -248,10 +248,13 @@ def model_json(draw: st.DrawFn) -> tuple[FileArg, bool]:
     reject = True
     if key == "tie_word_embeddings" and isinstance(value, bool):
         reject = False
-    if key in ("layer_norm_epsilon", "rms_norm_eps") and isinstance(value, float) \
-            and math.isfinite(value) and value > 0:
+    if key in ("layer_norm_epsilon", "rms_norm_eps") and not isinstance(value, bool) and \
+            isinstance(value, int | float) and math.isfinite(value) and value >= 0:
         reject = False
-    if key == "num_hidden_layers" and value == 10_000_000:
+    if value is None and key not in ("hidden_size", "num_hidden_layers",
+                                     "num_attention_heads", "vocab_size"):
+        reject = False  # null: the key's default (Hugging Face writes it for MHA's kv heads)
+    if value == 10_000_000:
         reject = False  # huge but a model; must be bounded or refused, either is fine
     return FileArg("bytes", text, ".json"), reject
 
@@ -287,10 +290,10 @@ CASE_POISON: list[Any] = [
 
 @st.composite
 def case_file(draw: st.DrawFn) -> tuple[FileArg, bool | str]:
-    """A hostile validation case file. Verdict ``"case"``: the file is read, the poisoned
-    case is reported as an error and the other case goes on."""
+    """A hostile validation case file. Verdict ``"case"``: refused as a whole (exit 2), or
+    read with the poisoned case reported as an error and the other case going on."""
     if draw(st.integers(0, 3)) == 0:
-        return FileArg("bytes", draw(st.sampled_from(YAML_ATTACKS))), True
+        return FileArg("bytes", draw(st.sampled_from(YAML_ATTACKS))), "case"
     leaves = [p for p, _ in _leaves(CASE_BASE) if p[0] == 0 or p[-1] == "bytes"]
     path = draw(st.sampled_from(leaves))
     value = draw(st.sampled_from(CASE_POISON))
@@ -299,7 +302,7 @@ def case_file(draw: st.DrawFn) -> tuple[FileArg, bool | str]:
         doc = [doc[0], {k: v for k, v in doc[1].items()}]
         doc[1]["collective"] = {k: v for k, v in doc[1]["collective"].items() if k != "bytes"}
     verdict: bool | str = "case"
-    if path[-1] in TEXT_KEYS - {"id"} and isinstance(value, str):
+    if path[-1] in TEXT_KEYS and isinstance(value, str):
         verdict = False
     return FileArg("bytes", _dump_yaml(doc)), verdict
 
@@ -668,7 +671,7 @@ def judge(case: Case, o: Outcome) -> list[str]:
         found.append("json_error")
     if case.must_reject is True and o.exit_code in (0, 1) and o.exception is None:
         found.append("silent")
-    if case.must_reject == "case" and o.exit_code == 0 and case.json and \
+    if case.must_reject == "case" and o.exit_code in (0, 1) and case.json and \
             not _case_errored(o.stdout):
         found.append("silent")
     return found

@@ -55,13 +55,16 @@ def _job(precision: str) -> tuple[TrainResult, Load]:
 
 
 def test_fp8_job_moves_the_same_bytes_in_less_time() -> None:
-    """FP8 shortens the step: the tensor cores are busy a smaller share of it (their
-    activity is HFU at the FP8 rate), HBM and links a larger one; power follows both, so it
-    is not the BF16 power scaled by the MFU ratio."""
+    """FP8 shortens the step: the cores run kernels a smaller share of it (the compute
+    stream's time, not MFU against the FP8 peak), HBM and links a larger one; power follows
+    all three, so it is not the BF16 power scaled by the MFU ratio."""
     bf, a_bf = _job("bf16")
     f8, a_f8 = _job("fp8")
     assert f8.step_time_s < bf.step_time_s
-    assert a_f8.compute == pytest.approx(f8.hfu)
+    b = f8.breakdown_s
+    busy = b["compute"] + b["recompute"] + b["overlap_interference"]
+    assert a_f8.compute == pytest.approx(busy / f8.step_time_s)
+    assert a_f8.compute > f8.mfu  # a core running an FP8 GEMM is busy, not half idle
     assert a_f8.memory > a_bf.memory
     assert a_f8.network > a_bf.network
     s = api.system("gb200-nvl72")
@@ -70,3 +73,28 @@ def test_fp8_job_moves_the_same_bytes_in_less_time() -> None:
     idle = 72 * 1200 * 0.3
     by_mfu = idle + (p_bf - idle) * f8.hfu / bf.hfu  # the old rule: MFU alone
     assert p_f8 > by_mfu * 1.01
+
+
+def test_serving_activity_by_hand_and_idle_chips_at_the_floor() -> None:
+    from superpod.infer.economics import infer_activity, infer_economics
+
+    s = api.system("gb200-nvl72")
+    row = {"chips": 36, "tokens_per_s": 1e5,
+           "breakdown_s": {"gemm_compute": 0.01, "attention_compute": 0.01,
+                           "weight_memory": 0.015, "kv_memory": 0.005, "elementwise": 0.0,
+                           "tp_comm": 0.0, "ep_comm": 0.01, "pp_comm": 0.0}}
+    load = infer_activity(s, row)  # half the chips serve: activities halved
+    assert (load.compute, load.memory, load.network) == pytest.approx((0.2, 0.2, 0.1))
+    econ = infer_economics(s, api.catalog(), row)
+    assert econ["it_power_w"] < s.power_w and econ["usd_per_million_tokens"] > 0
+
+
+def test_serving_without_a_price_keeps_its_power() -> None:
+    from superpod.infer.economics import infer_economics
+
+    s = api.system("atlas-950-superpod", 64)
+    row = {"chips": 64, "tokens_per_s": 1e5, "breakdown_s": {"gemm_compute": 1.0}}
+    econ = infer_economics(s, api.catalog(), row)
+    assert econ["usd_per_million_tokens"] is None and econ["capex_usd"] is None
+    assert "ascend-950dt" in econ["cost_error"]
+    assert econ["it_power_w"] > 0 and econ["tokens_per_j"] > 0

@@ -115,7 +115,9 @@ def test_plan_search_returns_sorted_feasible_candidates_and_counts_reasons() -> 
     times = [c.step_time_s for c in res.candidates]
     assert times == sorted(times) and len(times) == 4
     assert res.infeasible["out_of_memory"] > 0
-    assert res.evaluated >= len(times) + sum(res.infeasible.values())
+    n = res.layouts()
+    assert n["considered"] == n["evaluated"] + n["pruned"] + n["infeasible"]
+    assert n["evaluated"] >= len(times) and n["infeasible"] == sum(res.infeasible.values())
 
 
 def test_train_cli_json_contract_and_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]

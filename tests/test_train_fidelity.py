@@ -317,3 +317,51 @@ def test_gathered_context_shards_are_exposed_beyond_the_first_step() -> None:
     assert cp[("p2p", False)] <= cp[("allgather", False)] < cp[("allgather", True)]
     for r in res.values():
         assert math.isclose(sum(r.breakdown_s.values()), r.step_time_s, rel_tol=1e-12)
+
+
+def test_ring_merges_cost_their_bytes_per_step() -> None:
+    from superpod.train import step as st_
+
+    s = api.system("dgx-h100", 8)
+    plan = TrainPlan(dp=1, cp=8, micro_batch=1, global_batch=1, seq_len=262144,
+                     recompute="full", cp_rotate="allgather", cp_kv_expanded=True)
+    ctx = st_._Ctx(s, st_.model_facts(L8), plan, 1, "bf16")
+    tokens = plan.seq_len // plan.cp
+    fwd, bwd = st_._ring_merge_s(ctx, tokens)
+    bw, _, _ = kernels.copy_bandwidth(s.chip, CAL)
+    q_el = tokens * 32 * 128  # Llama 3 8B: 32 query heads of 128
+    kv_el = 2 * q_el  # K and V repeated to every query head
+    assert math.isclose(fwd, 8 * 38 * q_el / bw, rel_tol=1e-12)
+    assert math.isclose(bwd, 8 * (10 * q_el + 18 * kv_el) / bw, rel_tol=1e-12)
+    # the ring's own kernel in TE's bf16 merge costs less than PyTorch's fp32 one
+    te = st_._ring_merge_s(st_._Ctx(s, st_.model_facts(L8), TrainPlan(
+        dp=1, cp=8, global_batch=1, seq_len=262144), 1, "bf16"), tokens)
+    assert te[0] < fwd and te[1] < bwd
+
+
+def test_backward_fp8_gemms_without_fast_accumulation_cost_time_on_hopper_only() -> None:
+    from superpod.compute.calibration import split_accumulator_ratio
+
+    assert split_accumulator_ratio(CAL, "h100-sxm") > 1.0
+    assert split_accumulator_ratio(CAL, "b200") == 1.0  # no fast-accumulation mode there
+    base = dict(dp=8, micro_batch=1, global_batch=8, seq_len=8192, precision="fp8")
+    for preset, slower in (("dgx-h100", True), ("dgx-b200", False)):
+        s = api.system(preset, 8)
+        fast = _ok(evaluate_train(s, L8, TrainPlan(**base), check_memory=False))  # type: ignore[arg-type]
+        split = _ok(evaluate_train(s, L8, TrainPlan(**base, fp8_split_accumulation=True),  # type: ignore[arg-type]
+                                   check_memory=False))
+        assert (split.step_time_s > fast.step_time_s) is slower
+        assert split.step_time_s >= fast.step_time_s
+    # BF16 GEMMs have no such mode
+    s = api.system("dgx-h100", 8)
+    bf16 = dict(base, precision="bf16")
+    assert _ok(evaluate_train(s, L8, TrainPlan(**bf16), check_memory=False)).step_time_s == \
+        _ok(evaluate_train(s, L8, TrainPlan(**bf16, fp8_split_accumulation=True),  # type: ignore[arg-type]
+                           check_memory=False)).step_time_s
+
+
+def test_frameworks_that_split_fp8_accumulation() -> None:
+    assert framework_for("NeMo 24.07 / Megatron-Core").fp8_split_accumulation
+    assert framework_for("torchtitan FSDP+compile+Float8").fp8_split_accumulation
+    assert not framework_for("HAI-LLM (DualPipe)").fp8_split_accumulation
+    assert not framework_for("Megatron-LM (2021)").fp8_split_accumulation

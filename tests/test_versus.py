@@ -219,3 +219,28 @@ def test_versus_cli_json_is_strict_and_bad_input_is_exit_2() -> None:
     cap = runner.invoke(app, ["versus", "atlas-950-superpod", "gb200-nvl72", "--model",
                               "llama3-8b", "--equal", "capex"])
     assert cap.exit_code == 1 and "ascend-950dt" in cap.output
+
+
+def test_training_scaling_points_are_whole_nodes_below_the_system() -> None:
+    from superpod.versus.evaluate import Workload, train_scaling
+    from superpod.workload.model import load_model
+
+    s = api.system("cloudmatrix384")
+    pts = train_scaling(s, api.catalog(), load_model("llama3-8b"), Workload())
+    chips = [p["chips"] for p in pts]
+    assert chips == [96.0, 192.0]  # a quarter and a half, whole 8-NPU nodes
+    assert all(p["tokens_per_s"] > 0 for p in pts)
+    assert pts[0]["tokens_per_s"] < pts[1]["tokens_per_s"]
+
+
+def test_huaweis_ratios_against_nvl144_reproduced() -> None:
+    """56.8x the NPUs (counting Rubin dies), ~6.7x FP8, 15x memory (HBM against HBM +
+    LPDDR), 62x interconnect: each within 10 % from the system model."""
+    from superpod.versus.claims import ratios
+
+    r = ratios(api.system("atlas-950-superpod"), api.system("vr200-nvl144"))
+    assert r["published"] is not None
+    for k in ("npus", "fp8", "memory", "interconnect"):
+        assert r["model"][k] == pytest.approx(r["published"][k], rel=0.10), k
+    assert r["model"]["npus"] == pytest.approx(8192 / 144)
+    assert r["model"]["memory_hbm"] > 3 * r["model"]["memory"]  # like for like: far more

@@ -166,8 +166,11 @@ def plan_infer(system: str, model: str, slo_tpot_ms: float, *,
     doc["candidates"] = [annotate_infer(c | infer_economics(sysm, cat, c), sysm, cat, spec,
                                         opts.precision) for c in cands]
     if not res.candidates:
-        doc["suggestion"] = _suggest_slo(sysm, spec, opts, input_len, output_len,
-                                         slo_tpot_ms, slo_ttft_ms, res)
+        from superpod.infer.slo_hint import nearest_slo
+
+        doc["suggestion"] = nearest_slo(
+            sysm, spec, opts, Workload(input_len=input_len, output_len=output_len),
+            slo_tpot_ms / 1e3, slo_ttft_ms / 1e3 if slo_ttft_ms else None, res.infeasible)
     return doc
 
 
@@ -192,31 +195,6 @@ def plan_infer_frontier(system: str, model: str, doc: Row, *, input_len: int = 1
                for c in doc["candidates"]]
     return frontier_points(sysm, load_model(model), opts,
                            Workload(input_len=input_len, output_len=output_len), layouts)
-
-
-def _suggest_slo(sysm: Any, spec: Any, opts: InferOptions, input_len: int, output_len: int,
-                 tpot_ms: float, ttft_ms: float | None, res: Any) -> dict[str, Any]:
-    """Why no layout meets the SLOs, and the nearest looser SLO (x2 steps, up to x64) that
-    one layout meets: TPOT when TPOT alone binds, else TTFT."""
-    from superpod.infer.search import plan_infer as search
-    from superpod.infer.serving import Workload
-
-    top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
-    reason = f"no layout meets TPOT <= {tpot_ms:g} ms" + (
-        f" and TTFT <= {ttft_ms:g} ms" if ttft_ms else "") + f" ({top})"
-    work = Workload(input_len=input_len, output_len=output_len)
-    for option in ("--slo-tpot-ms", "--slo-ttft-ms") if ttft_ms else ("--slo-tpot-ms",):
-        for k in (2, 4, 8, 16, 32, 64):
-            tp_s = tpot_ms * (k if option == "--slo-tpot-ms" else 1) / 1e3
-            tt_s = ttft_ms * (k if option == "--slo-ttft-ms" else 1) / 1e3 if ttft_ms else None
-            r = search(sysm, spec, opts, work, slo_tpot_s=tp_s, slo_ttft_s=tt_s, top=1,
-                       disaggregate=False)
-            if r.candidates:
-                return {"reason": reason, "option": option,
-                        "value_s": tp_s if option == "--slo-tpot-ms" else tt_s or 0.0}
-    return {"reason": reason, "option": None, "value_s": None}
-
-
 
 
 def serve_sim(system: str, model: str, *, rate: float | None = None, duration: float = 600.0,
@@ -288,7 +266,17 @@ def _layout(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int) -> Ser
             raise SpecError(f"tp*pp = {tp * pp} does not divide the {ranks} ranks",
                             field="--tp", value=tp)
         dp = ranks // (tp * pp)
-    return ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r)
+    return _within(ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r), ranks)
+
+
+def _within(lay: ServingLayout, ranks: int) -> ServingLayout:
+    """An instance layout no larger than the ranks it runs on (a larger one is bad input,
+    never a simulation of chips that are not there)."""
+    if lay.ranks > ranks:
+        raise SpecError(f"the layout needs {lay.ranks:,} ranks (tp x dp x pp); there are "
+                        f"{ranks:,}", field="--dp", value=lay.dp,
+                        allowed=f"tp x dp x pp <= {ranks:,}")
+    return lay
 
 
 def _fixed(text: str | None, field: str, r: int) -> ServingLayout | None:
@@ -380,6 +368,6 @@ def _layout_for(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int,
             raise SpecError(f"tp*pp = {tp * pp} does not divide the pool's {ranks} ranks",
                             field="--tp", value=tp)
         dp = ranks // (tp * pp)
-    return ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r)
+    return _within(ServingLayout(tp=tp, dp=dp, ep=ep, pp=pp, ranks_per_chip=r), chips * r)
 
 

@@ -89,8 +89,9 @@ def versus(systems: Annotated[list[str], typer.Argument(
         from superpod.report.html_views import versus_report
 
         write_report(report, versus_report(doc))
-        for s in doc["systems"]:
+        for s in doc["systems"]:  # the plots' data stay in the report
             s.get("serve", {}).pop("points", None)
+            s.get("train", {}).pop("scaling", None)
     if as_json:
         _emit_json(doc)
     elif markdown:

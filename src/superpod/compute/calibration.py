@@ -93,6 +93,20 @@ class AttentionEntry(_Strict):
         return self
 
 
+class Fp8AccumulationEntry(_Strict):
+    """FP8 GEMMs on a chip whose tensor cores accumulate FP8 products in reduced precision
+    (Hopper): the time of a GEMM that promotes partial sums to FP32 at intervals (cuBLASLt
+    without CUBLASLT_MATMUL_DESC_FAST_ACCUM, Transformer Engine's split accumulator) over the
+    same GEMM with fast accumulation, which the ``gemm`` entries measure."""
+
+    chip: str
+    applies_to: list[str] = Field(default_factory=list)
+    split_accumulator_time_ratio: Annotated[float, Field(ge=1.0)]
+    evidence: Evidence
+    source: str
+    notes: str = ""
+
+
 class Defaults(_Strict):
     gemm_efficiency: Annotated[float, Field(gt=0, le=1)]
     gemm_overhead_s: Seconds = Field(alias="gemm_overhead")
@@ -108,6 +122,7 @@ class CalibrationFile(_Strict):
     gemm: list[GemmEntry] = Field(default_factory=list)
     memcpy: list[MemcpyEntry] = Field(default_factory=list)
     attention: list[AttentionEntry] = Field(default_factory=list)
+    fp8_accumulation: list[Fp8AccumulationEntry] = Field(default_factory=list)
     defaults: Defaults
 
 
@@ -190,7 +205,8 @@ def _without(path: str, held: frozenset[str]) -> CalibrationFile:
     cal = _read_calibration(path)
     return cal.model_copy(update={
         "gemm": kept(cal.gemm, held), "memcpy": kept(cal.memcpy, held),
-        "attention": kept(cal.attention, held)})
+        "attention": kept(cal.attention, held),
+        "fp8_accumulation": kept(cal.fp8_accumulation, held)})
 
 
 def load_calibration(path: str | None = None) -> CalibrationFile:
@@ -211,3 +227,10 @@ def gemm_entry(cal: CalibrationFile, chip: str, dtype: str) -> GemmEntry | None:
 
 def memcpy_entry(cal: CalibrationFile, chip: str) -> MemcpyEntry | None:
     return next((e for e in cal.memcpy if chip in (e.chip, *e.applies_to)), None)
+
+
+def split_accumulator_ratio(cal: CalibrationFile, chip: str) -> float:
+    """Time of an FP8 GEMM with split (promoted) accumulation over the fast-accumulation GEMM
+    the calibration measures, on ``chip`` (1 where no entry: no such penalty known)."""
+    e = next((e for e in cal.fp8_accumulation if chip in (e.chip, *e.applies_to)), None)
+    return e.split_accumulator_time_ratio if e else 1.0

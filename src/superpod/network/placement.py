@@ -173,6 +173,17 @@ def levels(system: System, req: CollectiveRequest) -> Levels:
                   up_key=spec.scale_up.calibration, out_key=spec.scale_out.calibration)
 
 
+def placement_key(system: System, ranks: int, stride: int, ranks_per_chip: int = 1
+                  ) -> tuple[int, bool, bool]:
+    """What ``levels`` reads of a group's stride (one group at a time): the ranks per
+    domain, whether the group stays in one node, whether it fits the system. Two strides with
+    the same key cost every collective the same (searches use it to merge placements)."""
+    r, spec = ranks_per_chip, system.spec
+    chips = math.ceil(((ranks - 1) * stride + 1) / r)
+    m = max(1, min(ranks, (spec.scale_up.domain_chips * r) // stride))
+    return m, chips <= spec.node.chips, chips <= system.counts.chips
+
+
 def pair_fraction(kind: str, system: System, chips: int) -> float:
     """Fraction of a chip's scale-up bandwidth available towards ONE partner chip.
 

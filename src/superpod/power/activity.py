@@ -17,9 +17,9 @@ with P_dyn = TDP x (1 - f_idle). Sources and what they rest on:
   datasheet retrieved; NVLink-C2C's 1.3 pJ/bit, NVIDIA Grace Hopper Superchip whitepaper,
   is the short-reach floor). Optics are a separate group of the system model
   (``../shared/reference/hardware.md`` C.1: one power per module, 15-20 pJ/bit).
-* The tensor / vector cores take the rest: at full rate a chip reaches its TDP at any
-  precision it has a peak for (its FP8 peak is twice its BF16 peak under the same power
-  limit), so u_c is the busy fraction at the precision the kernels run.
+* The tensor / vector cores take the rest: a chip running GEMMs back to back reaches its
+  TDP at any precision it has a peak for (its FP8 peak is twice its BF16 peak under the same
+  power limit), so u_c is the share of time the cores run kernels, whatever the precision.
 
 If HBM and links together exceed ``MAX_IO_SHARE`` of the dynamic power (a low-TDP chip with
 a wide memory system), both are scaled down to it, keeping the cores a share.

@@ -15,9 +15,9 @@ with f_g the group's idle fraction and a_g in [0, 1] its activity:
 
       a_acc = s_c u_c + s_m u_m + s_l u_l,   s_c + s_m + s_l = 1                 (2)
 
-  with u_c the tensor cores' busy fraction at the precision they run (achieved FLOP/s over
-  that precision's peak: a chip draws about its TDP at full rate at any precision), u_m the
-  HBM bandwidth utilization and u_l the scale-up links' busy fraction. The shares come from
+  with u_c the share of time the tensor / vector cores run kernels (a chip running GEMMs
+  back to back draws about its TDP at any precision), u_m the HBM bandwidth utilization and
+  u_l the scale-up links' busy fraction. The shares come from
   energy per bit x the chip's own bandwidths (``activity.component_shares``), so the same
   job at FP8 and at BF16 draws what its cores, memory and links do, not its MFU against the
   chosen precision's peak;

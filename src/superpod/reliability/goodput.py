@@ -166,16 +166,44 @@ class MonteCarloResult:
                 "mean_failures": self.mean_failures}
 
 
+#: a trial with this many draws or more sums them as one normal draw (central limit theorem):
+#: the work stays bounded by the trials, not by trials x failures (a million chips fail tens of
+#: thousands of times a run; the normal's relative error on such a sum is ~1/sqrt(count))
+CLT_COUNT = 1000
+
+
+def truncexp_moments(limit_s: float, mtbf_s: float) -> tuple[float, float]:
+    """Mean and variance of an exponential(M) draw conditioned below L (s, s^2):
+    mu = M - L / (e^(L/M) - 1), E[X^2] = 2 M^2 - (L^2 + 2 M L) / (e^(L/M) - 1)."""
+    x = limit_s / mtbf_s
+    if x < 1e-4:  # all but uniform on [0, L]
+        return limit_s / 2.0, limit_s**2 / 12.0
+    if x > 700:  # the limit never binds
+        return mtbf_s, mtbf_s**2
+    d = math.expm1(x)
+    mean = mtbf_s - limit_s / d
+    second = 2.0 * mtbf_s**2 - (limit_s**2 + 2.0 * mtbf_s * limit_s) / d
+    return mean, max(0.0, second - mean**2)
+
+
 def _truncexp_sums(rng: np.random.Generator, counts: NDArray[np.int64], limit_s: float,
                    mtbf_s: float) -> NDArray[np.float64]:
-    """Per trial, the sum of ``counts[i]`` exponential(M) draws conditioned below limit."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(counts.shape[0])
-    u = rng.random(total)
-    x = -mtbf_s * np.log1p(u * math.expm1(-limit_s / mtbf_s))
-    owner = np.repeat(np.arange(counts.shape[0]), counts)
-    return np.bincount(owner, weights=x, minlength=counts.shape[0]).astype(np.float64)
+    """Per trial, the sum of ``counts[i]`` exponential(M) draws conditioned below limit;
+    counts of ``CLT_COUNT`` or more as one normal draw with the sum's mean and variance."""
+    big = counts >= CLT_COUNT
+    small = np.where(big, 0, counts)
+    total = int(small.sum())
+    out = np.zeros(counts.shape[0])
+    if total:
+        u = rng.random(total)
+        x = -mtbf_s * np.log1p(u * math.expm1(-limit_s / mtbf_s))
+        owner = np.repeat(np.arange(counts.shape[0]), small)
+        out = np.bincount(owner, weights=x, minlength=counts.shape[0]).astype(np.float64)
+    if big.any():
+        mean, var = truncexp_moments(limit_s, mtbf_s)
+        k = counts[big].astype(np.float64)
+        out[big] = np.maximum(0.0, rng.normal(k * mean, np.sqrt(k * var)))
+    return out
 
 
 def _failed_attempts(rng: np.random.Generator, attempts: NDArray[np.int64] | int,

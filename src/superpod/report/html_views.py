@@ -55,10 +55,11 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def scatter(name: str, title: str, series: dict[str, list[tuple[float, float]]],
-            x_title: str, y_title: str, front: bool = False) -> Figure:
+            x_title: str, y_title: str, front: bool = False, lines: bool = False) -> Figure:
     data: list[dict[str, Any]] = []
     for label, pts in series.items():
-        data.append({"type": "scatter", "mode": "markers", "name": esc(label),
+        data.append({"type": "scatter", "mode": "lines+markers" if lines else "markers",
+                     "name": esc(label),
                      "x": [p[0] for p in pts], "y": [p[1] for p in pts]})
         if front and pts:
             f = pareto(pts)
@@ -92,10 +93,12 @@ def versus_report(doc: dict[str, Any]) -> Report:
         rep.add(stacked(f"{kind}-breakdown", f"{title}: where the time goes",
                         doc[kind]["breakdown_s"], unit))
     if "train" in doc:
-        pts = {s["key"]: [(float(s["chips"]), _goodput(s["train"]))] for s in doc["systems"]
-               if "infeasible" not in s["train"]}
-        rep.add(scatter("train-scaling", "training: tokens/s against chips", pts, "chips",
-                        "tokens/s (goodput)"))
+        pts = {s["key"]: [(p["chips"], p["tokens_per_s"]) for p in s["train"].get(
+                   "scaling", [{"chips": s["chips"], "tokens_per_s": s["train"]["tokens_per_s"]}])]
+               for s in doc["systems"] if "infeasible" not in s["train"]}
+        rep.add(scatter("train-scaling", "training: tokens/s against chips (best layout at "
+                                         "each size, same tokens per step)", pts, "chips",
+                        "tokens/s (before failures)", lines=True))
     if "serve" in doc:
         pts = {s["key"]: [(p["tpot_s"] * 1e3, p["tokens_per_s_per_chip"])
                           for p in s["serve"].get("points", []) if p.get("tpot_s")]
@@ -105,10 +108,6 @@ def versus_report(doc: dict[str, Any]) -> Report:
                         "TPOT (ms)", "tokens/s per chip", front=True))
     rep.add(Lines("what each figure rests on", notes(doc)))
     return rep
-
-
-def _goodput(side: dict[str, Any]) -> float:
-    return float((side.get("goodput") or {}).get("tokens_per_s") or side["tokens_per_s"])
 
 
 def _cell(c: dict[str, Any], unit: str) -> str:
@@ -218,15 +217,21 @@ def serve_sim_report(doc: dict[str, Any], title: str) -> Report:
     return rep.add(Lines("sources and assumptions", _sources([doc])))
 
 
+MAX_CASE_ROWS = 400  #: the cases table keeps the worst ones (the report stays < 5 MB)
+MAX_POINTS_PER_KIND = 1500
+
+
 def validate_report(doc: dict[str, Any], title: str = "superpod validate") -> Report:
     ok = [c for c in doc["cases"] if c.get("status") == "ok"]
-    rep = Report(title).add(Table("cases", ["case", "kind", "metric", "measured",
-                                            "predicted", "error %"],
-                                  [[c["id"], c["kind"], c["metric"], f"{c['measured']:.4g}",
-                                    f"{c['predicted']:.4g}", f"{c['error_pct']:+.1f}"]
-                                   for c in ok]))
+    worst = sorted(ok, key=lambda c: -abs(c["error_pct"]))[:MAX_CASE_ROWS]
+    rep = Report(title).add(Table(
+        "cases" + (f" (the {MAX_CASE_ROWS} largest errors of {len(ok)}; all in --json)"
+                   if len(ok) > MAX_CASE_ROWS else ""),
+        ["case", "kind", "metric", "measured", "predicted", "error %"],
+        [[c["id"], c["kind"], c["metric"], f"{c['measured']:.4g}", f"{c['predicted']:.4g}",
+          f"{c['error_pct']:+.1f}"] for c in worst]))
     for kind in sorted({c["kind"] for c in ok}):
-        cs = [c for c in ok if c["kind"] == kind]
+        cs = [c for c in ok if c["kind"] == kind][:MAX_POINTS_PER_KIND]
         trace = {"type": "scatter", "mode": "markers", "name": esc(kind),
                  "x": [c["measured"] for c in cs], "y": [c["predicted"] for c in cs],
                  "text": [esc(c["id"]) for c in cs],

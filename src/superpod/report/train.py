@@ -15,7 +15,10 @@ from superpod.units import si
 def _plan_text(p: dict[str, Any]) -> str:
     keys = ("tp", "pp", "vpp", "cp", "dp", "ep", "etp", "micro_batch")
     core = " ".join(f"{k}={p[k]}" for k in keys if p[k] != 1 or k in ("tp", "pp", "dp"))
-    return f"{core} zero={p['zero']} recompute={p['recompute']} {p['pp_schedule']}"
+    extra = "" if p.get("order", "tp-cp-dp-pp") == "tp-cp-dp-pp" else f" order={p['order']}"
+    if p["tp"] > 1 and not p.get("tp_comm_overlap", True):
+        extra += " no-tp-overlap"
+    return f"{core} zero={p['zero']} recompute={p['recompute']} {p['pp_schedule']}{extra}"
 
 
 def train_view(r: dict[str, Any]) -> Group:
@@ -51,13 +54,15 @@ def train_view(r: dict[str, Any]) -> Group:
 
 def economics_cells(c: dict[str, Any]) -> tuple[str, str]:
     """IT power at the candidate's load and $/Mtok ("no price" where the book has none)."""
-    power = si(c["power_w"], "W") if c.get("power_w") is not None else "-"
+    power = si(c["it_power_w"], "W") if c.get("it_power_w") is not None else "-"
     usd = c.get("usd_per_million_tokens")
     return power, (f"${usd:.3f}" if usd is not None else "no price")
 
 
 def plan_view(res: dict[str, Any]) -> Group:
-    t = Table(title=f"best layouts ({res['evaluated']:,} evaluated)", title_justify="left")
+    n = res.get("layouts") or {"evaluated": res["evaluated"]}
+    counts = ", ".join(f"{v:,} {k}" for k, v in n.items())
+    t = Table(title=f"best layouts ({counts})", title_justify="left")
     for col in ("#", "layout", "step", "tokens/s/chip", "80 % band", "MFU", "memory",
                 "IT power", "$/Mtok", "largest overhead"):
         t.add_column(col, justify="left" if col in ("layout", "largest overhead") else "right")

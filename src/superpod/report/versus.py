@@ -110,6 +110,8 @@ def notes(doc: dict[str, Any]) -> list[str]:
                     out.append(f"  not priced: {miss} ($ figures left out, power shown)")
             for why in side.get("extrapolates") or []:
                 out.append(f"  extrapolates: {why}")
+    if doc.get("power_basis"):
+        out.append("power at load by activity rests on: " + "; ".join(doc["power_basis"]))
     for rat in doc.get("ratios", []):
         pub = rat["published"] or {}
         parts = [f"{k} {v:.1f}x" + (f" (published {pub[k]:g}x)" if k in pub else "")

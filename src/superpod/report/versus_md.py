@@ -7,7 +7,8 @@ from typing import Any
 
 from superpod.report.versus import SIDES, fmt, layout_text
 
-RATIO_LABELS = (("npus", "NPUs"), ("fp8", "dense FP8"), ("fp4", "dense FP4"),
+RATIO_LABELS = (("npus", "NPUs"), ("bf16", "dense BF16"), ("fp8", "dense FP8"),
+                ("fp4", "dense FP4"),
                 ("memory", "memory (each side's basis)"), ("memory_hbm", "HBM"),
                 ("memory_hbm_plus_host", "HBM + host DRAM"),
                 ("interconnect", "scale-up bandwidth"))

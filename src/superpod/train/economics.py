@@ -7,8 +7,11 @@ giving goodput-adjusted tokens/s, kW, tokens per joule and $ per million tokens.
 
 Activity of one rank over a step (``superpod.power.activity``):
 
-* tensor cores: u_c = HFU, the hardware FLOP/s over the peak of the precision the GEMMs run
-  at (the busy fraction at that precision's rate);
+* tensor / vector cores: u_c = (compute + recompute + overlap_interference) / step, the
+  share of the step the compute stream runs kernels (a GEMM at its achieved efficiency, at
+  any precision, keeps the cores near their share of the power limit; MFU against the
+  chosen precision's peak would count an FP8 GEMM that finishes twice as fast as half as
+  busy for its whole duration);
 * HBM: u_m = bytes / (step x B_hbm per rank), with bytes estimated per step as
   m x (WEIGHT_PASSES x W + ACT_PASSES x A) + STATE_PASSES x (weights + grads + optimizer):
   W the rank's parameters at 2 bytes (forward, data-gradient and weight-gradient GEMMs read
@@ -57,7 +60,8 @@ def train_activity(system: System, model: ModelSpec, res: TrainResult) -> Load:
     bw_rank = system.hbm_bandwidth_bytes_per_s / ranks
     comm = sum(v for k, v in b.items() if k.endswith("_comm"))
     hidden = b.get("overlap_interference", 0.0) / COMM_SM_SHARE
-    return Load(compute=clamp01(res.hfu), memory=clamp01(hbm_bytes / (step * bw_rank)),
+    busy = b.get("compute", 0.0) + b.get("recompute", 0.0) + b.get("overlap_interference", 0.0)
+    return Load(compute=clamp01(busy / step), memory=clamp01(hbm_bytes / (step * bw_rank)),
                 network=clamp01((comm + hidden) / step))
 
 

@@ -12,7 +12,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   ``reshard_after_forward = not pp_enabled`` (parameters re-gathered every micro-batch only
   without pipeline parallelism); pipeline micro-batches default to the number of stages,
   two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
-  (current) scaling; ``torch.compile`` only when the run says so (eager otherwise);
+  (current) scaling, fast accumulation in the output GEMM only; ``torch.compile`` only
+  when the run says so (eager otherwise);
   AsyncTP pipelines TP collectives with the GEMMs; context parallelism through PyTorch's
   context_parallel with the all-gather rotation, on K/V already repeated to every query
   head (``repeat_kv``).
@@ -20,7 +21,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   Hopper and later (TE's backend selection), the kernel generation of the framework's
   release; NeMo and Megatron-Bridge recipes run the distributed optimizer (ZeRO-1) and
   userbuffer TP overlap; FP8 is TE delayed scaling unless the run says current scaling
-  ("FP8-CS", "cs").
+  ("FP8-CS", "cs"); the backward FP8 GEMMs use TE's split accumulator (no fast
+  accumulation).
 * Megatron-LM as of 2019-2021 predates FlashAttention (Dao et al. 2022) and materialises the
   score matrix (``unfused``).
 * MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
@@ -57,6 +59,12 @@ SRC_TT_CP = (f"{TORCHTITAN}/torchtitan/config_manager.py (context_parallel_rotat
              "default 'allgather'); torchtitan/models/llama/model.py (repeat_kv expands K/V to "
              "every query head before scaled_dot_product_attention, which context_parallel "
              "shards)")
+SRC_TE_ACC = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/pytorch/"
+              "module/base.py (_2X_ACC_FPROP = False, _2X_ACC_DGRAD = True, _2X_ACC_WGRAD = "
+              "True: the backward FP8 GEMMs use the split accumulator, as through v2.4)")
+SRC_TAO_ACC = ("https://github.com/pytorch/ao/blob/6243040807b9ceee889a58cba8e68c5fc4e2ebd8/"
+               "torchao/float8/config.py (Float8LinearConfig: use_fast_accum for the output "
+               "GEMM only, not grad_input / grad_weight)")
 SRC_TE_ATTN = ("https://github.com/NVIDIA/TransformerEngine/blob/v2.4/transformer_engine/"
                "pytorch/attention/dot_product_attention/utils.py (get_attention_backend: "
                "'give FusedAttention preference on Hopper+'); v1.4 attention.py does the same "
@@ -109,6 +117,7 @@ class TrainFramework:
     sequence_parallel: bool = False  #: tensor parallelism always shards the sequence too
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"
+    fp8_split_accumulation: bool = False  #: backward FP8 GEMMs without fast accumulation
     cp_rotate: str = "p2p"  #: context-parallel K/V exchange (TrainPlan.cp_rotate)
     cp_kv_expanded: bool = False  #: K/V repeated to every query head before attention
     sources: tuple[str, ...] = field(default=())
@@ -177,6 +186,7 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             interleaved_stages_per_rank=pick(Choice(2, SRC_TT_PP), 0) or None,
             sequence_parallel=pick(Choice(True, SRC_TT_TP), False),
             compiled="compile" in fw, fp8_recipe=fp8,
+            fp8_split_accumulation=pick(Choice(True, SRC_TAO_ACC), False),
             cp_rotate=pick(Choice("allgather", SRC_TT_CP), "p2p"),
             cp_kv_expanded=pick(Choice(True, SRC_TT_CP), False), sources=tuple(used))
     if "meta internal" in fw:
@@ -198,4 +208,5 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         distributed_optimizer=pick(Choice(True, SRC_NEMO_OPT), False) if nemo else False,
         sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
         fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
+        fp8_split_accumulation=pick(Choice(True, SRC_TE_ACC), False) if te else False,
         sources=tuple(used))

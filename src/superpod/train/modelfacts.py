@@ -10,8 +10,9 @@ conventions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any
 
 from superpod.workload import ops
 from superpod.workload.model import ModelSpec
@@ -22,6 +23,15 @@ GemmShape = tuple[int, int, int, int]  # (m, n, k, count)
 @dataclass(frozen=True, eq=False)
 class ModelFacts:
     model: ModelSpec
+    #: per-instance memo of the shape and byte functions below (keyed by their arguments:
+    #: hashing the whole ModelSpec on every call would cost more than the lookups save)
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
+
+    def _cached(self, key: tuple[Any, ...], make: Any) -> Any:
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = make()
+        return hit
 
     @property
     def name(self) -> str:
@@ -31,7 +41,7 @@ class ModelFacts:
     def layers(self) -> int:
         return self.model.num_hidden_layers
 
-    @property
+    @cached_property
     def moe_layers(self) -> int:
         return self.model.num_moe_layers
 
@@ -64,6 +74,9 @@ class ModelFacts:
         return 2.0 * 2 * m.num_key_value_heads * m.head_dim
 
     def _layer_index(self, moe: bool) -> int:
+        return int(self._cached(("layer_index", moe), lambda: self._first_layer(moe)))
+
+    def _first_layer(self, moe: bool) -> int:
         m = self.model
         for i in range(m.num_hidden_layers):
             if m.is_moe_layer(i) == moe:
@@ -72,36 +85,49 @@ class ModelFacts:
 
     def layer_gemms(self, moe: bool, tokens: int, tp: int, ep: int, etp: int
                     ) -> tuple[GemmShape, ...]:
-        return _layer_gemms(self.model, self._layer_index(moe), tokens, tp, ep, etp)
+        key = ("gemms", moe, tokens, tp, ep, etp)
+        got: tuple[GemmShape, ...] = self._cached(key, lambda: _layer_gemms(
+            self.model, self._layer_index(moe), tokens, tp, ep, etp))
+        return got
 
     def head_gemms(self, tokens: int, tp: int) -> tuple[GemmShape, ...]:
-        return tuple((int(g.m), g.n, g.k, int(g.count))
-                     for g in ops.head_gemms(self.model, tokens, tp))
+        got: tuple[GemmShape, ...] = self._cached(("head", tokens, tp), lambda: tuple(
+            (int(g.m), g.n, g.k, int(g.count)) for g in ops.head_gemms(self.model, tokens, tp)))
+        return got
 
     def attention_flops(self, tokens: int, seq_len: int, tp: int) -> float:
-        return ops.attention_core_flops(self.model, tokens, seq_len, causal=True, tp=tp)
+        return float(self._cached(("attn", tokens, seq_len, tp), lambda: ops.attention_core_flops(
+            self.model, tokens, seq_len, causal=True, tp=tp)))
 
     def activation_bytes(self, seq_len: int, micro_batch: int, tp: int, sp: bool,
                          recompute: str, fp8: bool = False) -> float:
         """Stored activation bytes per layer; ``fp8``: linear-layer inputs saved as FP8."""
         # flash: no score matrix; op-level checkpointing holds at most what selective holds
         mode = "selective" if recompute in ("none", "op") else recompute
-        return _activation(self.model, seq_len, micro_batch, tp, sp, mode, fp8)
+        key = ("act", seq_len, micro_batch, tp, sp, mode, fp8)
+        return float(self._cached(key, lambda: _activation(self.model, seq_len, micro_batch,
+                                                           tp, sp, mode, fp8)))
 
     def params_per_rank(self, tp: int, pp: int, ep: int, etp: int) -> tuple[float, float]:
         """(non-expert, expert) parameters on the rank holding the most layers."""
-        return _params_per_rank(self.model, tp, pp, ep, etp)
+        got: tuple[float, float] = self._cached(("params", tp, pp, ep, etp),
+                                                lambda: _params_per_rank(self.model, tp, pp,
+                                                                         ep, etp))
+        return got
 
     def largest_layer_params(self, tp: int, ep: int, etp: int) -> float:
         m = self.model
-        return max(ops.layer_weight_params(m, i, tp, ep, etp)
-                   for i in {self._layer_index(False), self._layer_index(True)})
+        return float(self._cached(("largest", tp, ep, etp), lambda: max(
+            ops.layer_weight_params(m, i, tp, ep, etp)
+            for i in {self._layer_index(False), self._layer_index(True)})))
 
     def model_flops_per_token(self, seq_len: int) -> float:
-        return _model_flops(self.model, seq_len)
+        return float(self._cached(("mflops", seq_len), lambda: _model_flops(self.model,
+                                                                            seq_len)))
 
     def hardware_flops_per_token(self, seq_len: int, recompute: str) -> float:
-        return _hfu_flops(self.model, seq_len, recompute)
+        return float(self._cached(("hflops", seq_len, recompute),
+                                  lambda: _hfu_flops(self.model, seq_len, recompute)))
 
 
 @lru_cache(maxsize=64)

@@ -54,6 +54,10 @@ class TrainPlan:
     #: once a step), dynamic (torchao: current scaling, weights re-cast every micro-batch),
     #: mx (block scales computed in the cast)
     fp8_recipe: str = "delayed"
+    #: backward FP8 GEMMs (data and weight gradients) promote partial sums to FP32 at
+    #: intervals instead of fast accumulation (Transformer Engine, torchao), which costs
+    #: time on chips with a calibrated penalty (``calibration.split_accumulator_ratio``)
+    fp8_split_accumulation: bool = False
     #: context parallel K/V exchange: p2p (Transformer Engine's ring, one hop per step under
     #: the step's attention) or allgather (PyTorch context_parallel's default: all shards
     #: gathered once, under the first step only; gradients passed back in fp32)

@@ -43,7 +43,8 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   gradient, streamed through memory (``FP8_CAST_BYTES`` per element); current and dynamic
   scaling read each tensor once more for its amax (``FP8_AMAX_BYTES``); weights are cast
   once a step (Transformer Engine caches them) or every micro-batch (torchao); the LM head
-  stays BF16;
+  stays BF16; the backward GEMMs run without fast accumulation where the framework says so
+  (``fp8_split_accumulation``), slower by the chip's calibrated factor (Hopper);
 * eager execution (no ``torch.compile``): each element-wise op its own kernel, the extra
   bytes counted op by op (``EAGER_*``);
 * a board power limit below the TDP lowers the sustained clock of compute-bound kernels
@@ -67,7 +68,7 @@ from functools import lru_cache
 from typing import Any
 
 from superpod.compute import kernels
-from superpod.compute.calibration import load_calibration
+from superpod.compute.calibration import load_calibration, split_accumulator_ratio
 from superpod.errors import Infeasible, SpecError
 from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
@@ -112,6 +113,17 @@ FP8_AMAX_BYTES = 2.0
 EAGER_NORM_EXTRA = 2 * (32.0 - 4.0)
 EAGER_ROPE_EXTRA = 22.0 - 4.0
 EAGER_GLU_EXTRA = 10.0 - 6.0
+# context-parallel ring merges, bytes per element per ring step: (output, dQ, dK/dV).
+# p2p, Transformer Engine v1.4 attention.py (AttnFuncWithCP): forward
+# flash_attn_fwd_out_correction adds out_step * exp(lse_step - lse) into the bf16 output
+# (read the step's output 2, write the scaled copy 2, read it 2, read and write the output
+# 2 + 2 = 10); backward dq.add_ and dkv.add_ in bf16 (read 2 + 2, write 2 = 6 each).
+# allgather, PyTorch _attention.py (_SDPAMerger.step with convert_to_f32, at torch 1963fc8):
+# the step's output cast to fp32 (read 2, write 4), out - out_step (read 4 + 4, write 4),
+# times sigmoid(lse_step - lse) (read 4, write 4), subtracted from the output (read 4 + 4,
+# write 4) = 38; backward grad_query += in fp32 (read 4 + 2, write 4 = 10), grad_key /
+# grad_value += likewise (10) and concatenated in fp32 for the next rank (read 4, write 4)
+RING_MERGE_BYTES = {"p2p": (10.0, 6.0, 6.0), "allgather": (38.0, 10.0, 18.0)}
 # MoE token permutation (Megatron-Core MoEAlltoAllTokenDispatcher, token_dispatcher.py and
 # moe_utils.py at https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
 # forward, "permutation 1" gathers each token once per chosen expert (index_select: read 2 B,
@@ -204,11 +216,25 @@ def _gemm_time(chip_key: str, m: int, n: int, k: int, dtype: str, r: int, clock:
     return est.time_s * r / (clock if est.bound == "compute" else 1.0)
 
 
+_ATTN_CACHE: dict[tuple[Any, ...], tuple[Any, float]] = {}
+
+
 def _attention_s(ctx: _Ctx, flops: float) -> float:
     chip, p = ctx.system.chip, ctx.plan
-    # one kernel call sees the keys of one ring step under context parallelism
-    eff = kernels.attention_efficiency(chip, p.attention_kernel, seq_len=p.seq_len // p.cp,
-                                       released_by=p.attention_released)
+    # one kernel call sees the keys of one ring step under context parallelism; memoised
+    # per chip object (kept alive beside its value), calibration and held-out set
+    cal = load_calibration()
+    key = (id(chip), p.attention_kernel, p.seq_len // p.cp, p.attention_released, id(cal),
+           excluded())
+    hit = _ATTN_CACHE.get(key)
+    if hit is not None and hit[0] is chip:
+        eff = hit[1]
+    else:
+        eff = kernels.attention_efficiency(chip, p.attention_kernel, seq_len=p.seq_len // p.cp,
+                                           released_by=p.attention_released)
+        if len(_ATTN_CACHE) > 4096:
+            _ATTN_CACHE.clear()
+        _ATTN_CACHE[key] = (chip, eff)
     peak = chip.peak_flop_per_s.get("bf16") or max(chip.peak_flop_per_s.values())
     return flops / (peak / ctx.r * eff * ctx.clock)
 
@@ -256,7 +282,34 @@ class _Layer:
     hidden_s: float  # communication overlapped with compute (costs COMM_SM_SHARE of it)
 
 
+_LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _Layer]] = {}
+
+
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
+    """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
+    search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
+    p = ctx.plan
+    key = (id(ctx.system), id(ctx.facts), moe, p.micro_batch, p.seq_len, p.cp, p.tp, p.ep,
+           p.etp, p.sequence_parallel, p.compiled, p.attention_kernel, p.attention_released,
+           p.precision, p.fp8_recipe,
+           p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
+           p.stride("tp") if p.tp > 1 else 0,
+           p.stride("cp") if p.cp > 1 else 0, p.tp_comm_overlap, p.pp_schedule == "dualpipe",
+           p.recompute, ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
+           # the module's byte constants (tests and what-if studies patch them)
+           ELEMENTWISE_TRAFFIC, SCORE_BYTES_FWD, SCORE_BYTES_BWD, FP8_CAST_BYTES,
+           FP8_AMAX_BYTES, EAGER_NORM_EXTRA, EAGER_ROPE_EXTRA, EAGER_GLU_EXTRA, ACT_BYTES)
+    hit = _LAYER_CACHE.get(key)
+    if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
+        return hit[1]
+    out = _layer_costs(ctx, moe)
+    if len(_LAYER_CACHE) > 100_000:
+        _LAYER_CACHE.clear()
+    _LAYER_CACHE[key] = ((ctx.system, ctx.facts), out)
+    return out
+
+
+def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
     p, f = ctx.plan, ctx.facts
     tokens = p.micro_batch * p.seq_len // p.cp
     shapes = f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp)
@@ -280,6 +333,9 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     else:
         attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
         attn_bwd = 2 * attn
+        if p.cp > 1:
+            merge_fwd, merge_bwd = _ring_merge_s(ctx, tokens)
+            attn, attn_bwd = attn + merge_fwd, attn_bwd + merge_bwd
     cast_fwd = cast_bwd = 0.0
     if ctx.gemm_dtype in ("fp8", "fp4"):
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
@@ -301,7 +357,7 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     perm = _copy_s(ctx, MOE_PERMUTE_BYTES * _permute_passes(f, p) * _routed_elements(f, p)
                    ) if moe else 0.0
     fwd = gemm + attn + elem + perm + cast_fwd
-    bwd = 2 * gemm + attn_bwd + 2 * elem + perm + cast_bwd
+    bwd = 2 * gemm * _split_accumulation(ctx) + attn_bwd + 2 * elem + perm + cast_bwd
     # selective (Korthikanti et al.): the attention core; op (PyTorch op-level selective
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
     recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + perm + cast_fwd
@@ -343,6 +399,28 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
                   ep_s=ep_s, hidden_s=hidden)
 
 
+def _cp_kv_per_token(f: ModelFacts, p: TrainPlan) -> float:
+    """K/V bytes (bf16) one token of one layer exchanges under context parallelism."""
+    m = f.model
+    if p.cp_kv_expanded and not m.is_mla:
+        return 2.0 * 2 * m.num_attention_heads * m.head_dim
+    return f.kv_bytes_per_token
+
+
+def _ring_merge_s(ctx: _Ctx, tokens: int) -> tuple[float, float]:
+    """(forward, backward) seconds one layer spends merging the ring steps' partial results:
+    every step rescales and adds its partial output into the running output (forward), its
+    partial dQ into dQ and its dK/dV into the gradients it passes on (backward), streamed
+    through memory (``RING_MERGE_BYTES``; each step charged over the whole local output)."""
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    q_el = tokens * m.num_attention_heads * m.head_dim_v / p.tp
+    kv_el = tokens * _cp_kv_per_token(f, p) / 2.0 / p.tp  # K and V elements
+    out_b, dq_b, dkv_b = RING_MERGE_BYTES[p.cp_rotate]
+    return (_copy_s(ctx, p.cp * q_el * out_b),
+            _copy_s(ctx, p.cp * (q_el * dq_b + kv_el * dkv_b)))
+
+
 def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     """(exposed, hidden) context-parallel K/V traffic of one layer and micro-batch, seconds;
     ``attn``: the layer's forward attention time on this rank (``cp`` balanced steps).
@@ -357,11 +435,8 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     to the next rank after each step, waited for under the next step, the last one after
     the loop. A fully recomputed forward repeats its exchange.
     """
-    p, f = ctx.plan, ctx.facts
-    m = f.model
-    per_token = (2.0 * 2 * m.num_attention_heads * m.head_dim
-                 if p.cp_kv_expanded and not m.is_mla else f.kv_bytes_per_token)
-    kv = tokens * per_token / p.tp
+    p = ctx.plan
+    kv = tokens * _cp_kv_per_token(ctx.facts, p) / p.tp
     stride, steps = p.stride("cp"), p.cp
     fwd_times = 2 if p.recompute == "full" else 1
     if p.cp_rotate == "allgather":
@@ -378,6 +453,14 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
         total = (fwd_times + 2) * (steps - 1) * hop
     exposed = fwd_times * fwd + bwd
     return exposed, total - exposed
+
+
+def _split_accumulation(ctx: _Ctx) -> float:
+    """Time factor of the backward FP8 GEMMs: promoted (split) accumulation where the
+    framework runs it, on a chip with a calibrated penalty; else 1."""
+    if not (ctx.plan.fp8_split_accumulation and ctx.gemm_dtype == "fp8"):
+        return 1.0
+    return split_accumulator_ratio(load_calibration(), ctx.system.chip.id)
 
 
 def head_dtype(gemm_dtype: str) -> str:
@@ -498,6 +581,62 @@ def evaluate_train(system: System, model: ModelSpec, plan: TrainPlan, *, ranks_p
     return _timeline(ctx, memory, notes)
 
 
+def memory_fits(system: System, model: ModelSpec, plan: TrainPlan, *,
+                ranks_per_chip: int = 1) -> bool:
+    """Does the layout's memory per rank fit the usable HBM (``evaluate_train``'s check,
+    without the timeline)? The layout must pass ``check_plan``."""
+    chip = system.chip
+    ctx = _Ctx(system, model_facts(model), plan, ranks_per_chip, plan.precision)
+    return _memory(ctx).total <= chip.hbm_bytes / ranks_per_chip * mem.USABLE_FRACTION
+
+
+def placement_signature(system: System, plan: TrainPlan, ranks_per_chip: int = 1
+                        ) -> tuple[tuple[int, bool, bool], ...]:
+    """What the step's costs read of the rank placement (``plan.order``): the placement key
+    (``network.placement.placement_key``) of each group whose stride the order sets (TP, CP
+    and PP neighbours, the gradient group), clamped as ``_coll`` clamps. Two orders with the
+    same signature cost the same step."""
+    from superpod.network.placement import placement_key
+
+    p, total = plan, system.counts.chips * ranks_per_chip
+    dp_stride = min(p.stride("dp"), p.stride("cp")) if p.cp > 1 else p.stride("dp")
+    out = []
+    for n, stride in ((p.tp, p.stride("tp")), (2 if p.cp > 1 else 1, p.stride("cp")),
+                      (2 if p.pp > 1 else 1, p.stride("pp")), (p.dp * p.cp, dp_stride)):
+        if n <= 1:
+            out.append((0, True, True))
+            continue
+        stride = max(1, min(stride, (total - 1) // (n - 1)))
+        out.append(placement_key(system, n, stride, ranks_per_chip))
+    return tuple(out)
+
+
+def compute_bound_terms(system: System, model: ModelSpec, plan: TrainPlan, *,
+                        ranks_per_chip: int = 1) -> tuple[float, float] | Infeasible:
+    """(compute + expert all-to-all, optimizer) seconds of a step, the terms a layout search
+    bounds with (``superpod.train.search``), without the memory model."""
+    facts = model_facts(model)
+    r = ranks_per_chip
+    bad = check_plan(plan, system.counts.chips * r, facts.layers, facts.experts, facts.heads,
+                     facts.kv_heads, system.counts.chips_per_domain * r)
+    if bad:
+        return bad
+    if plan.precision not in system.chip.peak_flop_per_s:
+        return Infeasible("precision_unsupported", f"{system.chip.id} has no dense "
+                          f"{plan.precision} peak")
+    ctx = _Ctx(system, facts, plan, r, plan.precision)
+    layers, fwd, bwd = _stage_compute(ctx)
+    m = plan.microbatches
+    ep = sum(lay.ep_s * n for lay, n in layers)
+    return m * (fwd + bwd + ep), _optimizer_s(ctx, *facts.params_per_rank(
+        plan.tp, plan.pp, plan.ep, plan.etp))
+
+
+def bubble_slots(plan: TrainPlan) -> float:
+    """Pipeline-bubble length in stage slots (``_bubble_slots``), for search bounds."""
+    return _bubble_slots(plan)
+
+
 def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     """(dense, MoE) layers on the slowest rank (all its virtual stages)."""
     p, f = ctx.plan, ctx.facts
@@ -506,8 +645,10 @@ def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     return per_rank - moe, moe
 
 
-def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
-    p, f, s = ctx.plan, ctx.facts, ctx.system
+def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
+    """The slowest rank's layers (with counts) and its forward and backward compute per
+    micro-batch, LM head and loss included."""
+    p, f = ctx.plan, ctx.facts
     dense_n, moe_n = _stage_layers(ctx)
     layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
     tokens = p.micro_batch * p.seq_len // p.cp
@@ -520,6 +661,19 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
     bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head + loss * (1 - LOSS_FWD_SHARE)
+    return layers, fwd, bwd
+
+
+def _optimizer_s(ctx: _Ctx, params_rank: float, expert_rank: float) -> float:
+    p = ctx.plan
+    shard = p.dp * p.cp if p.zero >= 1 else 1
+    return _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
+
+
+def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
+    p, f, s = ctx.plan, ctx.facts, ctx.system
+    layers, fwd, bwd = _stage_compute(ctx)
+    tokens = p.micro_batch * p.seq_len // p.cp
     rec = sum(lay.recompute_s * n for lay, n in layers)
     comm = {k: sum(getattr(lay, f"{k}_s") * n for lay, n in layers) for k in ("tp", "cp", "ep")}
     pp_p2p = pp_hidden = 0.0
@@ -542,8 +696,7 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
     dp, dp_hidden = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
     hidden = m * (sum(lay.hidden_s * n for lay, n in layers) + pp_hidden) + dp_hidden
-    shard = p.dp * p.cp if p.zero >= 1 else 1
-    opt = _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
+    opt = _optimizer_s(ctx, params_rank, expert_rank)
     bubble = _bubble_slots(p) * slot
     breakdown = {
         "compute": m * (fwd + bwd), "recompute": m * rec,

@@ -55,12 +55,15 @@ def _sku_system(system: System, cat: Catalog, notes: str) -> System:
     return system
 
 
+#: micro-batches tried where a case does not state its own (the fastest is taken)
+UNSTATED_MICRO_BATCHES = (1, 2, 4, 8)
+
+
 def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     """The fastest feasible evaluation of a ``train`` case's layout and what was assumed."""
     from superpod.errors import Infeasible
     from superpod.train.frameworks import framework_for, stated_schedule
     from superpod.train.plan import TrainPlan
-    from superpod.train.search import MICRO_BATCHES
     from superpod.train.step import evaluate_train
     from superpod.workload.model import model_from_config
 
@@ -79,7 +82,8 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 pp_schedule=schedule, attention_kernel=fw.attention_kernel,
                 attention_released=fw.released, tp_comm_overlap=fw.tp_comm_overlap,
                 fsdp_regather=fw.regathers(p.pp), compiled=fw.compiled,
-                fp8_recipe=fw.fp8_recipe, cp_rotate=fw.cp_rotate,
+                fp8_recipe=fw.fp8_recipe, fp8_split_accumulation=fw.fp8_split_accumulation,
+                cp_rotate=fw.cp_rotate,
                 cp_kv_expanded=fw.cp_kv_expanded)
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
@@ -95,7 +99,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
             local % (p.pp * vpp * fw.microbatches_per_stage) == 0:
         mbs = [local // (p.pp * vpp * fw.microbatches_per_stage)]  # the framework's split
     else:
-        mbs = list(MICRO_BATCHES)
+        mbs = list(UNSTATED_MICRO_BATCHES)
     layouts: list[dict[str, object]] = [{}]
     open_interleave = fw.interleaves or _INTERLEAVE_UNSTATED.search(case.notes or "")
     if open_interleave and p.pp > 1 and vpp == 1 and not p.pp_schedule:

@@ -46,6 +46,7 @@ def ratios(a: System, b: System) -> dict[str, Any]:
     ma, mb = memory_bases(a), memory_bases(b)
     ours = {
         "npus": _ratio(a.counts.chips, b_npus),
+        "bf16": _ratio(pa.get("bf16"), pb.get("bf16")),
         "fp8": _ratio(pa.get("fp8"), pb.get("fp8")),
         "fp4": _ratio(pa.get("fp4"), pb.get("fp4")),
         "memory": claim["reproduced_ratio"] if claim else _ratio(ma["hbm"], mb["hbm"]),

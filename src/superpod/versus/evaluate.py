@@ -112,8 +112,14 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
                      slo_tpot_s=w.slo_tpot_s, slo_ttft_s=w.slo_ttft_s,
                      top=12 if points else 1)
     if not res.candidates:
-        top = ", ".join(f"{k} x{v}" for k, v in res.infeasible.most_common(3))
-        return {"infeasible": f"no layout meets TPOT <= {w.slo_tpot_s * 1e3:g} ms ({top})",
+        from superpod.infer.slo_hint import nearest_slo
+
+        sug = nearest_slo(system, model, opts, ServeWork(input_len=w.input_len,
+                                                         output_len=w.output_len),
+                          w.slo_tpot_s, w.slo_ttft_s, res.infeasible)
+        hint = (f"; nearest that works: {sug['option']} {sug['value_s'] * 1e3:g}"
+                if sug["option"] else "")
+        return {"infeasible": sug["reason"] + hint, "suggestion": sug,
                 "precision": precision}
     row = replicated(res.candidates[0].to_dict(), system.counts.chips)
     row = annotate_infer(row | infer_economics(system, cat, row), system, cat, model,
@@ -128,3 +134,35 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
             input_len=w.input_len, output_len=w.output_len),
             [c.layout for c in res.candidates[:POINT_LAYOUTS]])
     return row
+
+
+SCALING_FRACTIONS = (0.25, 0.5)  #: smaller sizes a report's tokens/s-against-chips plot adds
+
+
+def train_scaling(system: System, cat: Catalog, model: ModelSpec, w: Workload
+                  ) -> list[dict[str, float]]:
+    """(chips, tokens/s) of the best training layout at a quarter and half of the system
+    (whole scale-up domains; whole nodes in a system of one domain) at the same tokens per
+    step; sizes with no feasible layout are left out."""
+    from superpod.hardware.system import build_system
+    from superpod.train.batch import data_parallel_degrees, nearest_feasible
+    from superpod.train.search import SearchResult, plan_train
+
+    c = system.counts
+    d = c.chips_per_domain if c.domains > 1 else max(1, c.chips // max(1, c.nodes))
+    sizes = sorted({max(d, int(c.chips * f) // d * d) for f in SCALING_FRACTIONS}
+                   - {c.chips})
+    out = []
+    for n in sizes:
+        s = build_system(system.spec, cat, n)
+        r = s.chip.devices
+
+        def search(b: int, s: System = s, r: int = r) -> SearchResult:
+            return plan_train(s, model, b, w.seq_len, w.train_precision, 1, ranks_per_chip=r)
+
+        choice = nearest_feasible(search, w.global_batch, data_parallel_degrees(
+            s, model, w.seq_len, w.train_precision, r))
+        if choice is not None:
+            out.append({"chips": float(n),
+                        "tokens_per_s": choice.result.candidates[0].tokens_per_s})
+    return out

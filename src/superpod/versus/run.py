@@ -10,6 +10,7 @@ from typing import Any
 
 from superpod.errors import Infeasible, SpecError
 from superpod.hardware.catalog import load_catalog
+from superpod.power.activity import SOURCES as POWER_SOURCES
 from superpod.versus.budget import scaled_systems
 from superpod.versus.evaluate import Workload, serve_side, train_side
 from superpod.versus.table import table
@@ -78,6 +79,12 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
                     s, cat, model, work, points=points)
             except SpecError as exc:  # e.g. an FP8 recipe's BF16 LM head on a chip with
                 side = {"infeasible": str(exc)}  # no BF16 peak: that side cannot run
+            if kind == "train" and points and "infeasible" not in side:
+                from superpod.versus.evaluate import train_scaling
+
+                side["scaling"] = [*train_scaling(s, cat, model, work),
+                                   {"chips": float(s.counts.chips),
+                                    "tokens_per_s": float(side["tokens_per_s"])}]
             missing[kind][key] = _missing(side, s.chip.id)
             sides[kind][key] = side
             entry[kind] = side
@@ -86,7 +93,8 @@ def versus(ids: Sequence[str], model_id: str, *, do_train: bool = True,
 
     doc: dict[str, Any] = {"model": model.name, "equal": equal, "workload": asdict(work),
                            "systems": systems,
-                           "ratios": [ratios(scaled[0].system, o.system) for o in scaled[1:]]}
+                           "ratios": [ratios(scaled[0].system, o.system) for o in scaled[1:]],
+                           "power_basis": list(POWER_SOURCES)}
     for kind in ("train", "serve"):
         if sides[kind]:
             doc[kind] = {"rows": table(sides[kind], sizes, missing[kind]),

@@ -1,0 +1,90 @@
+"""The branch-and-bound layout search against the exhaustive loop over the same space, and
+the layout counts it reports."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from superpod import api
+from superpod.cli import app
+from superpod.train.plan import TrainPlan
+from superpod.train.search import Group, candidates, groups, orders, plan_train
+from superpod.train.step import evaluate_train, placement_signature
+from superpod.workload.model import load_model
+
+SMALL = [("dgx-h100", 8, "llama3-8b", 16, 4096, "bf16"),
+         ("gb200-nvl72", 8, "mixtral-8x7b", 4, 4096, "fp8"),
+         ("tpu-v5p-pod", 8, "llama3-8b", 16, 8192, "bf16")]
+
+
+@pytest.mark.parametrize(("sid", "chips", "model", "gb", "seq", "prec"), SMALL)
+def test_bound_search_finds_the_exhaustive_best(sid: str, chips: int, model: str, gb: int,
+                                                seq: int, prec: str) -> None:
+    s, m = api.system(sid, chips), load_model(model)
+    kw = {"ranks_per_chip": s.chip.devices, "top": 3}
+    fast = plan_train(s, m, gb, seq, prec, **kw)  # type: ignore[arg-type]
+    full = plan_train(s, m, gb, seq, prec, exhaustive=True, **kw)  # type: ignore[arg-type]
+    assert full.candidates and fast.candidates
+    assert fast.candidates[0].step_time_s <= full.candidates[0].step_time_s * (1 + 1e-12)
+    # the same space, partitioned; the bounds cost far fewer layouts
+    a, b = fast.layouts(), full.layouts()
+    assert a["considered"] == b["considered"] == a["evaluated"] + a["pruned"] + a["infeasible"]
+    assert b["pruned"] == 0 and a["evaluated"] < b["evaluated"] / 10
+
+
+def test_space_covers_every_axis() -> None:
+    s, m = api.system("dgx-h100", 16), load_model("mixtral-8x7b")
+    gs = list(groups(s, m, 32, 4096))
+    seen = {k: {getattr(g, k) for g in gs} for k in (
+        "schedule", "vpp", "etp", "micro_batch", "cp", "ep", "tp", "pp")}
+    assert seen["schedule"] == {"1f1b", "interleaved", "zero_bubble", "dualpipe"}
+    assert {1, 2, 4, 8, 16} <= seen["vpp"] and {1, 2, 4, 8} <= seen["etp"]
+    assert {1, 2, 4, 8, 16} == seen["micro_batch"] and {1, 2, 4} <= seen["cp"]
+    assert {1, 2, 4, 8} <= seen["ep"] and {1, 2, 4, 8} <= seen["tp"] <= {1, 2, 4, 8}
+    g = next(g for g in gs if min(g.tp, g.pp, g.cp, g.dp) > 1)
+    plans = list(itertools.islice(candidates(s, m, 32, 4096, "bf16"), 200_000))
+    mine = [p for p in plans if (p.tp, p.pp, p.vpp, p.cp, p.ep, p.etp, p.micro_batch,
+                                 p.pp_schedule) == (g.tp, g.pp, g.vpp, g.cp, g.ep, g.etp,
+                                                    g.micro_batch, g.schedule)]
+    assert len(mine) == 24 * 2 * 4 * 4  # orders x TP overlap x ZeRO x recompute
+    assert {p.zero for p in mine} == {0, 1, 2, 3} and {p.tp_comm_overlap for p in mine} == {
+        True, False}
+    assert {p.recompute for p in mine} == {"none", "selective", "op", "full"}
+    assert len({p.order for p in mine}) == 24
+
+
+def test_orders_are_distinct_permutations_of_the_real_dimensions() -> None:
+    g = Group(tp=4, pp=2, vpp=1, dp=8, cp=1, ep=1, etp=1, micro_batch=1, schedule="1f1b")
+    out = orders(g)
+    assert len(out) == len(set(out)) == 6 and out[0] == "tp-cp-dp-pp"
+    assert all(o.endswith("cp") for o in out[1:])  # the degree-1 dimension goes last
+
+
+def test_equal_placement_signatures_cost_the_same_step() -> None:
+    """Orders merged by the search really cost the same (CloudMatrix: one domain)."""
+    s, m = api.system("cloudmatrix384"), load_model("llama3-70b")
+    base = {"tp": 8, "pp": 4, "dp": 24, "global_batch": 96, "seq_len": 4096,
+            "sequence_parallel": True}
+    times: dict[object, set[float]] = {}
+    for order in ("tp-cp-dp-pp", "tp-cp-pp-dp", "dp-tp-cp-pp", "pp-tp-dp-cp"):
+        p = TrainPlan(order=order, **base)  # type: ignore[arg-type]
+        r = evaluate_train(s, m, p, ranks_per_chip=2, check_memory=False)
+        assert not isinstance(r, Exception) and hasattr(r, "step_time_s")
+        times.setdefault(placement_signature(s, p, 2), set()).add(round(r.step_time_s, 12))
+    assert all(len(v) == 1 for v in times.values())
+
+
+def test_plan_train_json_reports_layout_counts() -> None:
+    r = CliRunner().invoke(app, ["plan", "train", "-s", "dgx-h100", "--chips", "8", "-m",
+                                 "llama3-8b", "--global-batch", "16", "--seq-len", "4096",
+                                 "--top", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    n = doc["layouts"]
+    assert set(n) == {"considered", "evaluated", "pruned", "infeasible"}
+    assert n["considered"] == n["evaluated"] + n["pruned"] + n["infeasible"] > 0
+    assert len(doc["candidates"]) == 2
