@@ -334,7 +334,7 @@ ID_HOSTILE = ["[/x]", "nonexistent", "", "x" * 5000, "h100-sxm", "[calibrate]"]
 #: integer options where 0 is a real answer (everything else must be >= 1)
 ZERO_OK_INT = frozenset({"--mtp", "--fail-links", "--trials", "--zero", "--seed"})
 #: float options where 0 is a real answer
-ZERO_OK_FLOAT = frozenset({"--utilisation", "--load", "--electricity-usd-per-kwh",
+ZERO_OK_FLOAT = frozenset({"--utilization", "--load", "--electricity-usd-per-kwh",
                            "--chip-price-usd", "--weight-offload", "--prefix-cache-hit",
                            "--mtp-acceptance"})
 QUANTITY_OPTIONS = frozenset({"--bytes", "--checkpoint-bytes", "--storage-bandwidth",

@@ -82,6 +82,15 @@ def bad(args: list[str]) -> str:
     return str(lines[0])
 
 
+def bad_file(args: list[str]) -> list[str]:
+    """Bad input in a file: exit 2, a line for each of its problems (up to 20), no more."""
+    r = run(args, 2)
+    lines = r.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 21 and r.stdout.strip() == "", r.output
+    assert all(line.startswith("error: ") for line in lines), r.stderr
+    return [str(line) for line in lines]
+
+
 def write(tmp_path: Path, name: str, content: str | bytes) -> str:
     p = tmp_path / name
     p.write_bytes(content.encode() if isinstance(content, str) else content)
@@ -252,7 +261,8 @@ def test_5_zero_peak_and_copy_bandwidth_are_refused(tmp_path: Path) -> None:
     cal = write(tmp_path, "cal.yaml", "memcpy:\n  - chip: h100-sxm\n    source: tests\n"
                                       "    evidence: measured\n    copy_bandwidth: 0 TB/s\n")
     cases = write(tmp_path, "cases.yaml", yaml.safe_dump(CASES))
-    assert "copy_bandwidth" in bad(["validate", cases, "--calibration", cal])
+    lines = bad_file(["validate", cases, "--calibration", cal])
+    assert "copy_bandwidth" in lines[0] and "must be positive" in lines[0]
 
 
 # ------------------------------------------------------------------ 6. seeds, dtypes

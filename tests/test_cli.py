@@ -10,7 +10,7 @@ from superpod.cli import app
 
 runner = CliRunner()
 SHOW_KEYS = {"id", "chips", "peak_flop_per_s", "hbm_bytes", "hbm_bandwidth_bytes_per_s",
-             "scale_up_bandwidth_bytes_per_s", "optical_modules", "cabinets", "power_w",
+             "scale_up_bandwidth_bytes_per_s", "optical_modules", "cabinets", "it_power_w",
              "power_breakdown_w"}
 
 

@@ -91,7 +91,7 @@ def test_reliability_causes_whole(cols80: None) -> None:
     argv = ["reliability", "--system", "dgx-h100", "--chips", "16384", "--model-params",
             "405e9", "--trials", "0"]
     doc = json.loads(runner.invoke(app, [*argv, "--json"]).stdout)
-    _ids_whole(argv, {c["id"] for c in doc["by_cause"] if c["events_per_day"] > 0})
+    _ids_whole(argv, {c["id"] for c in doc["by_cause"] if c["events_per_s"] > 0})
 
 
 def test_validate_case_ids_whole(cols80: None, tmp_path: Path) -> None:
@@ -174,6 +174,11 @@ def test_choices_match_the_library() -> None:
     from superpod.cost.prices import load_price_book
 
     assert set(choices.REGIONS) == {e.id for e in load_price_book().data.electricity}
+    from superpod.sweep.run import ENGINES
+    from superpod.train.search import SPACES
+
+    assert set(choices.SEARCH_SPACES) == set(SPACES)
+    assert choices.SWEEP_ENGINES == ENGINES
 
 
 def test_choice_completion() -> None:

@@ -86,7 +86,7 @@ def test_serving_activity_by_hand_and_idle_chips_at_the_floor() -> None:
     load = infer_activity(s, row)  # half the chips serve: activities halved
     assert (load.compute, load.memory, load.network) == pytest.approx((0.2, 0.2, 0.1))
     econ = infer_economics(s, api.catalog(), row)
-    assert econ["power_w"] < s.power_w and econ["usd_per_million_tokens"] > 0
+    assert econ["it_power_w"] < s.power_w and econ["usd_per_million_tokens"] > 0
 
 
 def test_serving_without_a_price_keeps_its_power() -> None:
@@ -97,7 +97,7 @@ def test_serving_without_a_price_keeps_its_power() -> None:
     econ = infer_economics(s, api.catalog(), row)
     assert econ["usd_per_million_tokens"] is None and econ["capex_usd"] is None
     assert "ascend-950dt" in econ["cost_error"]
-    assert econ["power_w"] > 0 and econ["tokens_per_joule"] > 0
+    assert econ["it_power_w"] > 0 and econ["tokens_per_j"] > 0
 
 
 def test_disaggregated_pools_weighted_by_their_chips_and_replicas_counted() -> None:

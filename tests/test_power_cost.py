@@ -82,7 +82,7 @@ def test_accelerator_activity_by_hand() -> None:
 @pytest.mark.parametrize("sid,published_w", [("cloudmatrix384", 559_378.0),
                                              ("gb200-nvl72", 145_000.0)])
 def test_full_load_it_power_matches_semianalysis(sid: str, published_w: float) -> None:
-    """All-in power from parts at utilisation 1, within 5% of SemiAnalysis's estimates."""
+    """All-in power from parts at utilization 1, within 5% of SemiAnalysis's estimates."""
     rep = power_report(api.system(sid), Load.uniform(1.0))
     assert rep.it_w == pytest.approx(published_w, rel=0.05)
 
@@ -156,14 +156,14 @@ def test_financial_formulas_by_hand() -> None:
 def test_cost_report_by_hand(cat: Catalog) -> None:
     s = api.system("gb200-nvl72")
     p = with_overrides(default_prices(s, cat), electricity_usd_per_j=0.08 / J_PER_KWH)
-    r = cost_report(s, p, CostQuery(tokens_per_s=1e5, utilisation=1.0))
+    r = cost_report(s, p, CostQuery(tokens_per_s=1e5, utilization=1.0))
     facility_w = s.power_w * 1.2
     assert r["opex_usd_per_year"] == pytest.approx(facility_w / 1e3 * 8760 * 0.08)
     annual = r["capex_it_usd"] / 4 + r["capex_breakdown_usd"]["facility"] / 15 + r[
         "opex_usd_per_year"]
     assert r["annual_cost_usd"]["total"] == pytest.approx(annual)
     assert r["usd_per_million_tokens"] == pytest.approx(annual / (1e5 * 8760 * 3600) * 1e6)
-    half = cost_report(s, p, CostQuery(tokens_per_s=1e5, utilisation=0.5))
+    half = cost_report(s, p, CostQuery(tokens_per_s=1e5, utilization=0.5))
     assert half["opex_usd_per_year"] < r["opex_usd_per_year"]
     assert half["usd_per_million_tokens"] > r["usd_per_million_tokens"]
 
@@ -184,13 +184,13 @@ def test_cost_cli() -> None:
                                "--json"])
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout)
-    assert {"capex_usd", "opex_usd_per_year", "usd_per_million_tokens", "it_power_kw",
+    assert {"capex_usd", "opex_usd_per_year", "usd_per_million_tokens", "it_power_w",
             "tokens_per_j", "capex_breakdown_usd"} <= set(row)
     r2 = runner.invoke(app, ["cost", "-s", "cloudmatrix384", "--tokens-per-s", "2e5",
                                 "--electricity-usd-per-kwh", "0.078", "--years", "5",
                                 "--json"])
     row2 = json.loads(r2.stdout)
-    assert row2["inputs"]["electricity_usd_per_kwh"] == pytest.approx(0.078)
+    assert row2["inputs"]["electricity_usd_per_j"] * 3.6e6 == pytest.approx(0.078)
     assert row2["inputs"]["evidence"]["depreciation_years"] == "user"
     text = runner.invoke(app, ["cost", "-s", "gb200-nvl72", "--tokens-per-s", "1e5"])
     assert text.exit_code == 0 and "USD per million tokens" in text.stdout

@@ -114,15 +114,27 @@ def test_llama3_405b_interruptions() -> None:
 
 
 def test_other_scales_are_proportional() -> None:
-    """Hardware causes scale with the component counts; per-job causes do not."""
+    """Hardware causes scale with the component counts; per-job causes with the job's chips
+    as Meta's job MTTFs do (47.7 d at 8 GPUs, 7.9 h at 1,024: exponent 1.03)."""
+    alpha = math.log(47.7 * 24 / 7.9) / math.log(1024 / 8)
+    assert load_rate_book().job_scaling.exponent == pytest.approx(alpha)
+    assert alpha == pytest.approx(1.026, abs=1e-3)
     full = failure_model(api.system("dgx-h100", 16384))
-    for chips in (8192, 32768):
+    for chips in (8, 1024, 8192, 32768):
         m = failure_model(api.system("dgx-h100", chips))
         ratio = chips / 16384
-        assert m.hardware_interruptions_per_s == pytest.approx(
-            ratio * full.hardware_interruptions_per_s, rel=1e-9)
+        if chips >= 8192:  # the same fabric tiers: hardware counts scale with the chips
+            assert m.hardware_interruptions_per_s == pytest.approx(
+                ratio * full.hardware_interruptions_per_s, rel=1e-9)
         job = m.interruptions_per_s - m.hardware_interruptions_per_s
-        assert job * DAY == pytest.approx(63 / 54)
+        assert job * DAY == pytest.approx(63 / 54 * ratio ** alpha)
+
+
+def test_per_job_rate_follows_the_source_between_its_sizes() -> None:
+    """The per-job rate at 8 and at 1,024 chips stands in the ratio of Meta's job MTTFs."""
+    small, large = (failure_model(api.system("dgx-h100", n)) for n in (8, 1024))
+    job = [m.interruptions_per_s - m.hardware_interruptions_per_s for m in (small, large)]
+    assert job[1] / job[0] == pytest.approx(47.7 * 24 / 7.9)
 
 
 SYSTEMS = ("dgx-h100", "cloudmatrix384", "gb200-nvl72", "atlas-950-superpod", "tpu-v5p-pod")
@@ -296,9 +308,9 @@ def test_reliability_cli_json_contract() -> None:
                                "--json"])
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout)
-    assert {"interruptions_per_day", "expected_interruptions", "mtbf_s",
+    assert {"interruptions_per_s", "expected_interruptions", "mtbf_s",
             "checkpoint_interval_s", "ettr", "by_cause", "monte_carlo"} <= set(row)
-    assert set(row["monte_carlo"]["completion_days"]) == {"mean", "p50", "p90", "p99"}
+    assert set(row["monte_carlo"]["completion_s"]) == {"mean", "p50", "p90", "p99"}
     assert len(row["monte_carlo"]["ettr_ci"]) == 2
     assert row["expected_interruptions"] == pytest.approx(419)
     text = runner.invoke(app, ["reliability", "-s", "cloudmatrix384", "--checkpoint-bytes",

@@ -30,7 +30,7 @@ def test_cloudmatrix_vs_nvl72(pair, sid, chips, bf16, hbm, hbm_bw, scale_up_gbps
     assert close(r["hbm_bytes"], hbm)
     assert close(r["hbm_bandwidth_bytes_per_s"], hbm_bw)
     assert close(r["scale_up_bandwidth_bytes_per_s"] * 8 / 1e9, scale_up_gbps)
-    assert close(r["power_w"], power)
+    assert close(r["it_power_w"], power)
 
 
 def test_cloudmatrix_optics_match_the_reported_module_count(pair) -> None:  # type: ignore[no-untyped-def]

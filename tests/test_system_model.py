@@ -49,9 +49,9 @@ def test_monotone_in_chips(sid: str, a: int, b: int) -> None:
 @pytest.mark.parametrize("sid", PRESETS)
 def test_power_breakdown_adds_up(cat: Catalog, sid: str) -> None:
     row = system_to_dict(build_system(cat.system(sid), cat))
-    assert math.isclose(sum(row["power_breakdown_w"].values()), row["power_w"], rel_tol=1e-12)
-    assert math.isclose(sum(row["power_detail_w"].values()), row["power_w"], rel_tol=1e-12)
-    assert math.isclose(row["facility_power_w"], row["power_w"] * row["pue"], rel_tol=1e-12)
+    assert math.isclose(sum(row["power_breakdown_w"].values()), row["it_power_w"], rel_tol=1e-12)
+    assert math.isclose(sum(row["power_detail_w"].values()), row["it_power_w"], rel_tol=1e-12)
+    assert math.isclose(row["facility_power_w"], row["it_power_w"] * row["pue"], rel_tol=1e-12)
     assert row["power_breakdown_w"]["accelerators"] == row["chips"] * cat.chip(row["chip"]).power_w
 
 

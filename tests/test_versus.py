@@ -124,9 +124,9 @@ def test_plan_infer_with_no_layout_suggests_a_looser_slo() -> None:
                             "128", "--json"])
     assert r.exit_code == 1
     sug = _strict(r.stdout)["suggestion"]
-    assert sug["option"] == "--slo-tpot-ms" and sug["value_ms"] > 0.5
+    assert sug["option"] == "--slo-tpot-ms" and sug["value_s"] * 1e3 > 0.5
     ok = runner.invoke(app, ["plan", "infer", "--system", "dgx-h100", "--model", "llama3-8b",
-                             "--slo-tpot-ms", str(sug["value_ms"]), "--input-len", "512",
+                             "--slo-tpot-ms", str(sug["value_s"] * 1e3), "--input-len", "512",
                              "--output-len", "128", "--json", "--top", "1"])
     assert ok.exit_code == 0
 
@@ -137,9 +137,9 @@ def _side(tps: float, band: tuple[float, float] | None, cap: float | None = 1e6
           ) -> dict[str, Any]:
     side: dict[str, Any] = {"tokens_per_s": tps, "tokens_per_s_per_chip": tps / 10,
                             "facility_power_w": 1e5, "capex_usd": cap,
-                            "tokens_per_joule": tps / 1e5,
+                            "tokens_per_j": tps / 1e5,
                             "usd_per_million_tokens": 1e6 / tps if cap else None,
-                            "goodput": {"interruptions_per_day": tps / 1e3}}
+                            "goodput": {"interruptions_per_s": tps / 1e3 / 86400}}
     if band:
         side["band"] = {"metric": "tokens_per_s_per_chip", "low": band[0] * tps / 10,
                         "high": band[1] * tps / 10}
@@ -184,7 +184,7 @@ def test_missing_price_is_stated_and_power_still_shown(small: dict[str, Any]) ->
             assert cell["value"] is None and "ascend-950dt" in cell["missing"]
             assert rows[m]["winner"] is None or rows[m]["winner"]["system"] == "gb200-nvl72"
         assert rows["facility_power_w"]["cells"]["atlas-950-superpod"]["value"] > 0
-        assert rows["tokens_per_joule"]["cells"]["atlas-950-superpod"]["value"] > 0
+        assert rows["tokens_per_j"]["cells"]["atlas-950-superpod"]["value"] > 0
 
 
 def test_breakdowns_add_up_to_the_total(small: dict[str, Any]) -> None:

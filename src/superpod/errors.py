@@ -8,20 +8,49 @@ in memory, degrees do not divide): it is a result with a reason, counted by sear
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+#: problems of one file reported together, at most
+MAX_PROBLEMS = 20
 
 
 class SpecError(Exception):
-    """Bad input. The message names the file, the field, the value and what is allowed."""
+    """Bad input. The message names the file, the field, the value and what is allowed.
+
+    One error may carry a file's further problems (``problems``, at most ``MAX_PROBLEMS``
+    in all): its text is then one line per problem."""
 
     def __init__(self, message: str, *, file: str | None = None, field: str | None = None,
-                 value: object = None, allowed: str | None = None) -> None:
+                 value: object = None, allowed: str | None = None,
+                 problems: Sequence[SpecError] = (), more: int = 0) -> None:
         self.file = file
         self.field = field
         self.value = value
         self.allowed = allowed
         self.detail = message
-        super().__init__(self._line())
+        self.problems = tuple(problems)
+        self.more = more  #: problems found beyond ``MAX_PROBLEMS``, not listed
+        lines = [self._line(), *(p._line() for p in self.problems)]
+        if more:
+            lines.append(f"{file + ': ' if file else ''}and {more} more problem(s)")
+        super().__init__("\n".join(lines))
+
+    @property
+    def all(self) -> tuple[SpecError, ...]:
+        """This problem and the ones it carries."""
+        return (self, *self.problems)
+
+    @classmethod
+    def combine(cls, errors: Sequence[SpecError]) -> SpecError:
+        """One error reporting ``errors`` (each may carry its own), the first
+        ``MAX_PROBLEMS`` listed."""
+        flat = [p for e in errors for p in e.all]
+        extra = sum(e.more for e in errors)
+        first, rest = flat[0], flat[1:MAX_PROBLEMS]
+        return cls(first.detail, file=first.file, field=first.field, value=first.value,
+                   allowed=first.allowed, problems=rest,
+                   more=extra + max(0, len(flat) - MAX_PROBLEMS))
 
     def _line(self) -> str:
         where = ": ".join(p for p in (self.file, self.field) if p)

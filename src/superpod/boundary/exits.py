@@ -40,8 +40,16 @@ def error_object(message: str, *, file: str | None = None, field: str | None = N
 
 
 def spec_error_object(exc: SpecError) -> dict[str, Any]:
-    return error_object(exc.detail.strip(), file=exc.file, field=exc.field, value=exc.value,
-                        allowed=exc.allowed)
+    """The error object; a file's further problems (up to 20 in all) under ``problems``,
+    each an error object's inner mapping, and ``more`` for those beyond."""
+    obj = error_object(exc.detail.strip(), file=exc.file, field=exc.field, value=exc.value,
+                       allowed=exc.allowed)
+    if exc.problems or exc.more:
+        obj["error"]["problems"] = [error_object(p.detail.strip(), file=p.file, field=p.field,
+                                                 value=p.value, allowed=p.allowed)["error"]
+                                    for p in exc.problems]
+        obj["error"]["more"] = exc.more
+    return obj
 
 
 def write_json_error(obj: dict[str, Any]) -> None:

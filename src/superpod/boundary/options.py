@@ -24,7 +24,7 @@ MAX_INT = 2**31 - 1
 MAX_CHIPS = 2**21
 #: options whose zero is a real answer
 ZERO_OK = frozenset({
-    "mtp", "fail_links", "trials", "zero", "seed", "utilisation", "load",
+    "mtp", "fail_links", "trials", "zero", "seed", "utilization", "load",
     "electricity_usd_per_kwh", "chip_price_usd", "weight_offload", "prefix_cache_hit",
     "mtp_acceptance"})
 #: (lowest, highest) per option, where the default rule is not enough
@@ -41,7 +41,7 @@ BOUNDS: Mapping[str, tuple[float, float]] = {
     "concurrent_groups": (1, 1_000_000),
     "ranks_per_chip": (1, 64),
     "zero": (0, 3),
-    "utilisation": (0, 1),
+    "utilization": (0, 1),
     "load": (0, 1),
     "mtp_acceptance": (0, 1),
     "weight_offload": (0, 1),

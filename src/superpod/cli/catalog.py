@@ -22,13 +22,10 @@ def systems(system: SystemFile = None, as_json: Json = False) -> None:
     """List the system catalog, one line each."""
     from superpod.report.systems import systems_view
 
-    cat = api.catalog(_files(system))
     if as_json:
-        _emit_json({"systems": [{"id": s.id, "name": s.name, "chip": s.chip, "chips": s.chips,
-                                 "status": s.status, "evidence": s.evidence,
-                                 "scale_up": s.scale_up.kind, "source": s.source}
-                                for s in cat.systems.values()]})
+        _emit_json(api.systems(_files(system)))
         return
+    cat = api.catalog(_files(system))
     _render(systems_view(cat.systems))
 
 
@@ -97,12 +94,10 @@ def topology(system_id: Annotated[str | None, typer.Argument(metavar="SYSTEM")] 
     """Topology: diameter, bisection, links, optics, fabric cost.
 
     Also the structure per level and the switches."""
-    from superpod.network.facts import topology_facts
     from superpod.report.network import topology_view
 
     files = _files(system)
-    sid = _resolve_id(system_id, files)
-    facts = topology_facts(api.system(sid, chips, files), api.catalog(files))
+    facts = api.topology(_resolve_id(system_id, files), chips, files)
     if as_json:
         _emit_json(facts)
     else:

@@ -18,9 +18,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from superpod.api.resolve import resolve_id, system_arg
 from superpod.boundary import exits, jsonio
 from superpod.boundary.files import check_output
 from superpod.boundary.options import check_options, option_name
+from superpod.choices import check_choice
 from superpod.cli.clickcompat import ClickException, get_current_context
 from superpod.errors import SpecError
 
@@ -31,6 +33,10 @@ err = Console(stderr=True, markup=False, **_PLAIN)
 F = TypeVar("F", bound=Callable[..., Any])
 #: parameters that name a file the command writes (checked before the work starts)
 OUTPUT_PARAMS = ("report", "write_bands", "output")
+
+__all__ = ["Chips", "Json", "Model", "Report", "SystemFile", "api_defaults", "check_choice",
+           "emit_json", "err", "files_of", "friendly", "out", "render", "resolve_id",
+           "system_arg"]
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (SI units) for scripts.")]
 Report = Annotated[Path | None, typer.Option(
@@ -72,11 +78,13 @@ def friendly(fn: F) -> F:
 
 
 def report_spec_error(exc: SpecError, as_json: bool) -> None:
-    """Bad input: the JSON error object, or ``error: <one line>``."""
+    """Bad input: the JSON error object, or ``error: <one line>`` per problem (a file's
+    problems come together)."""
     if as_json:
         exits.write_json_error(exits.spec_error_object(exc))
     else:
-        err.print(Text("error: ", style="red") + str(exc), highlight=False, soft_wrap=True)
+        for line in str(exc).splitlines():
+            err.print(Text("error: ", style="red") + line, highlight=False, soft_wrap=True)
 
 
 def _option_names() -> dict[str, str]:
@@ -85,6 +93,8 @@ def _option_names() -> dict[str, str]:
     if ctx is None:
         return {}
     return {str(p.name): max(p.opts, key=len) for p in ctx.command.params if p.opts}
+
+
 def render(obj: Any) -> None:
     """Print a view on stdout; a table too wide for the terminal prints as records."""
     from superpod.report.fit import fit
@@ -97,34 +107,11 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(jsonio.dumps(obj) + "\n")
 
 
-def resolve_id(system_id: str | None, files: list[str]) -> str:
-    """The positional id, or the single system a ``--system`` file defines."""
-    if system_id is not None:
-        return system_id
-    from superpod.hardware.catalog import user_system_ids
+def api_defaults(name: str) -> dict[str, Any]:
+    """The defaults of ``superpod.api.<name>``: what the command's options default to."""
+    from superpod import api
 
-    ids = [i for f in files for i in user_system_ids(f)]
-    if len(ids) == 1:
-        return ids[0]
-    raise SpecError("name a SYSTEM id" + (f" (the files define: {', '.join(ids)})"
-                                          if ids else ""), field="SYSTEM")
-
-
-def system_arg(value: str) -> tuple[str, list[str]]:
-    """``--system`` of the workload commands: a catalog id, a YAML file, or FILE:ID."""
-    path, _, sid = value.partition(":") if ".yaml:" in value or ".yml:" in value else (
-        value, "", "")
-    if path.endswith((".yaml", ".yml")) or _is_file(path):
-        return resolve_id(sid or None, [path]), [path]
-    return value, []
-
-
-def _is_file(path: str) -> bool:
-    """Whether ``path`` names a file (a name too long for the system names none)."""
-    try:
-        return Path(path).is_file()
-    except (OSError, ValueError):
-        return False
+    return api.defaults(getattr(api, name))
 
 
 SystemFile = Annotated[list[Path] | None, typer.Option(
@@ -136,10 +123,3 @@ Model = Annotated[str, typer.Option("--model", "-m",
 def files_of(system: list[Path] | None) -> list[str]:
     """The ``--system`` files as strings."""
     return [str(p) for p in system or []]
-
-
-def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
-    """A value that is not one of ``allowed`` is bad input naming the option."""
-    if value not in allowed:
-        raise SpecError("not a known choice", field=field, value=value,
-                        allowed=", ".join(allowed))

@@ -13,41 +13,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from superpod.cli.choices import REGIONS, SPARE_LEVELS, choice
-from superpod.cli.common import Chips, Json
+from superpod.cli.common import Chips, Json, api_defaults
 from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
 from superpod.cli.common import render as _render
-from superpod.errors import SpecError
-from superpod.units import Dim, UnitError, parse_quantity, parse_size_bytes, si
+from superpod.units import si
 
 if TYPE_CHECKING:
     from rich.console import Group
 
+_R = api_defaults("reliability")
+_K = api_defaults("cost")
+
 SystemArg = Annotated[str, typer.Option(
     "--system", "-s", help="System id, or a YAML file (FILE or FILE:ID).")]
-
-
-def _system(system_arg: str, chips: int | None) -> Any:
-    from superpod import api
-    from superpod.cli.common import system_arg as _system_arg
-
-    system_id, files = _system_arg(system_arg)
-    return api.system(system_id, chips, files), api.catalog(files)
-
-
-def _quantity(text: str | None, dim: Dim, option: str) -> float | None:
-    """An option's quantity in SI units, positive (a zero bandwidth, size or interval is
-    never a default in disguise), or None when the option is not given."""
-    if text is None:
-        return None
-    try:
-        value = parse_quantity(text.replace(" ", ""), dim, positive=True) \
-            if dim is not Dim.BYTES else parse_size_bytes(text.replace(" ", ""))
-    except UnitError as exc:
-        raise SpecError(str(exc), field=option, value=text) from None
-    if value <= 0:
-        raise SpecError("must be positive", field=option, value=text)
-    return value
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -56,86 +35,61 @@ def _quantity(text: str | None, dim: Dim, option: str) -> float | None:
 @_friendly
 def reliability(
         system_arg: SystemArg,
-        chips: Chips = None,
+        chips: Chips = _R["chips"],
         model_params: Annotated[float | None, typer.Option(
             help="Model parameters (e.g. 405e9): checkpoint = params x bytes per param.")]
-        = None,
+        = _R["model_params"],
         checkpoint_bytes: Annotated[str | None, typer.Option(
-            help="Checkpoint size instead, e.g. 5.7TB.")] = None,
+            help="Checkpoint size instead, e.g. 5.7TB.")] = _R["checkpoint_bytes"],
         bytes_per_param: Annotated[float, typer.Option(
-            help="Checkpoint bytes per parameter (mixed-precision Adam: 14).")] = 14.0,
+            help="Checkpoint bytes per parameter (mixed-precision Adam: 14).")]
+        = _R["bytes_per_param"],
         days: Annotated[float, typer.Option(
             help="Failure-free compute the job needs, in days (also the period of "
-                 "expected_interruptions).")] = 30.0,
+                 "expected_interruptions).")] = _R["days"],
         storage_bandwidth: Annotated[str | None, typer.Option(
             help="Aggregate checkpoint storage bandwidth, e.g. 2TB/s (default: Llama 3's "
-                 "Tectonic, 2 TB/s).")] = None,
+                 "Tectonic, 2 TB/s).")] = _R["storage_bandwidth"],
         node_storage_bandwidth: Annotated[str | None, typer.Option(
-            help="Per-node storage bandwidth limit, e.g. 25GB/s.")] = None,
+            help="Per-node storage bandwidth limit, e.g. 25GB/s.")]
+        = _R["node_storage_bandwidth"],
         async_checkpoint: Annotated[bool, typer.Option(
             "--async-checkpoint/--sync-checkpoint",
-            help="Asynchronous: only the device-to-host snapshot blocks training.")] = False,
+            help="Asynchronous: only the device-to-host snapshot blocks training.")]
+        = _R["async_checkpoint"],
         interval: Annotated[str | None, typer.Option(
-            help="Checkpoint interval, e.g. 10min (default: Daly's optimum).")] = None,
+            help="Checkpoint interval, e.g. 10min (default: Daly's optimum).")] = _R["interval"],
         spares: Annotated[str | None, typer.Option(
-            help="Hot spares as GROUP+SPARES, e.g. 64+1 (UB-Mesh).")] = None,
-        spare_level: Annotated[str, choice(SPARE_LEVELS, "What a spare replaces.")] = "chip",
+            help="Hot spares as GROUP+SPARES, e.g. 64+1 (UB-Mesh).")] = _R["spares"],
+        spare_level: Annotated[str, choice(SPARE_LEVELS, "What a spare replaces.")]
+        = _R["spare_level"],
         link_protection: Annotated[bool | None, typer.Option(
             "--link-protection/--no-link-protection",
             help="Scale-up link failures degrade instead of interrupting (default: on for "
-                 "UB-generation Huawei systems, a vendor claim).")] = None,
+                 "UB-generation Huawei systems, a vendor claim).")] = _R["link_protection"],
         dual_plane_scale_out: Annotated[bool, typer.Option(
-            help="Scale-out link failures degrade (dual-plane fabric).")] = False,
+            help="Scale-out link failures degrade (dual-plane fabric).")]
+        = _R["dual_plane_scale_out"],
         trials: Annotated[int, typer.Option(min=0, help="Monte Carlo trials (0: none).")]
-        = 10_000,
-        seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = 0,
+        = _R["trials"],
+        seed: Annotated[int, typer.Option(help="Monte Carlo seed.")] = _R["seed"],
         progress: Annotated[bool | None, typer.Option(
             "--progress/--no-progress",
             help="A progress bar on stderr (default: when stderr is a terminal and no "
                  "--json).")] = None,
         as_json: Json = False) -> None:
     """Interruptions by cause, MTBF, checkpoints, goodput (ETTR)."""
-    from superpod.cli.common import check_choice
-    from superpod.reliability import (
-        FailureOptions,
-        ReliabilityQuery,
-        SparePolicy,
-        Storage,
-        analyse,
-        load_rate_book,
-    )
-    from superpod.reliability import (
-        checkpoint_bytes as ckpt_bytes,
-    )
-
-    check_choice("--spare-level", spare_level, ("chip", "node"))
-    if (model_params is None) == (checkpoint_bytes is None):
-        raise SpecError("give exactly one of --model-params or --checkpoint-bytes",
-                        field="--model-params")
-    nbytes = (ckpt_bytes(model_params, bytes_per_param) if model_params is not None
-              else _quantity(checkpoint_bytes, Dim.BYTES, "--checkpoint-bytes"))
-    sysm, _ = _system(system_arg, chips)
-    book = load_rate_book()
-    storage = Storage.defaults(book)
-    bw = _quantity(storage_bandwidth, Dim.BYTES_PER_S, "--storage-bandwidth")
-    node_bw = _quantity(node_storage_bandwidth, Dim.BYTES_PER_S, "--node-storage-bandwidth")
-    storage = Storage(write_bytes_per_s=storage.write_bytes_per_s if bw is None else bw,
-                      read_bytes_per_s=storage.read_bytes_per_s if bw is None else bw,
-                      node_bytes_per_s=storage.node_bytes_per_s if node_bw is None
-                      else node_bw,
-                      snapshot_bytes_per_s=storage.snapshot_bytes_per_s)
-    options = FailureOptions(
-        link_protection=link_protection, scale_out_dual_plane=dual_plane_scale_out,
-        spares=SparePolicy.parse(spares, spare_level) if spares is not None else None)
-    query = ReliabilityQuery(
-        checkpoint_bytes=0.0 if nbytes is None else nbytes, work_days=days,
-        asynchronous=async_checkpoint,
-        storage=storage, options=options,
-        interval_s=_quantity(interval, Dim.TIME, "--interval"), trials=trials, seed=seed)
+    from superpod import api
     from superpod.progress import wanted
 
-    row = analyse(sysm, query, book,
-                  progress=wanted(as_json) if progress is None else progress)
+    row = api.reliability(
+        system_arg, chips=chips, model_params=model_params, checkpoint_bytes=checkpoint_bytes,
+        bytes_per_param=bytes_per_param, days=days, storage_bandwidth=storage_bandwidth,
+        node_storage_bandwidth=node_storage_bandwidth, async_checkpoint=async_checkpoint,
+        interval=interval, spares=spares, spare_level=spare_level,
+        link_protection=link_protection, dual_plane_scale_out=dual_plane_scale_out,
+        trials=trials, seed=seed,
+        progress=wanted(as_json) if progress is None else progress)
     if as_json:
         _emit_json(row)
     else:
@@ -151,22 +105,28 @@ def _days(seconds: float | None) -> str:
 
 
 def reliability_view(r: dict[str, Any]) -> Group:
-    """Summary, then causes sorted by events, then the cross-checks."""
+    """Summary, then causes sorted by events, then the cross-checks (rates shown per day,
+    FIT per 1e9 component-hours; the JSON carries them per second)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
+    from superpod.reliability.rates import FIT_PER_S, S_PER_DAY
+
+    def day(rate: float) -> str:
+        return f"{rate * S_PER_DAY:.3g}"
+
     ck = r["checkpoint"]
-    t = Table(title=f"{r['system']}: {r['chips']:,} chips, {r['days']:g} days of work",
-              title_justify="left", show_header=False)
+    t = Table(title=f"{r['system']}: {r['chips']:,} chips, {r['work_s'] / S_PER_DAY:g} days "
+                    "of work", title_justify="left", show_header=False)
     t.add_column("what")
     t.add_column("value", justify="right")
     mc = r["monte_carlo"]
     rows = [
         ("interruptions per day (hardware)",
-         f"{r['interruptions_per_day']:.3g} ({r['interruptions_per_day_hardware']:.3g})"),
+         f"{day(r['interruptions_per_s'])} ({day(r['hardware_interruptions_per_s'])})"),
         ("expected interruptions in the period", f"{r['expected_interruptions']:,.1f}"),
-        ("degradations per day (no restart)", f"{r['degradations_per_day']:.3g}"),
+        ("degradations per day (no restart)", day(r["degradations_per_s"])),
         ("job MTBF", _days(r["mtbf_s"])),
         ("checkpoint", f"{si(ck['bytes'], 'B')}, write {ck['write_s']:.3g} s, "
                        f"blocks {ck['blocking_s']:.3g} s"
@@ -176,31 +136,31 @@ def reliability_view(r: dict[str, Any]) -> Group:
         ("recovery per interruption (restart; swap)",
          f"{_days(r['recovery_s']['restart'])}; {_days(r['recovery_s']['swap'])}"),
         ("ETTR (analytic; first order)", f"{r['ettr']:.4f}; {r['ettr_first_order']:.4f}"),
-        ("expected completion", f"{r['expected_completion_days']:.4g} d"),
+        ("expected completion", f"{r['expected_completion_s'] / S_PER_DAY:.4g} d"),
     ]
     if mc:
-        cd = mc["completion_days"]
+        cd = {k: v / S_PER_DAY for k, v in mc["completion_s"].items()}
         rows += [("Monte Carlo completion mean / p50 / p90 / p99",
                   f"{cd['mean']:.4g} / {cd['p50']:.4g} / {cd['p90']:.4g} / {cd['p99']:.4g} d"),
                  (f"Monte Carlo ETTR ({mc['trials']:,} trials, 99% CI)",
                   f"{mc['ettr']:.4f} [{mc['ettr_ci'][0]:.4f}, {mc['ettr_ci'][1]:.4f}]")]
     for row in rows:
         t.add_row(*row)
-    swaps = any(c["swaps_per_day"] for c in r["by_cause"])
+    swaps = any(c["swaps_per_s"] for c in r["by_cause"])
     causes = Table(title="by cause, events per day (FIT: per 1e9 component-hours)",
                    title_justify="left")
     cols = ["cause", "count", "FIT", "events", "interrupt", *(["swap"] if swaps else []),
             "degrade"]
     for col in cols:
         causes.add_column(col, justify="left" if col == "cause" else "right")
-    for c in sorted(r["by_cause"], key=lambda c: -c["events_per_day"]):
-        if c["events_per_day"] <= 0:
+    for c in sorted(r["by_cause"], key=lambda c: -c["events_per_s"]):
+        if c["events_per_s"] <= 0:
             continue
         cells = [c["id"], f"{c['population']:,.0f}",
-                 "-" if c["rate_fit"] is None else f"{c['rate_fit']:,.0f}",
-                 f"{c['events_per_day']:.3g}", f"{c['interruptions_per_day']:.3g}"]
-        cells += [f"{c['swaps_per_day']:.3g}"] if swaps else []
-        causes.add_row(*cells, f"{c['degradations_per_day']:.3g}")
+                 "-" if c["per_job"] else f"{c['rate_per_component_per_s'] / FIT_PER_S:,.0f}",
+                 day(c["events_per_s"]), day(c["interruptions_per_s"])]
+        cells += [day(c["swaps_per_s"])] if swaps else []
+        causes.add_row(*cells, day(c["degradations_per_s"]))
     notes = [r["calibration"]["note"] + f" ({r['calibration']['run']})."]
     notes += r["notes"] + r["warnings"]
     return Group(t, causes, Text("\n".join(f"note: {n}" for n in notes), style="dim"))
@@ -214,38 +174,32 @@ def cost(
         system_arg: SystemArg,
         tokens_per_s: Annotated[float, typer.Option(
             help="Tokens per second while busy (trained or served).")],
-        chips: Chips = None,
-        utilisation: Annotated[float, typer.Option(
+        chips: Chips = _K["chips"],
+        utilization: Annotated[float, typer.Option(
+            "--utilization", "--utilisation",
             help="Share of the year the system is busy at --tokens-per-s (idle otherwise).")]
-        = 1.0,
+        = _K["utilization"],
         load: Annotated[float, typer.Option(
-            help="Compute, memory and network utilisation while busy (power model).")]
-        = 1.0,
+            help="Compute, memory and network utilization while busy (power model).")]
+        = _K["load"],
         electricity_usd_per_kwh: Annotated[float | None, typer.Option(
-            help="Electricity price (default: by region, US 0.078, China 0.056).")] = None,
+            help="Electricity price (default: by region, US 0.078, China 0.056).")]
+        = _K["electricity_usd_per_kwh"],
         region: Annotated[str | None, choice(
-            REGIONS, "Electricity region (default: by vendor).")] = None,
+            REGIONS, "Electricity region (default: by vendor).")] = _K["region"],
         years: Annotated[float | None, typer.Option(
-            help="IT depreciation years (default 4).")] = None,
+            help="IT depreciation years (default 4).")] = _K["years"],
         chip_price_usd: Annotated[float | None, typer.Option(
-            help="Price per accelerator (default: the price book).")] = None,
-        pue: Annotated[float | None, typer.Option(help="PUE (default 1.2).")] = None,
+            help="Price per accelerator (default: the price book).")]
+        = _K["chip_price_usd"],
+        pue: Annotated[float | None, typer.Option(help="PUE (default 1.2).")] = _K["pue"],
         as_json: Json = False) -> None:
     """Capex, opex, power, tokens per joule, dollars per Mtoken."""
-    from superpod.cost import CostQuery, cost_report, default_prices, with_overrides
-    from superpod.cost.prices import J_PER_KWH
+    from superpod import api
 
-    sysm, cat = _system(system_arg, chips)
-    if region is not None:
-        from superpod.cli.common import check_choice
-
-        check_choice("--region", region, REGIONS)
-    prices = default_prices(sysm, cat, region=region, chip_usd=chip_price_usd)
-    prices = with_overrides(
-        prices, pue=pue, depreciation_years=years,
-        electricity_usd_per_j=None if electricity_usd_per_kwh is None
-        else electricity_usd_per_kwh / J_PER_KWH)
-    row = cost_report(sysm, prices, CostQuery(tokens_per_s, utilisation, load))
+    row = api.cost(system_arg, tokens_per_s, chips=chips, utilization=utilization, load=load,
+                   electricity_usd_per_kwh=electricity_usd_per_kwh, region=region,
+                   years=years, chip_price_usd=chip_price_usd, pue=pue)
     if as_json:
         _emit_json(row)
     else:
@@ -262,9 +216,11 @@ def cost_view(r: dict[str, Any]) -> Group:
     from rich.table import Table
     from rich.text import Text
 
+    from superpod.cost.prices import J_PER_KWH
+
     chips = r["chips"]
     t = Table(title=f"{r['system']}: {chips:,} chips at {r['tokens_per_s']:,.0f} tokens/s, "
-                    f"busy {r['utilisation']:.0%}", title_justify="left")
+                    f"busy {r['utilization']:.0%}", title_justify="left")
     for col in ("", "total", "per chip"):
         t.add_column(col, justify="left" if not col else "right")
     for group, usd in r["capex_breakdown_usd"].items():
@@ -274,7 +230,7 @@ def cost_view(r: dict[str, Any]) -> Group:
               f"{r['it_power_w'] / 1e3:,.1f} kW; {r['idle_it_power_w'] / 1e3:,.1f} kW",
               f"{r['it_power_w'] / chips:,.0f} W")
     inp = r["inputs"]
-    t.add_row(f"opex per year (${inp['electricity_usd_per_kwh']:.3f}/kWh, "
+    t.add_row(f"opex per year (${inp['electricity_usd_per_j'] * J_PER_KWH:.3f}/kWh, "
               f"PUE {inp['pue']:g})", _usd(r["opex_usd_per_year"]),
               _usd(r["opex_usd_per_year"] / chips))
     a = r["annual_cost_usd"]

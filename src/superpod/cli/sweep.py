@@ -73,8 +73,8 @@ def sweep(args: Annotated[list[str] | None, typer.Argument(
     if len(args) != 1:
         raise SpecError("give one sweep spec file", field="SPEC.yaml",
                         allowed="SPEC.yaml, show FILE, or --example")
-    _run(args[0], out_file, workers, engine, ray_address, resume, verbose,
-         as_json and not (pareto or export))
+    _run(args[0], out_file, workers, engine, ray_address, resume, verbose, as_json,
+         shown_after=bool(pareto or export))
     if pareto or export:  # then the store, as `sweep show` reads it
         _show(out_file, pareto, export, as_json)
 
@@ -107,7 +107,10 @@ def _check_options(out_file: str, engine: str, ray_address: str | None, pareto: 
 
 
 def _run(spec_file: str, out_file: str, workers: int | None, engine: str,
-         ray_address: str | None, resume: bool, verbose: bool, as_json: bool) -> None:
+         ray_address: str | None, resume: bool, verbose: bool, as_json: bool,
+         shown_after: bool = False) -> None:
+    """Run a spec into its store; print the run's summary (with ``--json``, unless the
+    store's rows are printed after it: then they are the one JSON document)."""
     from superpod.progress import Bar, wanted
     from superpod.sweep.run import run_sweep, stderr_log
     from superpod.sweep.spec import load_spec
@@ -121,7 +124,8 @@ def _run(spec_file: str, out_file: str, workers: int | None, engine: str,
                         log=stderr_log if verbose else None)
     doc = run.to_dict() | {"out": out_file}
     if as_json:
-        _emit_json(doc)
+        if not shown_after:
+            _emit_json(doc)
         return
     st = ", ".join(f"{v} {k}" for k, v in sorted(run.status.items())) or "nothing new"
     out.print(f"{run.total} points: {run.skipped} already stored, {run.evaluated} evaluated "

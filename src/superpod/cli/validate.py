@@ -37,15 +37,12 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
     """Predict published measurements and report the errors."""
     from superpod.progress import Bar, wanted
     from superpod.report.validation import validation_view
-    from superpod.validate.cases import PUBLIC_CASES
-    from superpod.validate.runner import validate_file
 
     with Bar("validate", 1, wanted(as_json)) as bar:
-        result = validate_file(str(case_file or PUBLIC_CASES), tuple(_files(system)),
-                               str(calibration) if calibration else None,
-                               cross_validate=cross_validate,
-                               write_bands=str(write_bands) if write_bands else None,
-                               progress=lambda d, t: bar.update(d, t, "cases"))
+        result = api.validate(case_file, system_files=_files(system),
+                              calibration=calibration, cross_validate=cross_validate,
+                              write_bands=write_bands,
+                              progress=lambda d, t: bar.update(d, t, "cases"))
     if report is not None:
         from superpod.report.html import write_report
         from superpod.report.html_views import validate_report

@@ -19,7 +19,7 @@ from superpod.power.load import Load
 
 def economics_at_load(system: System, cat: Catalog, tokens_per_s: float, load: Load
                       ) -> dict[str, Any]:
-    """``power_w``, ``facility_power_w``, ``tokens_per_joule``, ``usd_per_million_tokens``,
+    """``it_power_w``, ``facility_power_w``, ``tokens_per_j``, ``usd_per_million_tokens``,
     ``capex_usd`` (W, W, tokens/J, $, $), and ``unpriced_parts`` / ``cost_error``."""
     try:
         cost = cost_report(system, default_prices(system, cat),
@@ -29,12 +29,12 @@ def economics_at_load(system: System, cat: Catalog, tokens_per_s: float, load: L
         from superpod.power.load import power_report
 
         rep = power_report(system, load, tokens_per_s)
-        return {"power_w": rep.it_w, "facility_power_w": rep.facility_w,
-                "tokens_per_joule": tokens_per_s / rep.facility_w,
+        return {"it_power_w": rep.it_w, "facility_power_w": rep.facility_w,
+                "tokens_per_j": tokens_per_s / rep.facility_w,
                 "usd_per_million_tokens": None, "capex_usd": None, "cost_error": str(exc)}
     out: dict[str, Any] = {
-        "power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
-        "tokens_per_joule": cost["tokens_per_j"],
+        "it_power_w": cost["it_power_w"], "facility_power_w": cost["facility_power_w"],
+        "tokens_per_j": cost["tokens_per_j"],
         "usd_per_million_tokens": cost["usd_per_million_tokens"],
         "capex_usd": cost["capex_usd"], "unpriced_parts": cost["unpriced_parts"]}
     if cost["unpriced_parts"]:  # a missing price is never counted as $0

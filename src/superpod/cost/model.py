@@ -185,16 +185,16 @@ def capital_recovery_factor(rate: float, years: float) -> float:
     return float(rate / (1.0 - math.pow(1.0 + rate, -years)))
 
 
-def average_facility_power_w(busy_it_w: float, idle_it_w: float, utilisation: float,
+def average_facility_power_w(busy_it_w: float, idle_it_w: float, utilization: float,
                              pue: float) -> float:
     """(1): PUE x [U x P_busy + (1 - U) x P_idle]."""
-    return pue * (utilisation * busy_it_w + (1.0 - utilisation) * idle_it_w)
+    return pue * (utilization * busy_it_w + (1.0 - utilization) * idle_it_w)
 
 
-def usd_per_million_tokens(annual_usd: float, tokens_per_s: float, utilisation: float
+def usd_per_million_tokens(annual_usd: float, tokens_per_s: float, utilization: float
                            ) -> float:
     """(3): annual cost over the tokens of a year (busy a fraction U of it)."""
-    tokens = tokens_per_s * utilisation * S_PER_YEAR
+    tokens = tokens_per_s * utilization * S_PER_YEAR
     return math.inf if tokens <= 0 else annual_usd / tokens * 1e6
 
 
@@ -203,15 +203,15 @@ class CostQuery:
     """A throughput and how busy the system is; ``load`` is the power model's load."""
 
     tokens_per_s: float
-    utilisation: float = 1.0  # share of the year the system is busy at tokens_per_s
-    load: float = 1.0  # compute = memory = network utilisation while busy
+    utilization: float = 1.0  # share of the year the system is busy at tokens_per_s
+    load: float = 1.0  # compute = memory = network utilization while busy
     #: the job's activity (tensor cores, HBM, links) while busy; replaces ``load``
     activity: Load | None = None
 
     def __post_init__(self) -> None:
         if not (self.tokens_per_s > 0 and math.isfinite(self.tokens_per_s)):
             raise SpecError("must be positive", field="--tokens-per-s", value=self.tokens_per_s)
-        for name in ("utilisation", "load"):
+        for name in ("utilization", "load"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise SpecError("must lie in [0, 1]", field=f"--{name}", value=v)
@@ -222,7 +222,7 @@ def cost_report(system: System, prices: Prices, q: CostQuery) -> dict[str, Any]:
     cap = capex(system, prices)
     power = power_report(system, q.activity or Load.uniform(q.load), q.tokens_per_s,
                          prices.pue)
-    avg_w = average_facility_power_w(power.it_w, power.idle_w, q.utilisation, prices.pue)
+    avg_w = average_facility_power_w(power.it_w, power.idle_w, q.utilization, prices.pue)
     energy_j = avg_w * S_PER_YEAR
     opex = energy_j * prices.electricity_usd_per_j
     amort_it = cap.it_usd * capital_recovery_factor(prices.cost_of_capital,
@@ -232,17 +232,17 @@ def cost_report(system: System, prices: Prices, q: CostQuery) -> dict[str, Any]:
     annual = amort_it + amort_fac + opex
     return {
         "system": system.spec.id, "chips": system.counts.chips,
-        "tokens_per_s": q.tokens_per_s, "utilisation": q.utilisation, "load": q.load,
+        "tokens_per_s": q.tokens_per_s, "utilization": q.utilization, "load": q.load,
         "capex_usd": cap.total_usd, "capex_it_usd": cap.it_usd,
         "capex_per_chip_usd": cap.total_usd / system.counts.chips,
         "capex_breakdown_usd": cap.breakdown_usd, "unpriced_parts": list(cap.unpriced),
-        "opex_usd_per_year": opex, "facility_energy_kwh_per_year": energy_j / J_PER_KWH,
+        "opex_usd_per_year": opex, "facility_energy_j_per_year": energy_j,
         "annual_cost_usd": {"capex_it": amort_it, "capex_facility": amort_fac,
                             "opex": opex, "total": annual},
         "usd_per_million_tokens": usd_per_million_tokens(annual, q.tokens_per_s,
-                                                         q.utilisation),
+                                                         q.utilization),
         "tco_usd": cap.total_usd + opex * prices.depreciation_years,
-        "it_power_w": power.it_w, "it_power_kw": power.it_w / 1e3,
+        "it_power_w": power.it_w,
         "facility_power_w": power.facility_w, "idle_it_power_w": power.idle_w,
         "average_facility_power_w": avg_w,
         "tokens_per_j": power.tokens_per_s / power.facility_w if power.tokens_per_s else None,
@@ -252,7 +252,7 @@ def cost_report(system: System, prices: Prices, q: CostQuery) -> dict[str, Any]:
             "chip_usd": prices.chip_usd, "host_per_node_usd": prices.host_per_node_usd,
             "scale_up_per_chip_usd": prices.scale_up_per_chip_usd,
             "facility_usd_per_w": prices.facility_usd_per_w,
-            "electricity_usd_per_kwh": prices.electricity_usd_per_kwh,
+            "electricity_usd_per_j": prices.electricity_usd_per_j,
             "electricity_region": prices.electricity_region, "pue": prices.pue,
             "years": prices.depreciation_years,
             "facility_years": prices.facility_depreciation_years,

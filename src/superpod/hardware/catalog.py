@@ -2,7 +2,9 @@
 
 The built-in catalog lives in ``superpod/catalog/{chips,parts,systems}.yaml``. A user file
 (``--system my.yaml``) may add or replace entries under the same top-level keys, or describe
-one system at top level. ``extends: <id>`` lets a system start from another one.
+one system at top level. ``extends: <id>`` lets a chip start from another chip and a system
+from another system (maps such as ``peak_dense`` or ``scale_out`` merge key by key; every
+other key replaces). A file's problems are reported together, up to 20.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "chips": Chip, "transceivers": Transceiver, "switches": Switch, "cpus": Cpu, "nics": Nic,
     "systems": SystemSpec,
 }
-#: system keys whose maps merge under ``extends``; every other key replaces.
-MERGED_KEYS = frozenset({"node", "scale_up", "scale_out", "cabinets"})
+#: keys whose maps merge under ``extends`` (by section); every other key replaces.
+MERGED_KEYS = {"systems": frozenset({"node", "scale_up", "scale_out", "cabinets"}),
+               "chips": frozenset({"peak_dense"})}
+PART_SECTIONS = ("chips", "transceivers", "switches", "cpus", "nics")
+Raw = dict[str, dict[str, dict[str, Any]]]  #: section -> id -> the entry as written
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,36 +65,47 @@ class Catalog:
                             allowed=", ".join(sorted(self.chips))) from None
 
 
-def _resolve_extends(raw: list[dict[str, Any]], base: Mapping[str, dict[str, Any]],
-                     file: str) -> list[dict[str, Any]]:
-    """Expand ``extends:`` chains into full system mappings."""
-    by_id = dict(base) | {r["id"]: r for r in raw if isinstance(r.get("id"), str)}
+def _resolve_extends(section: str, raw: list[Any], base: Mapping[str, dict[str, Any]],
+                     file: str, problems: list[SpecError]) -> list[Any]:
+    """Expand ``extends:`` chains into full mappings (a chip from a chip, a system from a
+    system); a broken chain is a problem of its entry, which is then left out."""
+    by_id = dict(base) | {r["id"]: r for r in raw
+                          if isinstance(r, dict) and isinstance(r.get("id"), str)}
+    merged = MERGED_KEYS.get(section, frozenset())
 
     def expand(entry: dict[str, Any], trail: tuple[str, ...]) -> dict[str, Any]:
         parent_id = entry.get("extends")
         if parent_id is None:
             return entry
+        what_id = section.removesuffix("s")
         if not isinstance(parent_id, str):
-            raise SpecError("must be a system id", file=file,
-                            field=f"systems.{entry.get('id')}.extends",
+            raise SpecError(f"must be a {what_id} id", file=file,
+                            field=f"{section}.{entry.get('id')}.extends",
                             value=parent_id if isinstance(parent_id, int | float) else None,
-                            allowed="a system id (text)")
+                            allowed=f"a {what_id} id (text)")
         if parent_id in trail or parent_id not in by_id:
-            what = "circular extends" if parent_id in trail else "extends an unknown system"
-            raise SpecError(what, file=file, field=f"systems.{entry.get('id')}.extends",
+            what = "circular extends" if parent_id in trail else f"extends an unknown {what_id}"
+            raise SpecError(what, file=file, field=f"{section}.{entry.get('id')}.extends",
                             value=parent_id, allowed=", ".join(sorted(by_id)))
         parent = expand(by_id[parent_id], (*trail, parent_id))
         out = copy.deepcopy({k: v for k, v in parent.items() if k != "extends"})
         for key, value in entry.items():
             if key == "extends":
                 continue
-            if key in MERGED_KEYS and isinstance(value, dict) and isinstance(out.get(key), dict):
+            if key in merged and isinstance(value, dict) and isinstance(out.get(key), dict):
                 out[key] = {**out[key], **value}
             else:
                 out[key] = copy.deepcopy(value)
         return out
 
-    return [expand(r, (str(r.get("id")),)) if isinstance(r, dict) else r for r in raw]
+    expanded: list[Any] = []
+    for r in raw:
+        try:
+            expanded.append(expand(r, (str(r.get("id")),)) if isinstance(r, dict) else r)
+        except SpecError as exc:
+            problems.append(exc)
+            expanded.append(None)
+    return expanded
 
 
 def _validate(model: type[M], raw: Any, *, file: str, where: str) -> M:
@@ -103,11 +119,14 @@ def _validate(model: type[M], raw: Any, *, file: str, where: str) -> M:
 
 
 def _check_refs(cat: Catalog, spec: SystemSpec, file: str, where: str) -> None:
-    """Every part and chip a system names must exist in the catalog, in the right section."""
+    """Every part and chip a system names must exist in the catalog, in the right section
+    (every unknown reference reported)."""
+    problems: list[SpecError] = []
+
     def need(section: Mapping[str, Any], part: str | None, field_: str, kind: str) -> None:
         if part is not None and part not in section:
-            raise SpecError(f"unknown {kind}", file=file, field=f"{where}.{field_}", value=part,
-                            allowed=", ".join(sorted(section)))
+            problems.append(SpecError(f"unknown {kind}", file=file, field=f"{where}.{field_}",
+                                      value=part, allowed=", ".join(sorted(section))))
 
     need(cat.chips, spec.chip, "chip", "chip")
     if spec.node.cpus:
@@ -122,6 +141,8 @@ def _check_refs(cat: Catalog, spec: SystemSpec, file: str, where: str) -> None:
     need(cat.switches, so.switch, "scale_out.switch", "switch")
     need(cat.transceivers, so.transceiver, "scale_out.transceiver", "transceiver")
     need(cat.transceivers, so.nic_transceiver, "scale_out.nic_transceiver", "transceiver")
+    if problems:
+        raise SpecError.combine(problems)
     _check_structure(spec, file, where)
 
 
@@ -164,40 +185,61 @@ def _sections(doc: Any, file: str) -> dict[str, list[Any]]:
     return out
 
 
-def merge_file(cat: Catalog, path: str | Path, raw_systems: Mapping[str, dict[str, Any]]
-               ) -> tuple[Catalog, dict[str, dict[str, Any]]]:
-    """Add (or replace) the entries of one YAML file to a catalog."""
+def merge_file(cat: Catalog, path: str | Path, raw: Raw) -> tuple[Catalog, Raw]:
+    """Add (or replace) the entries of one YAML file to a catalog.
+
+    Every entry is checked; the file's problems are raised together (one ``SpecError``
+    with a line each, up to ``MAX_PROBLEMS``)."""
     file = str(path)
-    return merge_doc(cat, read_yaml(path), raw_systems, file)
+    return merge_doc(cat, read_yaml(path), raw, file)
 
 
-def merge_doc(cat: Catalog, doc: Any, raw_systems: Mapping[str, dict[str, Any]], file: str
-              ) -> tuple[Catalog, dict[str, dict[str, Any]]]:
+def merge_doc(cat: Catalog, doc: Any, raw: Raw, file: str) -> tuple[Catalog, Raw]:
     """``merge_file`` for a document already parsed (``file`` names it in errors)."""
     sections = _sections(doc, file)
+    problems: list[SpecError] = []
+    new_raw: Raw = {k: dict(v) for k, v in raw.items()}
     updates: dict[str, dict[str, Any]] = {}
-    for name in ("chips", "transceivers", "switches", "cpus", "nics"):
+    for name in PART_SECTIONS:
         entries = dict(getattr(cat, name))
-        for i, raw in enumerate(sections.get(name, [])):
-            item = _validate(SECTIONS[name], raw, file=file, where=f"{name}[{i}]")
-            entries[str(getattr(item, "id"))] = item  # noqa: B009 - every section has ids
+        expanded = _resolve_extends(name, sections.get(name, []), raw.get(name, {}), file,
+                                    problems)
+        for i, item_raw in enumerate(expanded):
+            if item_raw is None:
+                continue
+            try:
+                item = _validate(SECTIONS[name], item_raw, file=file, where=f"{name}[{i}]")
+            except SpecError as exc:
+                problems.append(exc)
+                continue
+            item_id = str(getattr(item, "id"))  # noqa: B009 - every section has ids
+            entries[item_id] = item
+            new_raw.setdefault(name, {})[item_id] = item_raw
         updates[name] = entries
     cat = replace(cat, **updates)
-    raw_list = sections.get("systems", [])
-    expanded = _resolve_extends(raw_list, raw_systems, file)
+    expanded = _resolve_extends("systems", sections.get("systems", []),
+                                raw.get("systems", {}), file, problems)
     systems, origins = dict(cat.systems), dict(cat.origins)
-    new_raw = dict(raw_systems)
-    for i, raw in enumerate(expanded):
+    for i, sys_raw in enumerate(expanded):
+        if sys_raw is None:
+            continue
         where = f"systems[{i}]"
-        spec = _validate(SystemSpec, raw, file=file, where=where)
-        _check_refs(cat, spec, file, where)
-        systems[spec.id], origins[spec.id], new_raw[spec.id] = spec, file, raw
+        try:
+            spec = _validate(SystemSpec, sys_raw, file=file, where=where)
+            _check_refs(cat, spec, file, where)
+        except SpecError as exc:
+            problems.append(exc)
+            continue
+        systems[spec.id], origins[spec.id] = spec, file
+        new_raw.setdefault("systems", {})[spec.id] = sys_raw
+    if problems:
+        raise SpecError.combine(problems)
     return replace(cat, systems=systems, origins=origins), new_raw
 
 
 @lru_cache(maxsize=1)
-def _builtin() -> tuple[Catalog, dict[str, dict[str, Any]]]:
-    cat, raw = Catalog(), dict[str, dict[str, Any]]()
+def _builtin() -> tuple[Catalog, Raw]:
+    cat, raw = Catalog(), Raw()
     for name in ("chips.yaml", "parts.yaml", "systems.yaml"):
         cat, raw = merge_file(cat, CATALOG_DIR / name, raw)
     return cat, raw
@@ -208,18 +250,13 @@ def builtin_raw_system(system_id: str) -> dict[str, Any]:
     catalog units): the starting point for variants (sweeps)."""
     cat, raw = _builtin()
     cat.system(system_id)  # an unknown id: a SpecError listing the known ones
-    return copy.deepcopy(raw[system_id])
-
-
-@lru_cache(maxsize=1)
-def _raw_chips() -> dict[str, dict[str, Any]]:
-    doc = read_yaml(CATALOG_DIR / "chips.yaml")
-    return {str(c["id"]): c for c in doc.get("chips", []) if isinstance(c, dict)}
+    return copy.deepcopy(raw["systems"][system_id])
 
 
 def builtin_raw_chip(chip_id: str) -> dict[str, Any]:
-    """A copy of a built-in chip's mapping as its YAML gives it (catalog units)."""
-    raw = _raw_chips()
+    """A copy of a built-in chip's mapping as its YAML gives it (``extends`` expanded,
+    catalog units)."""
+    raw = _builtin()[1].get("chips", {})
     if chip_id not in raw:
         raise SpecError("unknown chip", field="chip", value=chip_id,
                         allowed=", ".join(sorted(raw)))

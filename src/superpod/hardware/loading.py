@@ -185,19 +185,30 @@ def read_model_file(path: str | Path, model: type[M]) -> M:
 
 def spec_error(exc: ValidationError, *, file: str, model: type[BaseModel],
                prefix: str = "") -> SpecError:
-    """Turn the first pydantic error into one ``SpecError`` line (and count the rest)."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = tuple(first["loc"])
+    """Every pydantic error (one per field, up to ``MAX_PROBLEMS``) as one ``SpecError``
+    with a line per problem."""
+    seen: set[tuple[int | str, ...]] = set()
+    problems = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if loc in seen:  # a union reports each branch; the first says enough
+            continue
+        seen.add(loc)
+        problems.append(_problem(e, loc, file=file, model=model, prefix=prefix))
+    return SpecError.combine(problems)
+
+
+def _problem(error: Any, loc: tuple[int | str, ...], *, file: str, model: type[BaseModel],
+             prefix: str) -> SpecError:
+    """One pydantic error as one line: file, field, value, allowed."""
     field = format_loc(loc, prefix)
-    kind = first["type"]
-    value = first.get("input")
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    kind = error["type"]
+    value = error.get("input")
     if kind == "extra_forbidden":
         keys = ", ".join(allowed_keys(model, loc[:-1]))
-        return SpecError("unknown key" + more, file=file, field=field, allowed=keys or None)
+        return SpecError("unknown key", file=file, field=field, allowed=keys or None)
     if kind == "missing":
-        return SpecError("missing required field" + more, file=file, field=field)
-    msg = str(first["msg"]).removeprefix("Value error, ")
+        return SpecError("missing required field", file=file, field=field)
+    msg = str(error["msg"]).removeprefix("Value error, ")
     shown = value if isinstance(value, str | int | float | bool) else None
-    return SpecError(msg + more, file=file, field=field, value=shown)
+    return SpecError(msg, file=file, field=field, value=shown)

@@ -367,7 +367,7 @@ def system_to_dict(s: System) -> dict[str, Any]:
                                "scale_up_network": c.network_cabinets,
                                "scale_out_network": c.scale_out_cabinets},
         "floor_area_m2": s.floor_area_m2,
-        "power_w": s.power_w, "power_breakdown_w": s.power_groups_w,
+        "it_power_w": s.power_w, "power_breakdown_w": s.power_groups_w,
         "power_detail_w": dict(s.power_breakdown_w),
         "pue": spec.pue, "facility_power_w": s.facility_power_w,
         "extrapolated": s.extrapolated, "warnings": list(s.warnings),

@@ -21,9 +21,9 @@ MAX_FACTOR = FACTORS[-1]
 
 def nearest_slo(system: System, model: ModelSpec, opts: InferOptions, work: Workload,
                 tpot_s: float, ttft_s: float | None, infeasible: Any) -> dict[str, Any]:
-    """``{"reason", "option", "value_ms"}``: ``option`` the CLI flag to loosen, None (and
-    ``value_ms`` None) when no factor up to ``MAX_FACTOR`` works. ``infeasible``: the
-    failed search's reasons (a Counter)."""
+    """``{"reason", "option", "value_s"}``: ``option`` the CLI flag to loosen and
+    ``value_s`` its SLO in seconds, None (and ``value_s`` None) when no factor up to
+    ``MAX_FACTOR`` works. ``infeasible``: the failed search's reasons (a Counter)."""
     from superpod.infer.search import plan_infer
 
     top = ", ".join(f"{k} x{v}" for k, v in infeasible.most_common(3))
@@ -37,5 +37,5 @@ def nearest_slo(system: System, model: ModelSpec, opts: InferOptions, work: Work
                            disaggregate=False)
             if r.candidates:
                 return {"reason": reason, "option": option,
-                        "value_ms": (tp if option == "--slo-tpot-ms" else tt or 0.0) * 1e3}
-    return {"reason": reason, "option": None, "value_ms": None}
+                        "value_s": tp if option == "--slo-tpot-ms" else tt or 0.0}
+    return {"reason": reason, "option": None, "value_s": None}

@@ -16,13 +16,13 @@ with f_g the group's idle fraction and a_g in [0, 1] its activity:
       a_acc = s_c u_c + s_m u_m + s_l u_l,   s_c + s_m + s_l = 1                 (2)
 
   with u_c the share of time the tensor / vector cores run kernels (a chip running GEMMs
-  back to back draws about its TDP at any precision), u_m the HBM bandwidth utilisation and
+  back to back draws about its TDP at any precision), u_m the HBM bandwidth utilization and
   u_l the scale-up links' busy fraction. The shares come from
   energy per bit x the chip's own bandwidths (``activity.component_shares``), so the same
   job at FP8 and at BF16 draws what its cores, memory and links do, not its MFU against the
   chosen precision's peak;
 * CPUs: a = the accelerators' activity (host work follows the job's pace);
-* NICs and switches: a = u_n, the network utilisation;
+* NICs and switches: a = u_n, the network utilization;
 * optics: constant (f = 1): lasers and drivers (DSP or linear) draw the same power idle;
 * other: scales with accelerator + CPU power, as the system model defines it
   (``node.overhead_fraction`` of accelerator + CPU power).
@@ -75,11 +75,11 @@ class Load:
         for name in ("compute", "memory", "network"):
             v = getattr(self, name)
             if not (0.0 <= v <= 1.0) or math.isnan(v):
-                raise SpecError("a utilisation must lie in [0, 1]", field=name, value=v)
+                raise SpecError("a utilization must lie in [0, 1]", field=name, value=v)
 
     @classmethod
-    def uniform(cls, utilisation: float) -> Load:
-        return cls(utilisation, utilisation, utilisation)
+    def uniform(cls, utilization: float) -> Load:
+        return cls(utilization, utilization, utilization)
 
     @classmethod
     def idle(cls) -> Load:

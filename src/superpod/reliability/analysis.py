@@ -103,7 +103,7 @@ def goodput_model(system: System, q: ReliabilityQuery, book: RateBook | None = N
 
 def analyse(system: System, q: ReliabilityQuery, book: RateBook | None = None,
             progress: bool = False) -> dict[str, Any]:
-    """The ``reliability --json`` object (SI units; rates also per day)."""
+    """The ``reliability --json`` object (SI units: seconds, events per second)."""
     book = book or load_rate_book()
     fm, ckpt, gm = goodput_model(system, q, book)
     completion = expected_completion_s(gm)
@@ -113,11 +113,11 @@ def analyse(system: System, q: ReliabilityQuery, book: RateBook | None = None,
     sp = q.options.spares
     return {
         "system": system.spec.id, "chips": system.counts.chips, "nodes": system.counts.nodes,
-        "days": q.work_days,
-        "interruptions_per_day": fm.interruptions_per_s * S_PER_DAY,
-        "interruptions_per_day_hardware": fm.hardware_interruptions_per_s * S_PER_DAY,
-        "swaps_per_day": fm.swaps_per_s * S_PER_DAY,
-        "degradations_per_day": fm.degradations_per_s * S_PER_DAY,
+        "work_s": q.work_days * S_PER_DAY,
+        "interruptions_per_s": fm.interruptions_per_s,
+        "hardware_interruptions_per_s": fm.hardware_interruptions_per_s,
+        "swaps_per_s": fm.swaps_per_s,
+        "degradations_per_s": fm.degradations_per_s,
         "expected_interruptions": fm.expected_interruptions(q.work_days * S_PER_DAY),
         "expected_interruptions_to_completion": fm.interruptions_per_s * completion,
         "mtbf_s": fm.mtbf_s if finite else None,
@@ -141,7 +141,7 @@ def analyse(system: System, q: ReliabilityQuery, book: RateBook | None = None,
         "ettr": ettr(gm),
         "ettr_first_order": ettr_first_order(ckpt.blocking_s, gm.interval_s, fm.mtbf_s,
                                              restart) if finite else ettr(gm),
-        "expected_completion_days": completion / S_PER_DAY,
+        "expected_completion_s": completion,
         "by_cause": [c.to_dict() for c in fm.by_cause],
         "monte_carlo": mc.to_dict() if mc else None,
         "cross_checks": cross_checks(book),
@@ -149,7 +149,10 @@ def analyse(system: System, q: ReliabilityQuery, book: RateBook | None = None,
             "run": book.run.id, "name": book.run.name,
             "note": "per-component rates of the counted causes are calibrated on this one "
                     "run (count / population / duration); re-predicting it checks "
-                    "bookkeeping and scaling, not foresight"},
+                    "bookkeeping and scaling, not foresight",
+            "job_size_exponent": book.job_scaling.exponent,
+            "job_size_reference_chips": book.job_scaling.reference_chips,
+            "job_size_source": book.job_scaling.source},
         "notes": list(fm.notes),
         "warnings": list(system.warnings),
     }

@@ -31,7 +31,8 @@ repair, no restart). Blast radius, by topology and layout:
 * scale-out link: a failed link stalls a collective until the NCCL/HCCL timeout, so it
   interrupts, unless the scale-out is dual-plane (Alibaba HPN's dual ToR), where it
   degrades.
-* per-job causes (software, dependencies, unknown hangs) interrupt, whatever the size.
+* per-job causes (software, dependencies, unknown hangs) interrupt; their rate grows with
+  the job's chips as ``rates`` formula (2) says (about in proportion: Meta's job MTTFs).
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ from superpod.hardware.catalog import Catalog
 from superpod.hardware.specs import SystemSpec
 from superpod.hardware.system import System, build_system
 from superpod.reliability.rates import (
-    FIT_PER_S,
-    S_PER_DAY,
     Cause,
     RateBook,
     load_rate_book,
@@ -140,12 +139,12 @@ class CauseRate:
         return {
             "id": c.id, "name": c.name, "category": c.category, "component": c.component,
             "population": self.population,
-            "rate_per_component_per_day": c.rate_per_s * S_PER_DAY,
-            "rate_fit": None if per_job else c.fit,
-            "events_per_day": self.events_per_s * S_PER_DAY,
-            "interruptions_per_day": self.interruptions_per_s * S_PER_DAY,
-            "swaps_per_day": self.swaps_per_s * S_PER_DAY,
-            "degradations_per_day": self.degradations_per_s * S_PER_DAY,
+            "rate_per_component_per_s": c.rate_per_s,
+            "per_job": per_job,
+            "events_per_s": self.events_per_s,
+            "interruptions_per_s": self.interruptions_per_s,
+            "swaps_per_s": self.swaps_per_s,
+            "degradations_per_s": self.degradations_per_s,
             "effect": self.effect, "blast_radius_chips": self.blast_radius_chips,
             "bandwidth_loss_fraction": self.bandwidth_loss_fraction,
             "evidence": c.evidence, "derivation": c.derivation,
@@ -287,7 +286,7 @@ def failure_model(system: System, book: RateBook | None = None,
     if opts.link_protection and not multipath:
         notes.append("link protection requested, but the scale-up fabric has a single path: "
                      "no effect")
-    pops = populations(system)
+    pops = populations(system, book.job_scaling)
     absorbed = _absorbed(book, opts, pops)
     rows = []
     for cause in book.causes:
@@ -315,9 +314,8 @@ def mtbf_by_scale(spec: SystemSpec, cat: Catalog, chips: Sequence[int],
     out = []
     for n in chips:
         m = failure_model(build_system(spec, cat, n), book, options)
-        out.append({"chips": float(n), "interruptions_per_day": m.interruptions_per_s * S_PER_DAY,
-                    "hardware_interruptions_per_day":
-                        m.hardware_interruptions_per_s * S_PER_DAY,
+        out.append({"chips": float(n), "interruptions_per_s": m.interruptions_per_s,
+                    "hardware_interruptions_per_s": m.hardware_interruptions_per_s,
                     "mtbf_s": m.mtbf_s})
     return out
 
@@ -325,7 +323,7 @@ def mtbf_by_scale(spec: SystemSpec, cat: Catalog, chips: Sequence[int],
 def cross_checks(book: RateBook | None = None) -> list[dict[str, Any]]:
     """Each fleet figure against the model's causes, on the calibration run's system."""
     book = book or load_rate_book()
-    pops = populations(book.calibration_system)
+    pops = populations(book.calibration_system, book.job_scaling)
     hardware = [c for c in book.causes if c.component != "job"]
     out = []
     for x in book.cross_checks:
@@ -337,11 +335,11 @@ def cross_checks(book: RateBook | None = None) -> list[dict[str, Any]]:
             compared = list(book.causes)
         else:
             compared = [book.cause(i) for i in x.compare]
-        theirs = rate * pops[x.component] * S_PER_DAY
-        ours = sum(c.rate_per_s * pops[c.component] for c in compared) * S_PER_DAY
+        theirs = rate * pops[x.component]
+        ours = sum(c.rate_per_s * pops[c.component] for c in compared)
         out.append({"id": x.id, "name": x.name, "component": x.component,
-                    "rate_fit": rate / FIT_PER_S,
-                    "their_events_per_day": theirs, "model_events_per_day": ours,
+                    "rate_per_component_per_s": rate,
+                    "their_events_per_s": theirs, "model_events_per_s": ours,
                     "ratio_theirs_to_model": theirs / ours if ours else math.inf,
                     "compared_with": [c.id for c in compared] if len(compared) < 4
                     else str(x.compare), "evidence": x.evidence, "notes": x.notes})

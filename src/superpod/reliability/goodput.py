@@ -158,11 +158,10 @@ class MonteCarloResult:
         return low, (self.work_s / (self.mean_s - half) if self.mean_s > half else math.inf)
 
     def to_dict(self) -> dict[str, Any]:
-        day = 86400.0
         return {"trials": self.trials, "seed": self.seed,
-                "completion_days": {"mean": self.mean_s / day, "p50": self.p50_s / day,
-                                    "p90": self.p90_s / day, "p99": self.p99_s / day},
-                "completion_std_days": self.std_s / day,
+                "completion_s": {"mean": self.mean_s, "p50": self.p50_s, "p90": self.p90_s,
+                                 "p99": self.p99_s},
+                "completion_std_s": self.std_s,
                 "ettr": self.ettr, "ettr_ci": list(self.ettr_ci), "ettr_ci_level": 0.99,
                 "mean_failures": self.mean_failures}
 

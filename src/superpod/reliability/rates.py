@@ -13,7 +13,14 @@ Every cause becomes a rate per component per second, ``rate_per_s``. Two ways in
   the run's duration. Rates from (1) are calibrated on that one run (Llama 3 405B: 16,384
   H100, 2,048 hosts, 54 days); re-predicting it is a check of bookkeeping, not foresight.
 
-Per-job causes (``component: job``) are events per job-second, independent of size.
+Per-job causes (``component: job``) are events per second of a job of the calibration run's
+size; a job of N chips has population
+
+    P_job = (N / N_run) ** alpha,   alpha = ln(T_small / T_large) / ln(N_large / N_small)   (2)
+
+with T the measured job mean time to failure at two job sizes of one fleet
+(``job_size_scaling``: Meta's RSC clusters, arXiv 2410.21680: 47.7 d at 8 GPUs, 7.9 h at
+1,024, alpha = 1.03). A file without ``job_size_scaling`` keeps per-job rates constant.
 """
 
 from __future__ import annotations
@@ -153,8 +160,41 @@ class RecoveryDefault(_Spec):
     notes: str = ""
 
 
+class JobSizePoint(_Spec):
+    chips: int = Field(ge=1)
+    mttf_s: Seconds = Field(alias="mttf", gt=0)
+
+
+class JobSizeScalingSpec(_Spec):
+    points: list[JobSizePoint] = Field(min_length=2, max_length=2)
+    evidence: Evidence
+    source: str = Field(min_length=3)
+    notes: str = ""
+
+    @property
+    def exponent(self) -> float:
+        """Formula (2): how fast a job's interruption rate grows with its chips."""
+        small, large = sorted(self.points, key=lambda p: p.chips)
+        if small.chips == large.chips:
+            raise SpecError("needs two different job sizes", field="job_size_scaling.points")
+        return math.log(small.mttf_s / large.mttf_s) / math.log(large.chips / small.chips)
+
+
+@dataclass(frozen=True)
+class JobScaling:
+    """Formula (2): a per-job rate, counted at ``reference_chips``, grows as chips^exponent."""
+
+    exponent: float = 0.0
+    reference_chips: int = 1
+    source: str = "no job_size_scaling: per-job rates independent of size"
+
+    def population(self, chips: int) -> float:
+        return float((chips / self.reference_chips) ** self.exponent)
+
+
 class ReliabilityFile(_Spec):
     calibration_runs: list[RunSpec]
+    job_size_scaling: JobSizeScalingSpec | None = None
     causes: list[CauseSpec]
     cross_checks: list[CrossCheckSpec] = Field(default_factory=list)
     observations: list[ObservationSpec] = Field(default_factory=list)
@@ -191,6 +231,7 @@ class RateBook:
     observations: tuple[ObservationSpec, ...]
     recovery: Mapping[str, float]  # SI values: seconds, bytes/s, bytes per parameter
     recovery_sources: Mapping[str, RecoveryDefault]
+    job_scaling: JobScaling = JobScaling()
 
     def cause(self, cause_id: str) -> Cause:
         for c in self.causes:
@@ -200,8 +241,8 @@ class RateBook:
                         allowed=", ".join(c.id for c in self.causes))
 
 
-def populations(system: System) -> dict[str, float]:
-    """How many of each component a system has (``job`` = 1)."""
+def populations(system: System, job: JobScaling | None = None) -> dict[str, float]:
+    """How many of each component a system has (``job``: formula (2), 1 without scaling)."""
     c, fabric = system.counts, system.scale_out_fabric
     domain_switches = sum(n for n, t in zip(c.scale_up_switches_per_tier,
                                             system.spec.scale_up.switches, strict=True)
@@ -211,7 +252,8 @@ def populations(system: System) -> dict[str, float]:
         "nic": float(c.nics), "scale_out_link": float(fabric.links if fabric.endpoints else 0),
         "scale_out_optical_module": float(c.scale_out_optical_modules),
         "scale_up_optical_module": float(c.scale_up_optical_modules),
-        "scale_up_switch": float(domain_switches), "job": 1.0,
+        "scale_up_switch": float(domain_switches),
+        "job": (job or JobScaling()).population(c.chips),
     }
 
 
@@ -285,7 +327,11 @@ def _load(path: Path, cat: Catalog) -> RateBook:
         raise SpecError(f"{run.system} at {run.chips} chips has {system.counts.nodes} hosts, "
                         f"not the {run.hosts} the run reports", file=file,
                         field="calibration_runs[0].hosts")
-    pops = populations(system)
+    scaling = data.job_size_scaling
+    job = (JobScaling() if scaling is None else
+           JobScaling(exponent=scaling.exponent, reference_chips=run.chips,
+                      source=scaling.source))
+    pops = populations(system, job)
     causes = tuple(_calibrated(c, run, pops, file, f"causes[{i}]")
                    for i, c in enumerate(data.causes))
     counted = sum(c.count or 0 for c in data.causes if c.run == run.id)
@@ -300,4 +346,4 @@ def _load(path: Path, cat: Catalog) -> RateBook:
                     cross_checks=tuple(data.cross_checks),
                     observations=tuple(data.observations),
                     recovery=_recovery(data.recovery, file),
-                    recovery_sources={r.id: r for r in data.recovery})
+                    recovery_sources={r.id: r for r in data.recovery}, job_scaling=job)

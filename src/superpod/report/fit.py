@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
-from rich.errors import MarkupError
 from rich.measure import Measurement
 from rich.padding import Padding
 from rich.table import Table
@@ -26,12 +25,8 @@ def natural_width(console: Console, table: Table) -> int:
 
 
 def _text(cell: Any) -> Text:
-    if isinstance(cell, Text):
-        return cell.copy()
-    try:
-        return Text.from_markup(str(cell))
-    except MarkupError:
-        return Text(str(cell))
+    """A cell as text, never read as markup (the consoles read none either)."""
+    return cell.copy() if isinstance(cell, Text) else Text(str(cell))
 
 
 def records(table: Table) -> Group:

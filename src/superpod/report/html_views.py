@@ -137,7 +137,7 @@ def _sources(rows: list[dict[str, Any]]) -> list[str]:
 
 def _econ(r: dict[str, Any]) -> list[str]:
     usd = r.get("usd_per_million_tokens")
-    return [fmt(r.get("power_w"), "W"), fmt(r.get("tokens_per_joule"), ""),
+    return [fmt(r.get("it_power_w"), "W"), fmt(r.get("tokens_per_j"), ""),
             fmt(usd, "USD") if usd is not None else "n/a (no price)"]
 
 
@@ -191,8 +191,9 @@ def plan_infer_report(doc: dict[str, Any], title: str,
                     "TPOT (ms)", "tokens/s per chip", front=True))
     if doc.get("suggestion"):
         s = doc["suggestion"]
-        rep.add(Lines("no layout meets the SLOs", [s["reason"], f"nearest that works: "
-                                                   f"{s['option']} {s['value_ms']}"]))
+        near = (f"nearest that works: {s['option']} {s['value_s'] * 1e3:g}" if s["value_s"]
+                else "no SLO up to 64x this one works")
+        rep.add(Lines("no layout meets the SLOs", [s["reason"], near]))
     return rep.add(Lines("sources and assumptions", _sources(cands)))
 
 

@@ -42,10 +42,10 @@ def infer_view(r: dict[str, Any]) -> Group:
     t.add_row("TTFT", _ms(r["ttft_s"]) + band_text(r, "ttft_s", "{:.3g}"))
     t.add_row("TPOT", _ms(r["tpot_s"]) + band_text(r, "tpot_s", "{:.3g}"))
     t.add_row("memory per chip", si(r["memory_bytes_per_chip"], "B"))
-    if r.get("power_w") is not None:
+    if r.get("it_power_w") is not None:
         power, usd = economics_cells(r)
         t.add_row("IT power at this load", power)
-        t.add_row("tokens per joule (facility)", f"{r['tokens_per_joule']:.3g}")
+        t.add_row("tokens per joule (facility)", f"{r['tokens_per_j']:.3g}")
         t.add_row("$ per million tokens", usd)
     for key in ("prefill_instances", "decode_instances", "prefill_chips", "decode_chips",
                 "kv_transfer_s"):

@@ -24,7 +24,7 @@ def collective_view(row: dict[str, Any]) -> Table:
     t.add_row("algorithm / protocol", f"{row['algorithm']} / {row['protocol']}")
     t.add_row("engine", row["engine"])
     t.add_row("bottleneck", row["bottleneck"])
-    t.add_row("bottleneck utilisation", f"{row['bottleneck_utilization']:.0%}")
+    t.add_row("bottleneck utilization", f"{row['bottleneck_utilization']:.0%}")
     for k, v in row["breakdown_s"].items():
         t.add_row(f"  {k}", si(v, "s"))
     for n in row["notes"]:

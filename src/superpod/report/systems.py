@@ -69,7 +69,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("switches (scale-out)", lambda r: r["switches"]["scale_out"], _int, "count"),
     Metric("optical modules", lambda r: r["optical_modules"], _int, "count"),
     Metric("cabinets", lambda r: r["cabinets"], _int, "count"),
-    Metric("IT power (full load)", lambda r: r["power_w"], lambda x: si(x, "W", 4)),
+    Metric("IT power (full load)", lambda r: r["it_power_w"], lambda x: si(x, "W", 4)),
     Metric("  accelerators", _power("accelerators"), lambda x: si(x, "W")),
     Metric("  CPUs", _power("cpus"), lambda x: si(x, "W")),
     Metric("  NICs", _power("nics"), lambda x: si(x, "W")),
@@ -78,7 +78,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("  other (fans, conversion, DRAM)", _power("other"), lambda x: si(x, "W")),
     Metric("facility power (x PUE)", lambda r: r["facility_power_w"], lambda x: si(x, "W", 4)),
     Metric("BF16 FLOP/s per IT W",
-           lambda r: (r["peak_flop_per_s"].get("bf16") or 0) / r["power_w"] or None,
+           lambda r: (r["peak_flop_per_s"].get("bf16") or 0) / r["it_power_w"] or None,
            lambda x: si(x, "FLOP/s/W"), "none"),
 )
 

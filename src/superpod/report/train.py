@@ -35,10 +35,10 @@ def train_view(r: dict[str, Any]) -> Group:
     if "goodput" in r:
         g = r["goodput"]
         t.add_row("goodput tokens/s (x ETTR)", f"{g['tokens_per_s']:,.0f} (x {g['ettr']:.3f})")
-        t.add_row("interruptions per day", f"{g['interruptions_per_day']:.2f}")
-    if "power_w" in r:
-        t.add_row("IT power at this load", si(r["power_w"], "W"))
-        t.add_row("tokens per joule (facility)", f"{r['tokens_per_joule']:.3g}")
+        t.add_row("interruptions per day", f"{g['interruptions_per_s'] * 86400:.2f}")
+    if "it_power_w" in r:
+        t.add_row("IT power at this load", si(r["it_power_w"], "W"))
+        t.add_row("tokens per joule (facility)", f"{r['tokens_per_j']:.3g}")
         usd = r.get("usd_per_million_tokens")
         t.add_row("$ per million tokens", f"${usd:.3f}" if usd is not None else
                   "no price (" + str(r.get("cost_error") or "unpriced parts") + ")")
@@ -54,7 +54,7 @@ def train_view(r: dict[str, Any]) -> Group:
 
 def economics_cells(c: dict[str, Any]) -> tuple[str, str]:
     """IT power at the candidate's load and $/Mtok ("no price" where the book has none)."""
-    power = si(c["power_w"], "W") if c.get("power_w") is not None else "-"
+    power = si(c["it_power_w"], "W") if c.get("it_power_w") is not None else "-"
     usd = c.get("usd_per_million_tokens")
     return power, (f"${usd:.3f}" if usd is not None else "no price")
 

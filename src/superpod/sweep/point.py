@@ -18,12 +18,12 @@ from superpod.errors import Infeasible, SpecError
 
 #: numeric outputs kept as their own columns (the full row is kept as JSON too)
 METRICS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_chip", "mfu", "hfu",
-           "memory_bytes_per_chip", "power_w", "facility_power_w", "tokens_per_joule",
+           "memory_bytes_per_chip", "it_power_w", "facility_power_w", "tokens_per_j",
            "usd_per_million_tokens", "capex_usd", "chips")
 #: which way each metric is better (``sweep show --pareto``)
 BETTER = {"step_time_s": "min", "tokens_per_s": "max", "tokens_per_s_per_chip": "max",
-          "mfu": "max", "hfu": "max", "memory_bytes_per_chip": "min", "power_w": "min",
-          "facility_power_w": "min", "tokens_per_joule": "max",
+          "mfu": "max", "hfu": "max", "memory_bytes_per_chip": "min", "it_power_w": "min",
+          "facility_power_w": "min", "tokens_per_j": "max",
           "usd_per_million_tokens": "min", "capex_usd": "min", "chips": "min"}
 
 

@@ -73,7 +73,7 @@ def train_economics(system: System, cat: Catalog, model: ModelSpec, res: TrainRe
     goodput = res.tokens_per_s * ettr
     out: dict[str, Any] = {
         "goodput": {"ettr": ettr, "tokens_per_s": goodput,
-                    "interruptions_per_day": rel["interruptions_per_day"],
+                    "interruptions_per_s": rel["interruptions_per_s"],
                     "checkpoint_interval_s": rel["checkpoint_interval_s"]},
     }
     load = train_activity(system, model, res)

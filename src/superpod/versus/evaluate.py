@@ -77,13 +77,13 @@ def train_side(system: System, cat: Catalog, model: ModelSpec, w: Workload
     return row
 
 
-def interruptions_per_day(system: System, model: ModelSpec) -> float:
-    """Job interruptions per day on the whole system (the failure-rate book)."""
+def interruptions_per_s(system: System, model: ModelSpec) -> float:
+    """Job interruptions per second on the whole system (the failure-rate book)."""
     from superpod.reliability import ReliabilityQuery, analyse, checkpoint_bytes
 
     rel = analyse(system, ReliabilityQuery(checkpoint_bytes=checkpoint_bytes(
         model.params_total), work_days=30.0, trials=0))
-    return float(rel["interruptions_per_day"])
+    return float(rel["interruptions_per_s"])
 
 
 def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
@@ -108,7 +108,7 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
         sug = nearest_slo(system, model, opts, ServeWork(input_len=w.input_len,
                                                          output_len=w.output_len),
                           w.slo_tpot_s, w.slo_ttft_s, res.infeasible)
-        hint = (f"; nearest that works: {sug['option']} {sug['value_ms']:g}"
+        hint = (f"; nearest that works: {sug['option']} {sug['value_s'] * 1e3:g}"
                 if sug["option"] else "")
         return {"infeasible": sug["reason"] + hint, "suggestion": sug,
                 "precision": precision}
@@ -117,7 +117,7 @@ def serve_side(system: System, cat: Catalog, model: ModelSpec, w: Workload,
                          precision)
     row["precision"] = precision
     row["evaluated"] = res.evaluated
-    row["goodput"] = {"interruptions_per_day": interruptions_per_day(system, model)}
+    row["goodput"] = {"interruptions_per_s": interruptions_per_s(system, model)}
     if points:
         from superpod.infer.frontier import frontier_points
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+S_PER_DAY = 86400.0  #: the interruption row is shown per day (its unit says so)
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -36,7 +38,7 @@ METRICS = (
     Metric("tokens_per_s_per_w", "tokens/s per MW (facility)", "tok/s", "high", "direct",
            1e6),
     Metric("tokens_per_s_per_usd", "tokens/s per $M capex", "tok/s", "high", "direct", 1e6),
-    Metric("tokens_per_joule", "tokens per joule (facility)", "tok/J", "high", "direct"),
+    Metric("tokens_per_j", "tokens per joule (facility)", "tok/J", "high", "direct"),
     Metric("usd_per_million_tokens", "$ per million tokens", "USD", "low", "inverse"),
     Metric("interruptions_per_day", "interruptions per day", "/day", "low", ""),
     Metric("chips", "chips", "", "", ""),
@@ -57,9 +59,10 @@ def figures(side: dict[str, Any], chips: int, cabinets: int) -> dict[str, float 
         "tokens_per_s_per_rack": tps / cabinets if tps and cabinets else None,
         "tokens_per_s_per_w": tps / fac if tps and fac else None,
         "tokens_per_s_per_usd": tps / cap if tps and cap else None,
-        "tokens_per_joule": side.get("tokens_per_joule"),
+        "tokens_per_j": side.get("tokens_per_j"),
         "usd_per_million_tokens": side.get("usd_per_million_tokens"),
-        "interruptions_per_day": good.get("interruptions_per_day"),
+        "interruptions_per_day": (good["interruptions_per_s"] * S_PER_DAY
+                                  if good.get("interruptions_per_s") is not None else None),
         "chips": float(chips), "facility_power_w": fac, "capex_usd": cap,
     }
 

@@ -1,9 +1,5 @@
-"""The library API that the CLI is a thin layer over.
-
->>> from superpod.api import show
->>> show("cloudmatrix384")["chips"]
-384
-"""
+"""The catalog part of the API: the catalog, one system built, ``systems``, ``show``,
+``compare`` and the memory tiers."""
 
 from __future__ import annotations
 
@@ -21,6 +17,14 @@ def catalog(system_files: Sequence[str | Path] = ()) -> Catalog:
     from superpod.hardware.catalog import load_catalog
 
     return load_catalog(*system_files)
+
+
+def systems(system_files: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """The ``systems --json`` object: the system catalog, one entry each."""
+    return {"systems": [{"id": s.id, "name": s.name, "chip": s.chip, "chips": s.chips,
+                         "status": s.status, "evidence": s.evidence,
+                         "scale_up": s.scale_up.kind, "source": s.source}
+                        for s in catalog(system_files).systems.values()]}
 
 
 def system(system_id: str, chips: int | None = None,
