@@ -45,7 +45,7 @@ CLASSES = ("traceback", "hang", "exit_code", "internal", "nonstrict_json", "json
 
 def main() -> None:
     args = sys.argv[1:]
-    show = 0
+    show = 3  # examples printed per failure class (--show N)
     if "--show" in args:
         i = args.index("--show")
         show = int(args[i + 1])
