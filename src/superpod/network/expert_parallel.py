@@ -227,16 +227,22 @@ def predicted(fit: EpFit, ranks: int, alpha_s: float, per_token_peer_s: float,
 def refit_ep(fit: EpFit) -> tuple[float, float, float]:
     """(alpha_s, per_token_peer_s, efficiency) fitted (least squares on log value) to the
     fit's points. Free parameters, as the points allow: efficiency; then the per-(token,
-    peer) cost (bandwidth metrics) or the fixed cost (times); then the third (times only)."""
+    peer) cost (bandwidth metrics) or the fixed cost (times); then the third (times only).
+    Two times only (a latency table's smallest and largest EP size): the fixed cost and the
+    per-(token, peer) cost, efficiency held at its bound 1.0 -- at decode-sized batches the
+    transfer is a small share that two points cannot tell apart from the fixed cost, and the
+    three-point low-latency fits on UB and NVLink find the bound (``collectives.yaml``)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     sizes = sorted(fit.points)
     measured = np.array([fit.points[k] for k in sizes], dtype=float)
-    order = ["efficiency", "per_token_peer", "alpha"] if fit.metric == "per_rank_gbps" \
-        else ["efficiency", "alpha", "per_token_peer"]
-    cap = 2 if fit.metric == "per_rank_gbps" else 3
-    free = order[:min(len(sizes), cap)]
+    if fit.metric == "per_rank_gbps":
+        free = ["efficiency", "per_token_peer"][:len(sizes)]
+    elif len(sizes) == 2:
+        free = ["alpha", "per_token_peer"]
+    else:
+        free = ["efficiency", "alpha", "per_token_peer"][:len(sizes)]
     scale = {"efficiency": 1.0, "alpha": 1e-6, "per_token_peer": 1e-9}
     bounds = {"efficiency": (1e-3, 1.0), "alpha": (0.0, 1e4), "per_token_peer": (0.0, 1e3)}
     start = {"efficiency": 0.7, "alpha": 20.0, "per_token_peer": 1.0}
