@@ -186,7 +186,7 @@ def test_validation_case_is_costed_with_the_library_its_document_reports() -> No
 
 # ---------------------------------------------------------------- UB: two independent sources
 
-from superpod.network.placement import levels  # noqa: E402
+from superpod.network.placement import CollectiveResult, levels  # noqa: E402
 
 
 def _ub_ll(lib: str, op: str) -> EpFit:
@@ -256,3 +256,25 @@ def test_cloudmatrix_bandwidths_count_nine_copies_in_binary_gigabytes() -> None:
         t = _ub_ll("cloudmatrix_infer-2025-06", op).points[n] * 1e-6
         copies = gbps * 2 ** 30 * t / message[op] / 128
         assert abs(copies - 9) < 0.05, (op, n, copies)
+
+
+def test_a_mode_without_a_fit_takes_the_other_modes_per_peer_cost_on_the_same_fabric() -> None:
+    # sgl-kernel-npu held out: no normal-mode UB fit is left; the paper's low-latency dispatch
+    # lends its per-(token, peer) cost, the fixed cost and efficiency stay the defaults, and
+    # per-rank bandwidth still falls with EP size
+    sgl = _ub_ll("deepep_ascend-2025-09", "ep_dispatch")
+    paper = _ub_ll("cloudmatrix_infer-2025-06", "ep_dispatch")
+
+    def run(n: int) -> CollectiveResult:
+        s = api.system("atlas-900-a3-superpod", n // 2)
+        return collective(s, CollectiveRequest(
+            "ep_dispatch", n, algorithm="normal", dtype="int8", tokens=4096, hidden=7168,
+            top_k=8, ranks_per_chip=2, ep_library="deepep_ascend-2025-09"))
+
+    with holding_out([source_key(sgl.source)]):
+        r8, r128 = run(8), run(128)
+        assert not r8.calibrated and any("per-(token, peer) cost" in n for n in r8.notes)
+        assert math.isclose(r8.alpha_s, CAL.defaults.alpha_s + paper.per_token_peer_s
+                            * 4096 * 7, rel_tol=1e-9)
+        assert math.isclose(r8.efficiency, CAL.defaults.efficiency)
+        assert r128.per_rank_bytes_per_s < r8.per_rank_bytes_per_s
