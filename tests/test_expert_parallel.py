@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from superpod import api
 from superpod.errors import SpecError
 from superpod.network.calibration import (
+    EpFit,
     library_documented_by,
     load_collective_calibration,
     lookup_ep,
@@ -91,10 +93,10 @@ def test_dispatch_without_its_own_fit_borrows_combine_at_the_wider_dtype() -> No
     # quantisation runs inside dispatch: an FP8 dispatch costed from the combine fit takes as
     # long as the BF16 combine, not half of it
     kept = tuple(e for e in CAL.expert_parallel
-                 if not (e.op == "ep_dispatch" and e.library.startswith("deepep_ascend")))
+                 if not (e.op == "ep_dispatch" and e.up == "ub-cm384"))  # no UB dispatch fit
     cal = CAL.model_copy(update={"expert_parallel": kept})
     s = api.system("atlas-900-a3-superpod", 8)
-    kw = {"tokens": 128, "hidden": 7168, "top_k": 8, "ranks_per_chip": 2}
+    kw: dict[str, Any] = {"tokens": 128, "hidden": 7168, "top_k": 8, "ranks_per_chip": 2}
     disp = ep_collective(s, CollectiveRequest("ep_dispatch", 16, dtype="int8", **kw), cal)
     comb = ep_collective(s, CollectiveRequest("ep_combine", 16, dtype="bf16", **kw), cal)
     assert math.isclose(disp.time_s, comb.time_s, rel_tol=1e-12)
@@ -180,3 +182,99 @@ def test_validation_case_is_costed_with_the_library_its_document_reports() -> No
                                       cat)
     assert "deepep-2025-02 low_latency" in feb and "scale-out" in feb
     assert "deepep-2025-06 low_latency" in jun and "scale-up" in jun
+
+
+# ---------------------------------------------------------------- UB: two independent sources
+
+from superpod.network.placement import CollectiveResult, levels  # noqa: E402
+
+
+def _ub_ll(lib: str, op: str) -> EpFit:
+    return next(e for e in CAL.expert_parallel if e.library == lib and e.op == op
+                and e.mode == "low_latency" and e.up == "ub-cm384")
+
+
+def test_ub_low_latency_is_calibrated_by_two_independent_documents() -> None:
+    for op in ("ep_dispatch", "ep_combine"):
+        docs = {source_key(e.source) for e in CAL.expert_parallel
+                if e.up == "ub-cm384" and e.mode == "low_latency" and e.op == op}
+        assert docs == {"github.com/sgl-project/sgl-kernel-npu/readme.md",
+                        "arxiv.org/abs/2506.12708"}, op
+
+
+def test_with_either_ub_document_held_out_the_other_calibrates_ub() -> None:
+    s = api.system("atlas-900-a3-superpod", 8)
+    req = CollectiveRequest("ep_dispatch", 16, algorithm="low_latency", dtype="int8",
+                            tokens=128, hidden=7168, top_k=8, ranks_per_chip=2,
+                            ep_library="deepep_ascend-2025-09")
+    sgl = _ub_ll("deepep_ascend-2025-09", "ep_dispatch")
+    paper = _ub_ll("cloudmatrix_infer-2025-06", "ep_dispatch")
+    assert collective(s, req).calibrated
+    with holding_out([source_key(sgl.source)]):
+        r = collective(s, req)
+        assert any("cloudmatrix_infer-2025-06" in n for n in r.notes)
+        assert not any("defaults" in n for n in r.notes)
+        # the borrowed fit's constants, on this case's own traffic (8 copies, not the paper's 9)
+        b_up = levels(s, req).b_up_bytes_per_s
+        t = (paper.alpha_s + paper.per_token_peer_s * 128 * 15
+             + 128 * 8 * 7168 * (15 / 16) / (paper.efficiency * b_up))
+        assert math.isclose(r.time_s, t, rel_tol=1e-9)
+    with holding_out([source_key(paper.source)]):
+        r = collective(s, req)
+        assert r.calibrated and math.isclose(r.alpha_s, sgl.alpha_s + sgl.per_token_peer_s
+                                             * 128 * 15, rel_tol=1e-9)
+
+
+def test_two_point_latency_fit_is_the_closed_form_solution() -> None:
+    # two latencies, efficiency at its bound: t_k - transfer_k = alpha + gamma x T x (n_k - 1),
+    # two linear equations in (alpha, gamma)
+    from superpod.network.expert_parallel import fit_levels
+
+    for op in ("ep_dispatch", "ep_combine"):
+        fit = _ub_ll("cloudmatrix_infer-2025-06", op)
+        (n1, t1), (n2, t2) = sorted(fit.points.items())
+        rest = []
+        for n, t in ((n1, t1), (n2, t2)):
+            _, lv, _ = fit_levels(fit, n)
+            row = fit.setup.hidden * (1 if fit.setup.dtype == "int8" else 2)
+            up = fit.setup.tokens * fit.setup.top_k * row * (lv.m - 1) / lv.n
+            rest.append(t * 1e-6 - up / lv.b_up_bytes_per_s)
+        gamma = (rest[1] - rest[0]) / (fit.setup.tokens * (n2 - n1))
+        alpha = rest[0] - gamma * fit.setup.tokens * (n1 - 1)
+        assert fit.efficiency == 1.0
+        assert math.isclose(fit.per_token_peer_s, gamma, rel_tol=0.01), op
+        assert math.isclose(fit.alpha_s, alpha, rel_tol=0.01), op
+
+
+def test_cloudmatrix_bandwidths_count_nine_copies_in_binary_gigabytes() -> None:
+    # the paper's per-rank bandwidth x its latency = 128 tokens x 9 copies (8 routed experts +
+    # the shared expert on its own dies) x the message (7680 B INT8 with scales; 14336 B BF16)
+    quoted = {("ep_dispatch", 8): 71, ("ep_dispatch", 256): 54, ("ep_combine", 8): 131,
+              ("ep_combine", 256): 103}  # GB/s, as the paper prints them
+    message = {"ep_dispatch": 7168 + 512, "ep_combine": 7168 * 2}
+    for (op, n), gbps in quoted.items():
+        t = _ub_ll("cloudmatrix_infer-2025-06", op).points[n] * 1e-6
+        copies = gbps * 2 ** 30 * t / message[op] / 128
+        assert abs(copies - 9) < 0.05, (op, n, copies)
+
+
+def test_a_mode_without_a_fit_takes_the_other_modes_per_peer_cost_on_the_same_fabric() -> None:
+    # sgl-kernel-npu held out: no normal-mode UB fit is left; the paper's low-latency dispatch
+    # lends its per-(token, peer) cost, the fixed cost and efficiency stay the defaults, and
+    # per-rank bandwidth still falls with EP size
+    sgl = _ub_ll("deepep_ascend-2025-09", "ep_dispatch")
+    paper = _ub_ll("cloudmatrix_infer-2025-06", "ep_dispatch")
+
+    def run(n: int) -> CollectiveResult:
+        s = api.system("atlas-900-a3-superpod", n // 2)
+        return collective(s, CollectiveRequest(
+            "ep_dispatch", n, algorithm="normal", dtype="int8", tokens=4096, hidden=7168,
+            top_k=8, ranks_per_chip=2, ep_library="deepep_ascend-2025-09"))
+
+    with holding_out([source_key(sgl.source)]):
+        r8, r128 = run(8), run(128)
+        assert not r8.calibrated and any("per-(token, peer) cost" in n for n in r8.notes)
+        assert math.isclose(r8.alpha_s, CAL.defaults.alpha_s + paper.per_token_peer_s
+                            * 4096 * 7, rel_tol=1e-9)
+        assert math.isclose(r8.efficiency, CAL.defaults.efficiency)
+        assert r128.per_rank_bytes_per_s < r8.per_rank_bytes_per_s

@@ -229,3 +229,29 @@ def test_trtllm_bench_runs_without_two_batch_overlap() -> None:
     assert TRTLLM_BENCH.tbo() is False and SGLANG.tbo() is None and DEFAULT.tbo() is None
     with holding_out([source_key(TRTLLM_PERF_OVERVIEW)]):
         assert TRTLLM_BENCH.tbo() is None  # the library default: whichever is faster
+
+
+def test_cloudmatrix_infer_runs_its_own_ep_kernels_unless_its_paper_is_held_out() -> None:
+    assert CLOUDMATRIX.ep_library_name() == "cloudmatrix_infer-2025-06"
+    assert SGLANG.ep_library_name() is None  # no library named: the fabric's newest
+    with holding_out([source_key(CLOUDMATRIX.ep_library.source)]):  # type: ignore[union-attr]
+        assert CLOUDMATRIX.ep_library_name() is None
+
+
+def test_decode_ep_time_follows_the_named_kernel_library() -> None:
+    # EP320 decode on UB: the paper's FusedDispatch / FusedCombine have a smaller per-(token,
+    # peer) cost than the DeepEP-Ascend README's kernels, so the named library's EP time is
+    # shorter; the library's name reaches the collective model
+    s = api.system("cloudmatrix384", 160)
+    lay = ServingLayout(dp=320, ep=320, ranks_per_chip=2)
+    base = InferOptions(precision="int8", kv_precision="bf16", eplb=True)
+
+    def ep_s(opts: InferOptions) -> float:
+        it = _it(iteration(s, DS, lay, opts, phase="decode", batch=96 * 320, context=4096,
+                           check_memory=False))
+        return it.breakdown_s["ep_comm"]
+
+    own = ep_s(dataclasses.replace(base, ep_library="cloudmatrix_infer-2025-06"))
+    ascend = ep_s(dataclasses.replace(base, ep_library="deepep_ascend-2025-09"))
+    assert 0 < own < ascend
+    assert ep_s(base) == ascend  # unnamed: the newest library calibrated on UB

@@ -241,5 +241,9 @@ def test_a_fabric_is_calibrated_only_for_traffic_it_has_fits_for() -> None:
     assert fabric_family(cm, cat, "ep_dispatch") == "calibrated"
     assert fabric_family(nvl, cat, "all_reduce") == "calibrated"
     ascend = source_key("https://github.com/sgl-project/sgl-kernel-npu/blob/x/README.md")
-    with holding_out([ascend]):  # its only EP source held out: uncalibrated again
+    paper = source_key("https://arxiv.org/abs/2506.12708")  # CloudMatrix-Infer's own kernels
+    for one in (ascend, paper):  # two independent UB EP documents: either one calibrates UB
+        with holding_out([one]):
+            assert fabric_family(cm, cat, "ep_dispatch") == "calibrated"
+    with holding_out([ascend, paper]):  # both held out: uncalibrated again
         assert fabric_family(cm, cat, "ep_dispatch") == "other"

@@ -119,6 +119,9 @@ class InferOptions:
     graph_batch_sizes: tuple[int, ...] = ()
     #: weights stored in ``precision``, activations and GEMMs in 16-bit (W8A16 / W4A16)
     weight_only: bool = False
+    #: expert-parallel kernel library (a name in ``calibration/collectives.yaml``
+    #: ``ep_libraries``); None: the newest one calibrated on the system's fabrics
+    ep_library: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)

@@ -303,7 +303,8 @@ class _Engine:
             model_copies = k * (lay.ep - in_dom) / lay.ep
             true_copies = (g - 1) * (1.0 - (1.0 - 1.0 / g) ** k)
             sent = max(1, round(per_rank * true_copies / model_copies))
-        kw: dict[str, Any] = {"tokens": sent, "hidden": m.hidden_size, "top_k": k}
+        kw: dict[str, Any] = {"tokens": sent, "hidden": m.hidden_size, "top_k": k,
+                              "ep_library": self.opts.ep_library}
         up = self.system.spec.scale_up
         if (g == 1 and not normal and up.kind != "none"
                 and (up.calibration or "").startswith("nvlink")):

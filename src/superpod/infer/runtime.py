@@ -24,7 +24,9 @@ out (``superpod.trust.holdout``) gets the library default instead.
   redundant experts, "a distribution matching the input/output data").
 * DeepSeek's inference system (open-infra-index, Day 6; EPLB, github.com/deepseek-ai/EPLB)
   and CloudMatrix-Infer (Zuo et al., arXiv 2506.12708: redundant experts placed by load):
-  expert load balancing on. DeepSeek's production statistics (Day 6, one day of V3 / R1
+  expert load balancing on; CloudMatrix-Infer's MoE communication is its own FusedDispatch /
+  FusedCombine kernels (``ep_library``: the paper's latencies calibrate them). DeepSeek's
+  production statistics (Day 6, one day of V3 / R1
   traffic) also give its mean request (``deepseek_production_request``), used for a case
   of that service that states no prompt length.
 * anything else, and any setting held out: the library defaults - expert load balancing on
@@ -130,6 +132,14 @@ class Runtime:
     #: run, not a calibration: it is not held out with its document (a held-out case is
     #: still predicted from its own inputs).
     request: Sourced[tuple[int, int, int]] | None = None
+    #: the expert-parallel kernel library the runtime's benchmark ran (a name in
+    #: ``calibration/collectives.yaml`` ``ep_libraries``); None or held out: the newest
+    #: library calibrated on the system's fabrics
+    ep_library: Sourced[str] | None = None
+
+    def ep_library_name(self) -> str | None:
+        """The runtime's EP kernel library, or None (its document held out, or none named)."""
+        return self.ep_library.get(None) if self.ep_library is not None else None
 
     def request_shape(self) -> tuple[int, int, int] | None:
         return self.request.value if self.request is not None else None
@@ -164,7 +174,7 @@ class Runtime:
     def sources(self) -> tuple[str, ...]:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
                                         self.two_batch_overlap, self.offline_requests,
-                                        self.request)
+                                        self.request, self.ep_library)
                      if s is not None)
 
 
@@ -186,8 +196,12 @@ DEEPSEEK = Runtime(
     request=Sourced(deepseek_production_request(),
                     f"{DEEPSEEK_DAY6}; Day 6 production statistics (608B input, 342B cache "
                     "hits, 168B output, KV length 4,989 per output token)"))
-CLOUDMATRIX = Runtime(name="CloudMatrix-Infer", eplb=Sourced(
-    True, f"{CLOUDMATRIX_INFER}; redundant experts placed by load (EPLB)"))
+CLOUDMATRIX = Runtime(
+    name="CloudMatrix-Infer",
+    eplb=Sourced(True, f"{CLOUDMATRIX_INFER}; redundant experts placed by load (EPLB)"),
+    ep_library=Sourced("cloudmatrix_infer-2025-06",
+                       f"{CLOUDMATRIX_INFER}; its own FusedDispatch / FusedCombine kernels "
+                       "(AIV-Direct over UB), measured in its operator evaluation"))
 DEFAULT = Runtime(name="default")
 
 #: lower-case substrings of a case's ``framework`` text, first match wins

@@ -135,6 +135,7 @@ class EpFit(_Strict):
     out: str | None
     evidence: Evidence
     source: str
+    notes: str = ""
     metric: Literal["time_us", "per_rank_gbps"]
     setup: EpPointSetup
     points: dict[int, Annotated[float, Field(gt=0)]]

@@ -26,12 +26,19 @@ library version, mode and op, dispatch and combine separately (``calibration/
 collectives.yaml``; ``refit_ep`` reproduces them). A dispatch with no fit of its own
 borrows its library's combine fit and is costed at the combine's (wider) element type:
 quantisation runs inside the dispatch kernel, so its time does not shrink with the narrower
-bytes.
+bytes. With no fit of this library, another library's fit on the same fabrics serves (UB has
+two documents: the sgl-kernel-npu DeepEP-Ascend README and the CloudMatrix384 paper's
+FusedDispatch / FusedCombine, arXiv 2506.12708, so either calibrates UB with the other held
+out); a mode with no fit at all on these fabrics keeps the defaults but takes the other
+mode's per-(token, peer) cost (``_other_mode_fit``).
 
 Reported per-rank bandwidth follows the source library's own definition: DeepEP's
 low-latency "bandwidth" counts every copy, including those to the sender itself (DeepEP
 issue #141); its internode "RDMA bandwidth" counts one row per destination domain including
-the sender's own (issue #51, PR #130); intranode, rows received per rank.
+the sender's own (issue #51, PR #130); intranode, rows received per rank. The CloudMatrix384
+paper's bandwidths count 9 copies per token (8 routed experts and the shared expert, served
+from dies of its own) in binary gigabytes; its fits use its latencies, which need no
+definition.
 """
 
 from __future__ import annotations
@@ -159,6 +166,18 @@ def _fit_for(cal: CollectiveCalibration, lib: EpLibrary | None, req: CollectiveR
     return fit, origin, elem
 
 
+def _other_mode_fit(cal: CollectiveCalibration, lib: EpLibrary | None,
+                    req: CollectiveRequest, mode: str, lv: Levels) -> EpFit | None:
+    """A fit of the other kernel mode on these fabrics, whose per-(token, peer) cost serves a
+    mode with no fit of its own. That cost is the fabric's and runtime's signalling and layout
+    work per peer, not the mode's: the DeepEP-Ascend README's normal and low-latency dispatch
+    on UB fit 4.34 and 4.26 ns (``collectives.yaml``). The fixed cost (a decode latency floor)
+    and the efficiency (a mode's pipelining) do not carry over; they stay the defaults."""
+    other = "normal" if mode == "low_latency" else "low_latency"
+    fit, _, _ = _fit_for(cal, lib, req, other, lv)
+    return fit
+
+
 def ep_collective(system: System, req: CollectiveRequest, cal: CollectiveCalibration
                   ) -> CollectiveResult:
     """Cost of one ``ep_dispatch`` / ``ep_combine`` (module docstring)."""
@@ -167,8 +186,12 @@ def ep_collective(system: System, req: CollectiveRequest, cal: CollectiveCalibra
     lib = choose_library(system, cal, req.ep_library)
     fit, origin, elem = _fit_for(cal, lib, req, mode, lv)
     d = cal.defaults
+    peer: EpFit | None = None
     if fit is None:
         alpha, gamma, e_up, e_out = d.alpha_s, 0.0, d.efficiency, d.scale_out_efficiency
+        peer = _other_mode_fit(cal, lib, req, mode, lv)
+        if peer is not None:
+            gamma = peer.per_token_peer_s
     else:
         alpha, gamma, e_up, e_out = fit.alpha_s, fit.per_token_peer_s, fit.efficiency, \
             fit.efficiency
@@ -177,6 +200,9 @@ def ep_collective(system: System, req: CollectiveRequest, cal: CollectiveCalibra
     notes = [f"{lib.name if lib else 'no library'} {mode}"]
     if fit is None:
         notes.append("not calibrated: documented defaults")
+        if peer is not None:
+            notes.append(f"per-(token, peer) cost from {peer.library} {peer.mode} {peer.op} on "
+                         f"{peer.up}, {peer.source.split(';')[0].split(' ')[0]}")
     elif origin != "own":
         notes.append(f"{origin}: {fit.library} {fit.op} on {fit.up}/{fit.out}, "
                      f"{fit.source.split(';')[0].split(' ')[0]}")
@@ -227,16 +253,22 @@ def predicted(fit: EpFit, ranks: int, alpha_s: float, per_token_peer_s: float,
 def refit_ep(fit: EpFit) -> tuple[float, float, float]:
     """(alpha_s, per_token_peer_s, efficiency) fitted (least squares on log value) to the
     fit's points. Free parameters, as the points allow: efficiency; then the per-(token,
-    peer) cost (bandwidth metrics) or the fixed cost (times); then the third (times only)."""
+    peer) cost (bandwidth metrics) or the fixed cost (times); then the third (times only).
+    Two times only (a latency table's smallest and largest EP size): the fixed cost and the
+    per-(token, peer) cost, efficiency held at its bound 1.0 -- at decode-sized batches the
+    transfer is a small share that two points cannot tell apart from the fixed cost, and the
+    three-point low-latency fits on UB and NVLink find the bound (``collectives.yaml``)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     sizes = sorted(fit.points)
     measured = np.array([fit.points[k] for k in sizes], dtype=float)
-    order = ["efficiency", "per_token_peer", "alpha"] if fit.metric == "per_rank_gbps" \
-        else ["efficiency", "alpha", "per_token_peer"]
-    cap = 2 if fit.metric == "per_rank_gbps" else 3
-    free = order[:min(len(sizes), cap)]
+    if fit.metric == "per_rank_gbps":
+        free = ["efficiency", "per_token_peer"][:len(sizes)]
+    elif len(sizes) == 2:
+        free = ["alpha", "per_token_peer"]
+    else:
+        free = ["efficiency", "alpha", "per_token_peer"][:len(sizes)]
     scale = {"efficiency": 1.0, "alpha": 1e-6, "per_token_peer": 1e-9}
     bounds = {"efficiency": (1e-3, 1.0), "alpha": (0.0, 1e4), "per_token_peer": (0.0, 1e3)}
     start = {"efficiency": 0.7, "alpha": 20.0, "per_token_peer": 1.0}
