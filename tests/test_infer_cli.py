@@ -111,3 +111,17 @@ def test_plan_infer_fixed_decode_layout() -> None:
     assert r.exit_code == 0, r.output
     dis = [c for c in json.loads(r.stdout)["candidates"] if c["phase"] == "disaggregated"]
     assert dis and all(c["layout"]["tp"] == 2 and c["layout"]["dp"] == 1 for c in dis)
+
+
+def test_ep_library_choice_reaches_the_ep_traffic() -> None:
+    base = ["infer", "-s", "cloudmatrix384", "-n", "64", "-m", "deepseek-v3", "--phase",
+            "decode", "--ep", "128", "--precision", "int8", "--batch", "64", "--json"]
+    comm = {}
+    for lib in ("cloudmatrix_infer-2025-06", "deepep_ascend-2025-09"):
+        r = runner.invoke(app, [*base, "--ep-library", lib])
+        assert r.exit_code == 0, r.output
+        comm[lib] = json.loads(r.stdout)["breakdown_s"]["ep_comm"]
+    # the paper's kernels write straight into peers' memory: cheaper per token and peer
+    assert 0 < comm["cloudmatrix_infer-2025-06"] < comm["deepep_ascend-2025-09"]
+    r = runner.invoke(app, [*base, "--ep-library", "deepep-1999"])
+    assert r.exit_code == 2 and "--ep-library" in r.stderr and "deepep-2025-06" in r.stderr

@@ -37,7 +37,8 @@ def infer(system: str, model: str, *, phase: str = "e2e", batch: int | None = No
           kv_precision: str = "auto", mtp: int = 0, weight_only: bool = False,
           mtp_acceptance: float = DEFAULT_MTP_ACCEPTANCE,
           two_batch_overlap: bool | None = None, eplb: bool = True,
-          ep_imbalance: float | None = None, slo_tpot_ms: float | None = None,
+          ep_imbalance: float | None = None, ep_library: str | None = None,
+          slo_tpot_ms: float | None = None,
           slo_ttft_ms: float | None = None, prefill_chips: int | None = None,
           decode_chips: int | None = None, prefill_layout: str | None = None,
           decode_layout: str | None = None, prefix_cache_hit: float | None = None,
@@ -49,7 +50,8 @@ def infer(system: str, model: str, *, phase: str = "e2e", batch: int | None = No
     ``decode_chips``, ``prefill_layout`` / ``decode_layout`` as ``"dp=4,ep=4"``). ``batch``
     default: the most throughput within memory and the SLOs (milliseconds); ``dp`` default:
     fills the chips; ``ranks_per_chip`` default: the devices the chip exposes (Ascend
-    910C: 2)."""
+    910C: 2); ``ep_library``: the expert-parallel kernel library version (default: the
+    newest calibrated on the system's fabrics)."""
     from superpod.infer.serving import Workload, best_batch, disaggregated, serve
     from superpod.workload.model import load_model
 
@@ -59,7 +61,8 @@ def infer(system: str, model: str, *, phase: str = "e2e", batch: int | None = No
     _check_prefix(sysm, prefix_cache_hit, prefix_cache_tier)
     spec = load_model(model)
     opts = _options(precision, kv_precision, mtp, mtp_acceptance, two_batch_overlap,
-                    eplb=eplb, ep_imbalance=ep_imbalance, weight_only=weight_only)
+                    eplb=eplb, ep_imbalance=ep_imbalance, weight_only=weight_only,
+                    ep_library=_ep_library(ep_library))
     work = Workload(input_len=input_len, output_len=output_len, context_len=context_len)
     slo_tpot = slo_tpot_ms / 1e3 if slo_tpot_ms else None
     slo_ttft = slo_ttft_ms / 1e3 if slo_ttft_ms else None
@@ -260,6 +263,19 @@ def _options(precision: str, kv_precision: str, mtp: int, mtp_acceptance: float,
     check_choice("--kv-precision", kv_precision, KV_PRECISIONS)
     return InferOptions(precision=precision, kv_precision=kv_precision, mtp=mtp,
                         mtp_acceptance=mtp_acceptance, two_batch_overlap=tbo, **experts)
+
+
+def _ep_library(name: str | None) -> str | None:
+    """A named expert-parallel library version, checked against the calibration's."""
+    if name is None:
+        return None
+    from superpod.network.calibration import load_collective_calibration
+
+    known = [x.name for x in load_collective_calibration().ep_libraries]
+    if name not in known:
+        raise SpecError("unknown EP library", field="--ep-library", value=name,
+                        allowed=", ".join(known))
+    return name
 
 
 def _layout(sysm: Any, tp: int, dp: int | None, ep: int, pp: int, r: int) -> ServingLayout:

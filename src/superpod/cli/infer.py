@@ -111,6 +111,10 @@ def infer(system_arg: SystemArg, model: ModelArg,
           ep_imbalance: Annotated[float | None, typer.Option(
               min=1.0, help="Busiest expert rank's load over the mean (default: measured, "
                             "by EP size).")] = _I["ep_imbalance"],
+          ep_library: Annotated[str | None, typer.Option(
+              help="EP kernel library version, e.g. deepep-2025-06, "
+                   "cloudmatrix_infer-2025-06 (default: the newest calibrated on the "
+                   "system's fabrics).")] = _I["ep_library"],
           slo_tpot_ms: SloTpot = _I["slo_tpot_ms"], slo_ttft_ms: SloTtft = _I["slo_ttft_ms"],
           prefill_chips: Annotated[int | None, typer.Option(
               min=1, help="Disaggregated: chips of the prefill pool.")] = _I["prefill_chips"],
@@ -141,7 +145,8 @@ def infer(system_arg: SystemArg, model: ModelArg,
         ranks_per_chip=ranks_per_chip, precision=precision, kv_precision=kv_precision,
         mtp=mtp, weight_only=weight_only, mtp_acceptance=mtp_acceptance,
         two_batch_overlap=two_batch_overlap, eplb=eplb, ep_imbalance=ep_imbalance,
-        slo_tpot_ms=slo_tpot_ms, slo_ttft_ms=slo_ttft_ms, prefill_chips=prefill_chips,
+        ep_library=ep_library, slo_tpot_ms=slo_tpot_ms, slo_ttft_ms=slo_ttft_ms,
+        prefill_chips=prefill_chips,
         decode_chips=decode_chips, prefill_layout=prefill_layout, decode_layout=decode_layout,
         prefix_cache_hit=prefix_cache_hit, prefix_cache_tier=prefix_cache_tier,
         kv_spill=kv_spill, weight_offload=weight_offload,
