@@ -78,15 +78,35 @@ def test_release_older_than_its_kernel_is_costed_at_what_was_released_then() -> 
     assert march == kernels.attention_entry_efficiency(fa2, 32768) < july
     # a chip with no dated kernel released by then keeps the oldest measured generation
     b200 = CHIPS["b200"]
-    assert kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-04") \
-        == kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-06")
+    assert kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-01") \
+        == kernels.attention_efficiency(b200, "cudnn", seq_len=32768, released_by="2025-04")
+
+
+def test_b200_cudnn_of_april_2025_is_derived_from_the_backend_comparison() -> None:
+    # cuDNN 9.9.0 (NGC 25.04): 16 layers x 2 s^2 x 2048 x batch causal forward FLOPs; its
+    # time = FlashAttention-2's (at the 2025-06 entry's rates) minus the measured difference
+    # of the two backends' Llama-3.2-1B iteration times; rate = 3.5 F / time
+    s, batch, gap = 16384, 1, 0.374487898349762 - 0.2849757242202759
+    flop = 16 * 2 * s * s * 2048 * batch
+    t_fa2 = flop / 428.0e12 + 2.5 * flop / 354.5e12
+    rate = 3.5 * flop / (t_fa2 - gap)
+    assert math.isclose(rate / 1e12, 813.9, rel_tol=1e-3)
+    b200 = CHIPS["b200"]
+    april = kernels.attention_efficiency(b200, "cudnn", seq_len=s, released_by="2025-04")
+    assert math.isclose(april, 3 / 3.5 * 813.9e12 / 2250e12, rel_tol=1e-9)
+    june = kernels.attention_efficiency(b200, "cudnn", seq_len=s, released_by="2025-06")
+    assert math.isclose(april / june, 0.714, rel_tol=0.01)  # 9.9.0 at 0.71 of 9.10.2
+    # NeMo 25.04 (the long-sequence B200 runs) picks the April generation
+    assert framework_for("NeMo 25.04.rc2").released == "2025-04"
 
 
 def test_held_out_attention_source_falls_back_to_the_default() -> None:
     b200 = CHIPS["b200"]
     e = next(a for a in CAL.attention if a.chip == "b200" and a.kernel == "cudnn")
-    with holding_out([source_key(e.source)]):
-        # both B200 entries come from that benchmark table; nothing else is left
+    keys = sorted({source_key(a.source) for a in CAL.attention if a.chip == "b200"})
+    assert source_key(e.source) in keys and len(keys) == 2
+    with holding_out(keys):
+        # the B200 entries come from two cudnn-frontend benchmark files; nothing else is left
         assert kernels.attention_efficiency(b200, "cudnn") == CAL.defaults.attention_efficiency
     assert kernels.attention_efficiency(b200, "cudnn") != CAL.defaults.attention_efficiency
 
