@@ -56,7 +56,7 @@ def stored_elements(model: ModelSpec, precision: str) -> float:
     4-bit weights are packed two a byte; embedding and head stay unpacked."""
     total = float(model.count_params(include_mtp=True))
     dense = float(model.params_embedding + model.params_lm_head)
-    pack = 0.5 if precision in ("fp4", "int4") else 1.0
+    pack = 0.5 if precision in ("fp4", "int4", "mxfp4") else 1.0
     return (total - dense) * pack + dense
 
 
