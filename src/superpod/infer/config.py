@@ -241,6 +241,7 @@ def check_precision(chip: Chip, precision: str, weight_only: bool = False) -> No
     weight_only = weight_only or precision in NATIVE_NEEDS
     if native_gemm(chip, precision) or (weight_only and ("bf16" in peaks or "fp16" in peaks)):
         return
+    native = GEMM_FORMATS[precision][0]
     raise SpecError(f"{chip.id} has no {native} tensor-core peak", field="precision",
                     value=precision,
                     allowed=", ".join(p for p in PRECISIONS if GEMM_FORMATS[p][0] in peaks)

@@ -47,7 +47,7 @@ from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
 from superpod.infer.runtime import DEFAULT, Runtime, runtime_for
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
-from superpod.infer.trtllm_bench import bench_settings
+from superpod.infer.trtllm_bench import bench_settings, default_graph_batches
 from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
@@ -156,6 +156,7 @@ def _scheduler(rt: Runtime, model: Any, system: Any, layout: ServingLayout,
         return Scheduler()
     return Scheduler(token_budget=bs.max_num_tokens, chunked_prefill=False,
                      graph_limit=bs.max_batch_size,
+                     default_graphs=default_graph_batches(bs.max_batch_size),
                      note=f"trtllm-bench limits: max_batch_size {bs.max_batch_size}, "
                           f"max_num_tokens {bs.max_num_tokens} a rank, no chunked prefill")
 
