@@ -86,3 +86,12 @@ def test_offline_run_without_listed_graphs_pads_to_the_tools_own() -> None:
     bare = offline(s, model, lay, opts, work, 600)
     assert tool.tokens_per_s == pytest.approx(listed.tokens_per_s, rel=1e-12)
     assert tool.tokens_per_s <= bare.tokens_per_s  # padded rows cost and generate nothing
+
+
+def test_mxfp4_band_family_follows_the_format_its_gemms_run_in() -> None:
+    from superpod.trust.family import chip_family
+
+    cat = api.catalog()
+    for chip in ("b200", "h200", "h100-sxm"):
+        c = cat.chip(chip)
+        assert chip_family(c, "mxfp4", cat) == chip_family(c, gemm_dtype(c, "mxfp4"), cat)
