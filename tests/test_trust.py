@@ -33,7 +33,11 @@ from superpod.trust.sources import source_key
 from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
-TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 7.75
+TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 7.5
+INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 16.5
+COLLECTIVE_LOSO_MEDIAN_ABS_ERROR_PCT = 11.0
+#: no collective source's LOSO median above this (issue target 25 %)
+COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
 H200_DOC = ("https://github.com/Azure/AI-benchmarking-guide/blob/7f20e5f/Azure_Results/"
             "ND_H200_v5_results.md")
 
@@ -71,7 +75,13 @@ def test_cross_validation_reports_both_errors_per_case(cross) -> None:  # type: 
         assert s["loso_median_abs_error_pct"] is not None, kind
     # training under leave-one-source-out (issue target 11 %; only ever tightened)
     assert by_kind["train"]["loso_median_abs_error_pct"] <= TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT
+    assert by_kind["infer"]["loso_median_abs_error_pct"] <= INFER_LOSO_MEDIAN_ABS_ERROR_PCT
+    assert (by_kind["collective"]["loso_median_abs_error_pct"]
+            <= COLLECTIVE_LOSO_MEDIAN_ABS_ERROR_PCT)
     sources = cross["cross_validation"]["by_source"]
+    for key, src in sources.items():
+        if src["kinds"] == ["collective"]:
+            assert src["loso_median_abs_error_pct"] <= COLLECTIVE_SOURCE_LOSO_MAX_PCT, key
     assert sum(s["cases"] for s in sources.values()) == len(ok)
     assert len(cross["cross_validation"]["worst_sources"]) == min(10, len(sources))
 

@@ -22,6 +22,15 @@ chip has no tensor-core peak for is bad input (FP8 on the Ascend 910C, FP4 on Ho
 never costed silently at another format, unless asked for as **weight-only** quantisation
 (``weight_only``; W8A16 / W4A16 kernels such as Marlin, Frantar et al., arXiv 2408.11743):
 the weights stream in their stored format and the GEMMs run in 16-bit.
+
+MXFP4 (``mxfp4``; OCP Microscaling Formats v1.0: E2M1 elements, one E8M0 scale per 32, so
+0.5 + 1/32 bytes a parameter) is the format gpt-oss ships its experts in. It runs as the
+serving frameworks run it (TensorRT-LLM, "Deployment Guide for GPT-OSS", MoE backend support
+matrix): on a chip with FP4 tensor cores (Blackwell) the MXFP4 weights meet MXFP8
+activations - a mixed-input FP8 x FP4 MMA (PTX ISA, ``tcgen05.mma .kind::f8f6f4``), issued
+at the FP8 rate, not FP4's (FP4 throughput needs both operands FP4, ``.kind::mxf4``); on a
+chip without (Hopper) the TRITON backend dequantises them in the kernel and multiplies BF16
+activations: weight-only W4A16, the weights streamed at 4 bits.
 """
 
 from __future__ import annotations
@@ -36,22 +45,27 @@ if TYPE_CHECKING:
     from superpod.hardware.specs import Chip
     from superpod.workload.model import ModelSpec
 
-PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
+PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4", "int4", "mxfp4")
 KV_PRECISIONS = ("auto", "bf16", "fp16", "fp8", "int8", "fp4")
 PHASES = ("prefill", "decode", "e2e")
 
 #: bytes a weight parameter takes in HBM (block scales included where they are not tiny)
 WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5 + 1 / 16,
-                "int4": 0.5 + 2 / 128}
+                "int4": 0.5 + 2 / 128, "mxfp4": 0.5 + 1 / 32}
 #: bytes of one cached K / V (or MLA latent) element
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 #: tensor-core formats to try, in order, for each weight format
 GEMM_FORMATS = {"bf16": ("bf16", "fp16"), "fp16": ("fp16", "bf16"),
                 "fp8": ("fp8", "bf16", "fp16"), "int8": ("int8", "fp8", "bf16", "fp16"),
-                "fp4": ("fp4", "fp8", "bf16", "fp16"), "int4": ("int8", "fp8", "bf16", "fp16")}
+                "fp4": ("fp4", "fp8", "bf16", "fp16"), "int4": ("int8", "fp8", "bf16", "fp16"),
+               "mxfp4": ("fp8", "bf16", "fp16")}
+#: a weight format whose native GEMM needs a tensor-core format beyond its own: MXFP4's
+#: mixed FP8 x FP4 MMA exists only where the chip has FP4 tensor cores; elsewhere the
+#: weights run weight-only (W4A16, module docstring)
+NATIVE_NEEDS = {"mxfp4": "fp4"}
 #: MoE dispatch payload element: 8-bit when the weights are 8-bit or narrower (DeepEP
 #: dispatches FP8, CloudMatrix-Infer INT8); combine is always BF16
-DISPATCH_DTYPE = {"fp8": "fp8", "fp4": "fp8", "int8": "int8", "int4": "int8"}
+DISPATCH_DTYPE = {"fp8": "fp8", "fp4": "fp8", "int8": "int8", "int4": "int8", "mxfp4": "fp8"}
 
 #: DeepSeek-V3 report (arXiv 2412.19437, §5.4.3): the second token predicted by MTP is
 #: accepted 85-90% of the time. superpod takes 0.80, below that range, for sampling at
@@ -180,13 +194,18 @@ class InferOptions:
         """These options with ``kv_precision="auto"`` resolved for ``chip``; a weight format
         the chip has no tensor-core peak for is bad input unless ``weight_only``."""
         check_precision(chip, self.precision, self.weight_only)
-        if self.kv_precision != "auto":
-            return self
-        return replace(self, kv_precision=auto_kv_precision(chip, self.precision))
+        opts = self
+        if not self.weight_only and not native_gemm(chip, self.precision):
+            opts = replace(opts, weight_only=True)  # MXFP4 without FP4 tensor cores: W4A16
+        if opts.kv_precision != "auto":
+            return opts
+        return replace(opts, kv_precision=auto_kv_precision(chip, opts.precision))
 
     @property
     def dispatch_dtype(self) -> str:
-        return DISPATCH_DTYPE.get(self.precision, "bf16")
+        """Dispatch payload element: 8-bit for 8-bit-or-narrower GEMM inputs; BF16 when the
+        activations stay 16-bit (weight-only)."""
+        return "bf16" if self.weight_only else DISPATCH_DTYPE.get(self.precision, "bf16")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"tokens_per_step": self.tokens_per_step}
@@ -209,13 +228,23 @@ def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
                         allowed=", ".join(allowed))
 
 
+def native_gemm(chip: Chip, precision: str) -> bool:
+    """Whether ``chip`` runs ``precision`` weights' own GEMM (its first tensor-core format,
+    and for MXFP4 the FP4 tensor cores its mixed-input MMA needs)."""
+    peaks = chip.peak_flop_per_s
+    need = NATIVE_NEEDS.get(precision)
+    return GEMM_FORMATS[precision][0] in peaks and (need is None or need in peaks)
+
+
 def check_precision(chip: Chip, precision: str, weight_only: bool = False) -> None:
     """Bad input when ``precision`` weights have no tensor-core format on ``chip`` to run
-    in (its own, or INT8 for INT4's W4A8), unless they are weight-only (16-bit GEMMs)."""
-    native = GEMM_FORMATS[precision][0]
+    in (its own, or INT8 for INT4's W4A8), unless they are weight-only (16-bit GEMMs) -
+    which MXFP4 is wherever it has no native MMA (module docstring)."""
     peaks = chip.peak_flop_per_s
-    if native in peaks or (weight_only and ("bf16" in peaks or "fp16" in peaks)):
+    weight_only = weight_only or precision in NATIVE_NEEDS
+    if native_gemm(chip, precision) or (weight_only and ("bf16" in peaks or "fp16" in peaks)):
         return
+    native = GEMM_FORMATS[precision][0]
     raise SpecError(f"{chip.id} has no {native} tensor-core peak", field="precision",
                     value=precision,
                     allowed=", ".join(p for p in PRECISIONS if GEMM_FORMATS[p][0] in peaks)
@@ -227,6 +256,7 @@ def gemm_dtype(chip: Chip, precision: str, weight_only: bool = False) -> str:
     """The tensor-core format GEMMs of ``precision`` weights run in on ``chip`` (16-bit
     when ``weight_only``)."""
     peaks = chip.peak_flop_per_s
+    weight_only = weight_only or not native_gemm(chip, precision) and precision in NATIVE_NEEDS
     for fmt in ("bf16", "fp16") if weight_only else GEMM_FORMATS[precision]:
         if fmt in peaks:
             return fmt

@@ -61,6 +61,7 @@ from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
 from superpod.infer import memory as mem
 from superpod.infer.config import (
+    GEMM_FORMATS,
     InferOptions,
     ServingLayout,
     attention_dtype,
@@ -517,7 +518,9 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         if check_memory:
             return Infeasible("out_of_memory", memory.excess_detail())
         notes.append(f"memory model: {memory.excess_detail()}")
-    if eng.dtype != opts.precision:
+    if opts.weight_only:
+        notes.append(f"{opts.precision} weights run weight-only: GEMMs in {eng.dtype}")
+    elif eng.dtype != GEMM_FORMATS[opts.precision][0]:
         notes.append(f"{system.chip.id} has no {opts.precision} tensor-core peak: GEMMs "
                      f"run at {eng.dtype}")
     if not eng.calibrated:

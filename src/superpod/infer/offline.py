@@ -40,6 +40,9 @@ class Scheduler:
     token_budget: int | None = None  #: tokens per iteration of a DP rank, decodes included
     chunked_prefill: bool = True
     graph_limit: int | None = None  #: largest captured CUDA graph batch (per rank)
+    #: captured decode batches the runtime generates itself where the options give none
+    #: (trtllm-bench: ``trtllm_bench.default_graph_batches``); () for none
+    default_graphs: tuple[int, ...] = ()
     note: str = ""
 
 
@@ -52,6 +55,8 @@ def offline(system: System, model: ModelSpec, layout: ServingLayout, opts: Infer
     if sch.graph_limit is not None and opts.graph_batch_sizes:
         opts = replace(opts, graph_batch_sizes=tuple(
             g for g in opts.graph_batch_sizes if g <= sch.graph_limit))
+    elif sch.default_graphs and not opts.graph_batch_sizes:
+        opts = replace(opts, graph_batch_sizes=sch.default_graphs)
     reqs = Requests(np.zeros(requests), np.full(requests, work.input_len, dtype=np.int64),
                     np.full(requests, work.output_len, dtype=np.int64))
     sim = simulate(system, model, layout, opts, reqs, token_budget=sch.token_budget,

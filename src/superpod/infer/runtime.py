@@ -14,7 +14,9 @@ out (``superpod.trust.holdout``) gets the library default instead.
   - CUDA graphs captured for decode batches ``[1, 2, 4, ..., 256, 384, 512, 1024, 2048,
     4096, 8192]`` with ``enable_padding: true`` (every model's ``llm_options.yml``) - a
     decode step of ``b`` sequences a rank runs as the next captured size (NVIDIA, "Tuning
-    CUDA Graph Batch Sizes for Higher Output Throughput", tech blog 20);
+    CUDA Graph Batch Sizes for Higher Output Throughput", tech blog 20); with that list held
+    out, the tool's own padding and generated list (``trtllm_bench.default_graph_batches``,
+    from its source code, another document) still apply to its offline runs;
   - no expert load balancer (no ``moe_config.load_balancer`` in those options) and no
     two-micro-batch overlap (none is set; SGLang's and DeepSeek's TBO is theirs);
   - the scheduler limits trtllm-bench derives itself (``infer.trtllm_bench``: max batch

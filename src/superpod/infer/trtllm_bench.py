@@ -22,6 +22,15 @@ relies on its runtime tuning features to adjust the runtime max batch size"); wh
 bound sets is the largest CUDA graph the run captures (``cuda_graph_config.max_batch_size``
 = ``max_batch_size``): a decode batch above it runs without a graph, unpadded. With attention
 data parallel each rank schedules its own batch, so both limits are per rank.
+
+``get_settings`` also turns CUDA-graph padding on (``cuda_graph_config = {padding_enabled:
+True, max_batch_size}``) and gives no batch list, so where the run's options file sets none
+the LLM API generates one (``CudaGraphConfig._generate_cuda_graph_batch_sizes``,
+tensorrt_llm/llmapi/llm_args.py): with padding ``[1, 2, 4, 8, 16, ..., 128]`` (multiples of
+8), the powers of two from 256 below ``max_batch_size`` ("Add powers of 2 up to
+max_batch_size": ``range(8, ceil(log2 max_batch_size))``; some mid-2025 releases wrote
+``floor``, which drops the largest power below a ``max_batch_size`` that is not one), and
+``max_batch_size`` itself (``default_graph_batches``).
 """
 
 from __future__ import annotations
@@ -40,6 +49,10 @@ MAX_REQUESTS = 4096  #: cap on the batch (decoder buffers)
 MAX_TOKENS = 32768  #: cap on tokens per iteration (activation buffers)
 #: bytes per stored element by quantisation (tuning.py BYTES_PER_ELEM; other formats 2)
 BYTES_PER_ELEM = {"fp4": 0.5, "fp8": 1.0}
+GRAPH_SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/a7e572fb20c694e7711f0c09f21eeaedeb45ccaa/"
+                "tensorrt_llm/bench/benchmark/utils/general.py; get_settings (cuda_graph_config "
+                "padding on); tensorrt_llm/llmapi/llm_args.py CudaGraphConfig."
+                "_generate_cuda_graph_batch_sizes")
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,7 @@ def stored_elements(model: ModelSpec, precision: str) -> float:
     4-bit weights are packed two a byte; embedding and head stay unpacked."""
     total = float(model.count_params(include_mtp=True))
     dense = float(model.params_embedding + model.params_lm_head)
-    pack = 0.5 if precision in ("fp4", "int4") else 1.0
+    pack = 0.5 if precision in ("fp4", "int4", "mxfp4") else 1.0
     return (total - dense) * pack + dense
 
 
@@ -94,3 +107,17 @@ def bench_settings(model: ModelSpec, hbm_bytes: float, *, tp: int, pp: int, inpu
         tok = 1024 * math.ceil(raw_tok / 1024)
     return BenchSettings(max_batch_size=bs, max_num_tokens=max(tok, input_len + bs),
                          kv_requests=requests)
+
+
+def default_graph_batches(max_batch_size: int) -> tuple[int, ...]:
+    """The decode batches trtllm-bench captures CUDA graphs for (padding on) when the
+    options file lists none (module docstring); () while that source is held out."""
+    if held_out(GRAPH_SOURCE) or max_batch_size < 1:
+        return ()
+    sizes = [1, 2, 4] + [8 * i for i in range(1, 17)]
+    if max_batch_size > 1:
+        sizes += [2**i for i in range(8, math.ceil(math.log2(max_batch_size)))]
+    out = sorted(b for b in set(sizes) if b <= max_batch_size)
+    if not out or out[-1] != max_batch_size:
+        out.append(max_batch_size)
+    return tuple(out)

@@ -47,7 +47,7 @@ from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
 from superpod.infer.runtime import DEFAULT, Runtime, runtime_for
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
-from superpod.infer.trtllm_bench import bench_settings
+from superpod.infer.trtllm_bench import bench_settings, default_graph_batches
 from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
@@ -156,6 +156,7 @@ def _scheduler(rt: Runtime, model: Any, system: Any, layout: ServingLayout,
         return Scheduler()
     return Scheduler(token_budget=bs.max_num_tokens, chunked_prefill=False,
                      graph_limit=bs.max_batch_size,
+                     default_graphs=default_graph_batches(bs.max_batch_size),
                      note=f"trtllm-bench limits: max_batch_size {bs.max_batch_size}, "
                           f"max_num_tokens {bs.max_num_tokens} a rank, no chunked prefill")
 
@@ -198,6 +199,27 @@ def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
     return res
 
 
+#: model families whose only published checkpoint stores the expert weights in one format:
+#: a serving run of them loads that checkpoint whatever low-precision label a results table
+#: puts on it (gpt-oss: "MoE weights quantized to MXFP4", the openai/gpt-oss-120b and
+#: gpt-oss-20b model cards, https://huggingface.co/openai/gpt-oss-120b; OpenAI ships no
+#: FP8 or NVFP4 gpt-oss checkpoint)
+NATIVE_CHECKPOINTS = {"gpt-oss": "mxfp4"}
+
+
+def _weight_format(case: Any, notes: list[str]) -> str:
+    """The case's weight format: ``serving.precision``, except that an FP8 / FP4 label on a
+    model family with one native low-precision checkpoint means that checkpoint."""
+    asked = str(case.serving.precision)
+    name = (case.model.name or "").lower()
+    for family, fmt in NATIVE_CHECKPOINTS.items():
+        if name.startswith(family) and asked in ("fp8", "fp4") and asked != fmt:
+            notes.append(f"{family}: its published {fmt.upper()} checkpoint (the table says "
+                         f"{asked})")
+            return fmt
+    return asked
+
+
 def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
     """(predicted metric value, note) for one ``infer`` case."""
     s = case.serving
@@ -210,7 +232,8 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
               else _layout(case, notes))
     rt = runtime_for(s.framework)
     perfect = bool(PERFECT_BALANCE.search(case.notes or ""))
-    opts = InferOptions(precision=s.precision, kv_precision=s.kv_precision or "auto",
+    opts = InferOptions(precision=_weight_format(case, notes),
+                        kv_precision=s.kv_precision or "auto",
                         mtp=s.mtp, eplb=rt.eplb_for(layout.ep),
                         ep_imbalance=1.0 if perfect else None,
                         graph_batch_sizes=rt.graphs(), two_batch_overlap=rt.tbo(),

@@ -11,6 +11,7 @@ from superpod.compute.calibration import gemm_entry, load_calibration
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
+from superpod.infer.config import NATIVE_NEEDS, gemm_dtype
 from superpod.network.calibration import load_collective_calibration
 from superpod.trust.bands import Family
 
@@ -31,9 +32,13 @@ def _vendor_rule(chip: Chip, cat: Catalog) -> Family:
 
 
 def chip_family(chip: Chip, dtype: str, cat: Catalog) -> Family:
-    """``calibrated`` when the chip's GEMMs at ``dtype`` are measured, else by vendor."""
+    """``calibrated`` when the chip's GEMMs at ``dtype`` are measured, else by vendor. A
+    weight format whose GEMMs run in another tensor-core format (MXFP4: FP8 on Blackwell,
+    BF16 weight-only on Hopper; ``infer.config``) counts by the format they run in."""
     if chip.is_roadmap:
         return "other"
+    if dtype in NATIVE_NEEDS:
+        dtype = gemm_dtype(chip, dtype)
     if gemm_entry(load_calibration(), chip.id, dtype) is not None:
         return "calibrated"
     return _vendor_rule(chip, cat)

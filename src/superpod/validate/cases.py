@@ -120,7 +120,7 @@ class Serving(_Strict):
     dp: Pos = 1
     ep: Pos = 1
     pp: Pos = 1
-    precision: Literal["bf16", "fp16", "fp8", "int8", "fp4", "int4"] = "bf16"
+    precision: Literal["bf16", "fp16", "fp8", "int8", "fp4", "int4", "mxfp4"] = "bf16"
     kv_precision: Literal["bf16", "fp16", "fp8", "int8", "fp4"] | None = None
     mtp: NonNeg = 0
     slo_tpot_ms: Annotated[float, Field(gt=0)] | None = None
