@@ -167,10 +167,16 @@ def _params_per_rank(model: ModelSpec, tp: int, pp: int, ep: int, etp: int
                      ) -> tuple[float, float]:
     per_stage = math.ceil(model.num_hidden_layers / pp)
     dense = expert = 0.0
+    # a main layer's parameters depend on its index only through its kind (dense or MoE):
+    # each kind is counted once, the sum still runs layer by layer
+    kinds: dict[bool, tuple[float, float]] = {}
     for i in range(per_stage):  # the first stage's layers (plus the embedding)
-        full = ops.layer_weight_params(model, i, tp, ep, etp)
-        if model.is_moe_layer(i):
-            routed = model.params_per_layer(i).moe_routed / (ep * etp)
+        moe = model.is_moe_layer(i)
+        if moe not in kinds:
+            kinds[moe] = (ops.layer_weight_params(model, i, tp, ep, etp),
+                          model.params_per_layer(i).moe_routed / (ep * etp) if moe else 0.0)
+        full, routed = kinds[moe]
+        if moe:
             expert += routed
             dense += full - routed
         else:

@@ -66,7 +66,7 @@ up to the step time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -293,6 +293,9 @@ class _Layer:
 _LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _Layer]] = {}
 _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order",
                                "fsdp_regather", "pp_schedule"})
+#: a dense layer reads no expert degree either (its GEMMs, element-wise work and
+#: communication are those of attention and the dense MLP)
+_NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp"}
 
 
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
@@ -302,9 +305,9 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
     # and batch enter only through the micro-batch count and the TP / CP strides), and the
     # module's numeric constants (tests and what-if studies patch them)
-    fields = tuple(v for k, v in p.__dict__.items() if k not in _NOT_LAYER_FIELDS)
-    consts = tuple(v for k, v in globals().items()
-                   if k.isupper() and isinstance(v, int | float))
+    skip = _NOT_LAYER_FIELDS if moe else _NOT_DENSE_FIELDS
+    fields = tuple([v for k, v in p.__dict__.items() if k not in skip])
+    consts = _constants()
     key = (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
            p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
            p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
@@ -318,6 +321,18 @@ def _layer(ctx: _Ctx, moe: bool) -> _Layer:
         _LAYER_CACHE.clear()
     _LAYER_CACHE[key] = ((ctx.system, ctx.facts), out)
     return out
+
+
+_CONST_NAMES: list[str] = []
+
+
+def _constants() -> tuple[float, ...]:
+    """The current values of the module's numeric constants (the names are found once: a
+    patch changes a value, never which names exist)."""
+    g = globals()
+    if not _CONST_NAMES:
+        _CONST_NAMES.extend(k for k, v in g.items() if k.isupper() and isinstance(v, int | float))
+    return tuple([g[k] for k in _CONST_NAMES])
 
 
 def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
@@ -695,7 +710,7 @@ def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
     # transformer blocks' linear layers only (torchtitan float8.py: module_filter_fn skips
     # "output", https://github.com/pytorch/torchtitan/blob/eaea6f6a2fa940f03a10906be1df3489cf30af85/torchtitan/float8.py;
     # Megatron-Core's output layer is a plain ColumnParallelLinear outside Transformer Engine)
-    head_ctx = replace(ctx, gemm_dtype=head_dtype(ctx.gemm_dtype))
+    head_ctx = _Ctx(ctx.system, f, p, ctx.r, head_dtype(ctx.gemm_dtype), ctx.clock)
     head = _gemm_s(head_ctx, f.head_gemms(tokens, p.tp))
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
@@ -709,8 +724,27 @@ def _optimizer_s(ctx: _Ctx, params_rank: float, expert_rank: float) -> float:
     return _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
 
 
-def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
-    p, f, s = ctx.plan, ctx.facts, ctx.system
+@dataclass(frozen=True)
+class _Shared:
+    """The part of a step's timeline that no ZeRO stage changes: per micro-batch compute,
+    recompute and exposed communication of the slowest rank, the pipeline's slot, the
+    micro-batch count and the parameters per rank."""
+
+    layers: list[tuple[_Layer, int]]
+    fwd: float
+    bwd: float
+    rec: float
+    comm: dict[str, float]
+    pp_p2p: float
+    pp_hidden: float
+    slot: float
+    m: int
+    params_rank: float
+    expert_rank: float
+
+
+def _shared(ctx: _Ctx) -> _Shared:
+    p, f = ctx.plan, ctx.facts
     layers, fwd, bwd = _stage_compute(ctx)
     tokens = p.micro_batch * p.seq_len // p.cp
     rec = sum(lay.recompute_s * n for lay, n in layers)
@@ -731,18 +765,85 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
         else:
             pp_p2p = 2 * hop  # 1F1B: blocking send / receive between steps
     slot = fwd + bwd + rec + sum(comm.values()) + pp_p2p
-    m = p.microbatches
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
-    dp, dp_hidden = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
-    hidden = m * (sum(lay.hidden_s * n for lay, n in layers) + pp_hidden) + dp_hidden
-    opt = _optimizer_s(ctx, params_rank, expert_rank)
-    bubble = _bubble_slots(p) * slot
-    breakdown = {
-        "compute": m * (fwd + bwd), "recompute": m * rec,
-        "tp_comm": m * comm["tp"], "cp_comm": m * comm["cp"], "ep_comm": m * comm["ep"],
-        "pp_comm": m * pp_p2p, "pipeline_bubble": bubble, "dp_comm": dp, "optimizer": opt,
-        "overlap_interference": COMM_SM_SHARE * hidden,
+    return _Shared(layers, fwd, bwd, rec, comm, pp_p2p, pp_hidden, slot, p.microbatches,
+                   params_rank, expert_rank)
+
+
+def _breakdown(ctx: _Ctx, sh: _Shared) -> dict[str, float]:
+    """The step's terms (they add up to the step time) for ``ctx.plan``'s ZeRO stage."""
+    p, m = ctx.plan, sh.m
+    dp, dp_hidden = _dp_exposed(ctx, sh.fwd + sh.bwd + sh.rec, sh.fwd, sh.bwd, sh.params_rank,
+                                sh.expert_rank)
+    hidden = m * (sum(lay.hidden_s * n for lay, n in sh.layers) + sh.pp_hidden) + dp_hidden
+    opt = _optimizer_s(ctx, sh.params_rank, sh.expert_rank)
+    bubble = _bubble_slots(p) * sh.slot
+    return {
+        "compute": m * (sh.fwd + sh.bwd), "recompute": m * sh.rec,
+        "tp_comm": m * sh.comm["tp"], "cp_comm": m * sh.comm["cp"],
+        "ep_comm": m * sh.comm["ep"], "pp_comm": m * sh.pp_p2p, "pipeline_bubble": bubble,
+        "dp_comm": dp, "optimizer": opt, "overlap_interference": COMM_SM_SHARE * hidden,
     }
+
+
+def step_times_by_zero(system: System, model: ModelSpec, plan: TrainPlan,
+                       zeros: tuple[int, ...], *, ranks_per_chip: int = 1
+                       ) -> dict[int, float] | Infeasible:
+    """The step time of ``plan`` at each ZeRO stage of ``zeros``, seconds: exactly
+    ``evaluate_train(..., check_memory=False).step_time_s`` of the plan with that stage (the
+    same arithmetic), the timeline the stages share costed once (the layout search).
+    ``plan`` must be valid; ``zeros`` ZeRO stages (0-3)."""
+    facts = model_facts(model)
+    r = ranks_per_chip
+    bad = check_plan(plan, system.counts.chips * r, facts.layers, facts.experts, facts.heads,
+                     facts.kv_heads, system.counts.chips_per_domain * r)
+    if bad:
+        return bad
+    chip = system.chip
+    if plan.precision not in chip.peak_flop_per_s:
+        return Infeasible("precision_unsupported", f"{chip.id} has no dense "
+                          f"{plan.precision} peak")
+    ctx = _Ctx(system, facts, plan, r, plan.precision, chip.clock_fraction(None))
+    sh = _shared(ctx)
+    out = {}
+    for z in zeros:
+        zctx = ctx if z == plan.zero else _Ctx(system, facts, plan.derive(zero=z), r,
+                                               ctx.gemm_dtype, ctx.clock)
+        out[z] = sum(_breakdown(zctx, sh).values())
+    return out
+
+
+def dp_floor_s(system: System, model: ModelSpec, plan: TrainPlan, orders: list[str],
+               zeros: tuple[int, ...], *, ranks_per_chip: int = 1) -> dict[int, float]:
+    """For each ZeRO stage of ``zeros``: a lower bound, seconds, on the data-parallel share
+    of the step (exposed data-parallel communication plus the overlap interference of its
+    hidden part) of ``plan`` placed in any of ``orders``, under any recompute choice and TP
+    overlap (the layout search). The share reads neither the overlap nor, below ZeRO 3 or
+    without re-gathering, the recompute choice, so the bound is then the least exact value;
+    re-gathering FSDP hides its traffic under each micro-batch's compute, which recompute
+    lengthens by at most the forward: the bound takes that longest compute. ``plan`` must
+    pass ``check_plan``."""
+    facts = model_facts(model)
+    ctx = _Ctx(system, facts, plan, ranks_per_chip, plan.precision,
+               system.chip.clock_fraction(None))
+    _, fwd, bwd = _stage_compute(ctx)
+    params_rank, expert_rank = facts.params_per_rank(plan.tp, plan.pp, plan.ep, plan.etp)
+    out = {}
+    for z in zeros:
+        best = math.inf
+        for o in orders:
+            zctx = _Ctx(system, facts, plan.derive(zero=z, order=o), ranks_per_chip,
+                        ctx.gemm_dtype, ctx.clock)
+            exposed, hidden = _dp_exposed(zctx, 2 * fwd + bwd, fwd, bwd, params_rank,
+                                          expert_rank)
+            best = min(best, exposed + COMM_SM_SHARE * hidden)
+        out[z] = best
+    return out
+
+
+def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
+    p, f, s = ctx.plan, ctx.facts, ctx.system
+    breakdown = _breakdown(ctx, _shared(ctx))
     step = sum(breakdown.values())
     tokens_step = p.global_batch * p.seq_len
     chips = s.counts.chips
