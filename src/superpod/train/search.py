@@ -41,7 +41,7 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from superpod.degrees import divisors, powers_of_two
 from superpod.errors import Infeasible
@@ -299,7 +299,8 @@ class _Search:
         dual = g.schedule == "dualpipe"
         key = (g.tp, g.pp, g.cp, g.ep, g.etp, g.micro_batch, int(dual))
         if key not in self._bounds:
-            base = replace(g, vpp=1, schedule="dualpipe" if dual else "1f1b")
+            base = Group(g.tp, g.pp, 1, g.dp, g.cp, g.ep, g.etp, g.micro_batch,
+                         "dualpipe" if dual else "1f1b")
             p = self.plan(base, order=DEFAULT_ORDER, overlap=False, zero=1, recompute="none")
             res = compute_bound_terms(self.system, self.model, p,
                                       ranks_per_chip=self.ranks_per_chip)

@@ -298,21 +298,26 @@ _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order
 _NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp"}
 
 
-def _layer(ctx: _Ctx, moe: bool) -> _Layer:
-    """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
-    search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
+def _layer_key(ctx: _Ctx, moe: bool | None) -> tuple[Any, ...]:
+    """The memo key of a layer's costs (``moe``: its kind; None: the stage's per-layer
+    units, ``_stage_units``, which read what a MoE layer reads)."""
     p = ctx.plan
     # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
     # and batch enter only through the micro-batch count and the TP / CP strides), and the
     # module's numeric constants (tests and what-if studies patch them)
-    skip = _NOT_LAYER_FIELDS if moe else _NOT_DENSE_FIELDS
+    skip = _NOT_DENSE_FIELDS if moe is False else _NOT_LAYER_FIELDS
     fields = tuple([v for k, v in p.__dict__.items() if k not in skip])
-    consts = _constants()
-    key = (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
-           p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
-           p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
-           ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(), consts,
-           RING_MERGE_BYTES.get(p.cp_rotate))
+    return (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
+            p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
+            p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
+            ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
+            _constants(), RING_MERGE_BYTES.get(p.cp_rotate))
+
+
+def _layer(ctx: _Ctx, moe: bool) -> _Layer:
+    """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
+    search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
+    key = _layer_key(ctx, moe)
     hit = _LAYER_CACHE.get(key)
     if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
         return hit[1]
@@ -699,12 +704,18 @@ def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     return per_rank - moe, moe
 
 
-def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
-    """The slowest rank's layers (with counts) and its forward and backward compute per
-    micro-batch, LM head and loss included."""
+_UNIT_CACHE: dict[tuple[Any, ...], tuple[Any, tuple[_Layer, _Layer, float, float]]] = {}
+
+
+def _stage_units(ctx: _Ctx) -> tuple[_Layer, _Layer, float, float]:
+    """(dense layer, MoE layer, LM head seconds, loss seconds) of one micro-batch: what the
+    slowest rank's compute is made of, memoised as the layers are (the pipeline shape only
+    counts them)."""
+    key = _layer_key(ctx, None)
+    hit = _UNIT_CACHE.get(key)
+    if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
+        return hit[1]
     p, f = ctx.plan, ctx.facts
-    dense_n, moe_n = _stage_layers(ctx)
-    layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
     tokens = p.micro_batch * p.seq_len // p.cp
     # the last stage carries the LM head, in BF16 even in FP8 runs: FP8 recipes convert the
     # transformer blocks' linear layers only (torchtitan float8.py: module_filter_fn skips
@@ -713,6 +724,19 @@ def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
     head_ctx = _Ctx(ctx.system, f, p, ctx.r, head_dtype(ctx.gemm_dtype), ctx.clock)
     head = _gemm_s(head_ctx, f.head_gemms(tokens, p.tp))
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
+    out = (_layer(ctx, False), _layer(ctx, True), head, loss)
+    if len(_UNIT_CACHE) > 100_000:
+        _UNIT_CACHE.clear()
+    _UNIT_CACHE[key] = ((ctx.system, ctx.facts), out)
+    return out
+
+
+def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
+    """The slowest rank's layers (with counts) and its forward and backward compute per
+    micro-batch, LM head and loss included."""
+    dense_n, moe_n = _stage_layers(ctx)
+    dense, moe, head, loss = _stage_units(ctx)
+    layers = [(dense, dense_n), (moe, moe_n)]
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
     bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head + loss * (1 - LOSS_FWD_SHARE)
     return layers, fwd, bwd
