@@ -153,6 +153,12 @@ class Group:
                          pp_schedule=self.schedule, tp_comm_overlap=overlap, order=order)
 
 
+@functools.lru_cache(maxsize=1024)
+def _slots(pp: int, vpp: int, schedule: str) -> float:
+    """Pipeline-bubble slots of a pipeline shape (``bubble_slots``)."""
+    return bubble_slots(_PROBE.derive(pp=pp, vpp=vpp, pp_schedule=schedule))
+
+
 def orders(g: Group, space: Space = FULL) -> list[str]:
     """The group's distinct placement orders (``_orders``; the default one alone unless the
     space takes every order)."""
@@ -177,7 +183,8 @@ def _orders(tp: bool, cp: bool, dp: bool, pp: bool) -> tuple[str, ...]:
 
 def _inner_size(g: Group, allowed: bool, space: Space = FULL) -> int:
     """Layouts in one group: orders x TP overlaps x ZeRO stages x recompute choices."""
-    return (len(orders(g, space)) * len(_overlaps(g, allowed, space))
+    n_orders = len(_orders(g.tp > 1, g.cp > 1, g.dp > 1, g.pp > 1)) if space.all_orders else 1
+    return (n_orders * len(_overlaps(g, allowed, space))
             * len(space.zero_stages) * len(space.recompute))
 
 
@@ -315,8 +322,7 @@ class _Search:
             return got
         c, opt = got
         m = self.global_batch // (g.dp * g.micro_batch)
-        probe = _PROBE.derive(pp=g.pp, vpp=g.vpp, pp_schedule=g.schedule)
-        return c * (1.0 + bubble_slots(probe) / m) + opt
+        return c * (1.0 + _slots(g.pp, g.vpp, g.schedule) / m) + opt
 
     def expand(self, g: Group, lb: float) -> None:
         """Cost the group's layouts that can still enter the top K."""

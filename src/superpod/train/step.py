@@ -247,8 +247,20 @@ def _attention_s(ctx: _Ctx, flops: float) -> float:
     return flops / (peak / ctx.r * eff * ctx.clock)
 
 
+#: copy bandwidth per (chip, calibration) object, both kept alive beside the value
+_BW_CACHE: dict[tuple[int, int], tuple[Chip, object, float]] = {}
+
+
 def _copy_s(ctx: _Ctx, nbytes: float) -> float:
-    bw, _, _ = kernels.copy_bandwidth(ctx.system.chip, load_calibration())
+    chip, cal = ctx.system.chip, load_calibration()
+    hit = _BW_CACHE.get((id(chip), id(cal)))
+    if hit is not None and hit[0] is chip and hit[1] is cal:
+        bw = hit[2]
+    else:
+        bw, _, _ = kernels.copy_bandwidth(chip, cal)
+        if len(_BW_CACHE) > 1024:
+            _BW_CACHE.clear()
+        _BW_CACHE[id(chip), id(cal)] = (chip, cal, bw)
     return nbytes / (bw / ctx.r)
 
 
@@ -290,7 +302,7 @@ class _Layer:
     hidden_s: float  # communication overlapped with compute (costs COMM_SM_SHARE of it)
 
 
-_LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _Layer]] = {}
+_LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _LayerParts]] = {}
 _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order",
                                "fsdp_regather", "pp_schedule"})
 #: a dense layer reads no expert degree either (its GEMMs, element-wise work and
@@ -298,16 +310,18 @@ _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order
 _NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp"}
 
 
-def _layer_key(ctx: _Ctx, moe: bool | None) -> tuple[Any, ...]:
+def _layer_key(ctx: _Ctx, moe: bool | None, dualpipe: bool = True) -> tuple[Any, ...]:
     """The memo key of a layer's costs (``moe``: its kind; None: the stage's per-layer
-    units, ``_stage_units``, which read what a MoE layer reads)."""
+    units, ``_stage_units``, which read what a MoE layer reads); ``dualpipe=False``: without
+    the schedule (``_layer_costs`` leaves it to ``_with_schedule``)."""
     p = ctx.plan
     # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
     # and batch enter only through the micro-batch count and the TP / CP strides), and the
     # module's numeric constants (tests and what-if studies patch them)
     skip = _NOT_DENSE_FIELDS if moe is False else _NOT_LAYER_FIELDS
     fields = tuple([v for k, v in p.__dict__.items() if k not in skip])
-    return (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
+    return (id(ctx.system), id(ctx.facts), moe, fields,
+            p.pp_schedule == "dualpipe" if dualpipe else None,
             p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
             p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
             ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
@@ -317,15 +331,46 @@ def _layer_key(ctx: _Ctx, moe: bool | None) -> tuple[Any, ...]:
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
     search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
-    key = _layer_key(ctx, moe)
+    key = _layer_key(ctx, moe, dualpipe=False)
     hit = _LAYER_CACHE.get(key)
     if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
-        return hit[1]
+        return _with_schedule(hit[1], ctx.plan.pp_schedule == "dualpipe")
     out = _layer_costs(ctx, moe)
     if len(_LAYER_CACHE) > 100_000:
         _LAYER_CACHE.clear()
     _LAYER_CACHE[key] = ((ctx.system, ctx.facts), out)
-    return out
+    return _with_schedule(out, ctx.plan.pp_schedule == "dualpipe")
+
+
+@dataclass(frozen=True)
+class _LayerParts:
+    """A layer's costs before the pipeline schedule decides how much of the expert
+    all-to-all (``ep_one_s``: dispatch + combine one way, None without it) stays exposed."""
+
+    fwd_s: float
+    bwd_s: float
+    recompute_s: float
+    tp_s: float
+    cp_s: float
+    hidden_s: float  # TP and CP traffic overlapped with compute
+    ep_one_s: float | None
+    cast_fwd_s: float
+    cast_bwd_s: float
+
+
+def _with_schedule(lp: _LayerParts, dualpipe: bool) -> _Layer:
+    fwd, bwd, hidden, ep_s = lp.fwd_s, lp.bwd_s, lp.hidden_s, 0.0
+    one = lp.ep_one_s
+    if one is not None:
+        if dualpipe:
+            # a forward chunk's dispatch/combine runs under a backward chunk's compute and
+            # vice versa: hidden up to the layer's forward + backward compute
+            ep_s = max(0.0, 2 * one - (fwd - lp.cast_fwd_s + bwd - lp.cast_bwd_s))
+        else:
+            ep_s = 2 * one
+        hidden += 2 * one - ep_s
+    return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=lp.recompute_s, tp_s=lp.tp_s,
+                  cp_s=lp.cp_s, ep_s=ep_s, hidden_s=hidden)
 
 
 _CONST_NAMES: list[str] = []
@@ -340,7 +385,7 @@ def _constants() -> tuple[float, ...]:
     return tuple([g[k] for k in _CONST_NAMES])
 
 
-def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
+def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     p, f = ctx.plan, ctx.facts
     tokens = p.micro_batch * p.seq_len // p.cp
     shapes = f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp)
@@ -412,22 +457,17 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
     if p.cp > 1:
         cp_s, cp_hidden = _cp_exchange(ctx, tokens, attn)
         hidden += cp_hidden
-    ep_s = 0.0
+    ep_one: float | None = None
     if moe and p.ep > 1:
         dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
         kw = {"tokens": tokens // p.tp if p.sequence_parallel else tokens,
               "hidden": f.hidden, "top_k": f.top_k}
-        one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
-               + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16", **kw))
-        if p.pp_schedule == "dualpipe":
-            # a forward chunk's dispatch/combine runs under a backward chunk's compute and
-            # vice versa: hidden up to the layer's forward + backward compute
-            ep_s = max(0.0, 2 * one - (fwd - cast_fwd + bwd - cast_bwd))
-        else:
-            ep_s = 2 * one
-        hidden += 2 * one - ep_s
-    return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
-                  ep_s=ep_s, hidden_s=hidden)
+        ep_one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
+                  + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16",
+                          **kw))
+    return _LayerParts(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
+                       hidden_s=hidden, ep_one_s=ep_one, cast_fwd_s=cast_fwd,
+                       cast_bwd_s=cast_bwd)
 
 
 def _cp_kv_per_token(f: ModelFacts, p: TrainPlan) -> float:
