@@ -33,12 +33,15 @@ def test_bound_search_finds_the_exhaustive_best(sid: str, chips: int, model: str
     s, m = api.system(sid, chips), load_model(model)
     kw = {"ranks_per_chip": s.chip.devices, "top": 3}
     fast = plan_train(s, m, gb, seq, prec, **kw)  # type: ignore[arg-type]
-    full = plan_train(s, m, gb, seq, prec, exhaustive=True, **kw)  # type: ignore[arg-type]
+    full = plan_train(s, m, gb, seq, prec, exhaustive=True,
+                      ranks_per_chip=s.chip.devices, top=40)
     assert full.candidates and fast.candidates
     assert fast.candidates[0].step_time_s <= full.candidates[0].step_time_s * (1 + 1e-12)
-    # exact: the same K best step times (ties may name different, equally fast layouts)
-    assert [c.step_time_s for c in fast.candidates] == pytest.approx(
-        [c.step_time_s for c in full.candidates], rel=1e-12)
+    # exact: the distinct step times found are the exhaustive loop's smallest distinct ones
+    # (a dominated layout of equal time, ZeRO-1 beside ZeRO-2, is pruned, so a tie may
+    # appear fewer times)
+    mine = sorted({c.step_time_s for c in fast.candidates})
+    assert mine == sorted({c.step_time_s for c in full.candidates})[:len(mine)]
     # the same space, partitioned; the bounds cost far fewer layouts
     a, b = fast.layouts(), full.layouts()
     assert a["considered"] == b["considered"] == a["evaluated"] + a["pruned"] + a["infeasible"]
