@@ -54,7 +54,7 @@ from superpod.train.step import (
     compute_bound_terms,
     dp_floor_s,
     evaluate_train,
-    memory_fits,
+    memory_fits_table,
     placement_signature,
     step_times_by_zero,
 )
@@ -331,18 +331,16 @@ class _Search:
         per_block = len(sp.zero_stages) * len(sp.recompute)
         fits: dict[tuple[int, str], bool] = {}
         if self.exact_inner:
-            for zero, rec in itertools.product(sp.zero_stages, sp.recompute):
-                p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=zero, recompute=rec)
-                fits[zero, rec] = memory_fits(self.system, self.model, p,
-                                              ranks_per_chip=self.ranks_per_chip)
-        if self.exact_inner:
+            p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=2, recompute="none")
+            fits = memory_fits_table(self.system, self.model, p, sp.zero_stages, sp.recompute,
+                                     ranks_per_chip=self.ranks_per_chip)
             zeros = tuple(z for z in sp.zero_stages
                           if any(fits[z, rec] for rec in sp.recompute))
             if not zeros:  # memory reads neither order nor overlap: nothing here fits
                 self.out.infeasible["out_of_memory"] += _inner_size(g, self.overlap_allowed,
                                                                     sp)
                 return
-            if self._refined_bound(g, lb, zeros) >= self.top.bar:
+            if self._floor_prunes(g, lb, zeros):
                 self.out.pruned += _inner_size(g, self.overlap_allowed, sp)
                 return
         if self.exact_inner and len(ovs) == 2:
@@ -363,15 +361,22 @@ class _Search:
             for zero in sorted(sp.zero_stages, key=(2, 0, 3, 1).index):
                 self._zero_block(g, order, ov, zero, fits, none_s.get(zero))
 
-    def _refined_bound(self, g: Group, lb: float, zeros: tuple[int, ...]) -> float:
-        """The group bound plus the least data-parallel share of a step (``dp_floor_s``)
-        over the group's placements and the ZeRO stages that fit (``zeros``): a separate
-        non-negative term of every layout's step that the group bound leaves out. Less a
-        relative 1e-12, so that rounding never lifts it above a layout's step time."""
+    def _floor_prunes(self, g: Group, lb: float, zeros: tuple[int, ...]) -> bool:
+        """Whether the group bound plus the least data-parallel share of a step
+        (``dp_floor_s``: over the group's placements, recompute choices and TP overlaps)
+        reaches the K-th best at every ZeRO stage of ``zeros`` (those whose layouts may
+        fit): the share is a separate non-negative term of every layout's step that the
+        group bound leaves out. The sum is taken less a relative 1e-12, so that rounding
+        never lifts it above a layout's step time. Stages in the order the search tries."""
         p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=2, recompute="none")
-        floor = dp_floor_s(self.system, self.model, p, self._distinct_orders(g), zeros,
-                           ranks_per_chip=self.ranks_per_chip)
-        return (lb + min(floor.values())) * (1.0 - 1e-12)
+        for z in sorted(zeros, key=(2, 1, 0, 3).index):
+            if z == 1 and 2 in zeros:
+                continue  # ZeRO-1's floor is ZeRO-2's (``dp_floor_s``)
+            floor = dp_floor_s(self.system, self.model, p, self._distinct_orders(g), (z,),
+                               ranks_per_chip=self.ranks_per_chip)[z]
+            if (lb + floor) * (1.0 - 1e-12) < self.top.bar:
+                return False
+        return True
 
     def _distinct_orders(self, g: Group) -> list[str]:
         """One order per placement signature (orders with the same one cost the same step;

@@ -77,7 +77,7 @@ from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.train import memory as mem
-from superpod.train.modelfacts import ModelFacts, model_facts
+from superpod.train.modelfacts import ModelFacts, activation_mode, model_facts
 from superpod.train.plan import TrainPlan, check_plan
 from superpod.trust.holdout import excluded
 from superpod.workload.model import ModelSpec
@@ -689,6 +689,27 @@ def memory_fits(system: System, model: ModelSpec, plan: TrainPlan, *,
     return _memory(ctx).total <= chip.hbm_bytes / ranks_per_chip * mem.USABLE_FRACTION
 
 
+def memory_fits_table(system: System, model: ModelSpec, plan: TrainPlan,
+                      zeros: tuple[int, ...], recomputes: tuple[str, ...], *,
+                      ranks_per_chip: int = 1) -> dict[tuple[int, str], bool]:
+    """``memory_fits`` of ``plan`` at every (ZeRO stage, recompute choice) pair. The memory
+    model reads the recompute choice only through the activations it stores
+    (``activation_mode``), so each (stage, mode) is computed once."""
+    chip, facts = system.chip, model_facts(model)
+    cap = chip.hbm_bytes / ranks_per_chip * mem.USABLE_FRACTION
+    by_mode: dict[tuple[int, str], bool] = {}
+    out = {}
+    for z in zeros:
+        for rec in recomputes:
+            key = (z, activation_mode(rec))
+            if key not in by_mode:
+                ctx = _Ctx(system, facts, plan.derive(zero=z, recompute=rec), ranks_per_chip,
+                           plan.precision)
+                by_mode[key] = _memory(ctx).total <= cap
+            out[z, rec] = by_mode[key]
+    return out
+
+
 def placement_signature(system: System, plan: TrainPlan, ranks_per_chip: int = 1
                         ) -> tuple[tuple[int, bool, bool], ...]:
     """What the step's costs read of the rank placement (``plan.order``): the placement key
@@ -869,8 +890,14 @@ def step_times_by_zero(system: System, model: ModelSpec, plan: TrainPlan,
                           f"{plan.precision} peak")
     ctx = _Ctx(system, facts, plan, r, plan.precision, chip.clock_fraction(None))
     sh = _shared(ctx)
-    out = {}
+    out: dict[int, float] = {}
     for z in zeros:
+        # ZeRO-1 and ZeRO-2 read the same terms (the same reduce-scatter, all-gather and
+        # sharded optimizer; only memory differs): one is costed for both
+        twin = {1: 2, 2: 1}.get(z)
+        if twin in out:
+            out[z] = out[twin]
+            continue
         zctx = ctx if z == plan.zero else _Ctx(system, facts, plan.derive(zero=z), r,
                                                ctx.gemm_dtype, ctx.clock)
         out[z] = sum(_breakdown(zctx, sh).values())
@@ -892,10 +919,20 @@ def dp_floor_s(system: System, model: ModelSpec, plan: TrainPlan, orders: list[s
                system.chip.clock_fraction(None))
     _, fwd, bwd = _stage_compute(ctx)
     params_rank, expert_rank = facts.params_per_rank(plan.tp, plan.pp, plan.ep, plan.etp)
-    out = {}
+    # the share reads the order only through the gradient group's placement (the dp and cp
+    # strides): one order per placement
+    placed: dict[tuple[int, int], str] = {}
+    for o in orders:
+        q = plan.derive(order=o)
+        placed.setdefault((q.stride("dp"), q.stride("cp")), o)
+    out: dict[int, float] = {}
     for z in zeros:
+        twin = {1: 2, 2: 1}.get(z)  # ZeRO-1 and ZeRO-2: the same terms
+        if twin in out:
+            out[z] = out[twin]
+            continue
         best = math.inf
-        for o in orders:
+        for o in placed.values():
             zctx = _Ctx(system, facts, plan.derive(zero=z, order=o), ranks_per_chip,
                         ctx.gemm_dtype, ctx.clock)
             exposed, hidden = _dp_exposed(zctx, 2 * fwd + bwd, fwd, bwd, params_rank,
