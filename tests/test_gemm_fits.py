@@ -1,9 +1,8 @@
-"""The stored GEMM fits (calibration/gemm_fits.json) are the least squares they replace,
+"""The stored GEMM fits (calibration/gemm_fits.yaml) are the least squares they replace,
 cover every fit the catalog's chips use, and keep numpy out of ``superpod train``."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -12,11 +11,12 @@ import pytest
 from superpod.compute import calibration as cal_mod
 from superpod.compute.kernels import gemm_fit
 from superpod.hardware.catalog import load_catalog
+from superpod.hardware.loading import read_yaml
 
 
 def test_stored_fits_equal_fresh_least_squares() -> None:
     cal = cal_mod.load_calibration()
-    doc = json.loads(cal_mod.GEMM_FITS_FILE.read_text())["fits"]
+    doc = read_yaml(cal_mod.GEMM_FITS_FILE)["fits"]
     assert doc
     for key, fit in doc.items():
         entry = next(e for e in cal.gemm if e.chip == fit["chip"] and e.dtype == fit["dtype"]
@@ -32,7 +32,7 @@ def test_stored_fits_equal_fresh_least_squares() -> None:
 
 def test_every_catalog_fit_is_stored(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: object) -> list[float]:
-        raise AssertionError("a catalog chip's GEMM fit is missing from gemm_fits.json")
+        raise AssertionError("a catalog chip's GEMM fit is missing from gemm_fits.yaml")
 
     monkeypatch.setattr(cal_mod, "fit_coefficients", refuse)
     monkeypatch.setattr(cal_mod, "_FITS", {})

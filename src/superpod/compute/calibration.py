@@ -18,7 +18,6 @@ fit is a ``numpy.linalg.lstsq``.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +27,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, model_validator
 
 from superpod.boundary.models import FileModel
-from superpod.hardware.loading import read_model_file
+from superpod.hardware.loading import read_model_file, read_yaml
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 from superpod.trust.holdout import excluded, kept
 
@@ -160,7 +159,7 @@ def waves(m: int, n: int, tile: tuple[int, int], units: int) -> int:
 #: keyed by ``fit_key`` (``python scripts/gemm_fits.py`` rewrites it; tests check it
 #: against fresh fits): a start-up saving only, since numpy then need not load (an input
 #: not in the table is fitted as before)
-GEMM_FITS_FILE = CALIBRATION_FILE.parent / "gemm_fits.json"
+GEMM_FITS_FILE = CALIBRATION_FILE.parent / "gemm_fits.yaml"
 
 
 def fit_key(entry: GemmEntry, peak_flop_per_s: float) -> str:
@@ -172,11 +171,10 @@ def fit_key(entry: GemmEntry, peak_flop_per_s: float) -> str:
 
 @lru_cache(maxsize=1)
 def _stored_fits() -> dict[str, list[float]]:
-    try:
-        doc = json.loads(GEMM_FITS_FILE.read_text())
-    except FileNotFoundError:
+    if not GEMM_FITS_FILE.exists():
         return {}
-    return {k: v["coefficients"] for k, v in doc["fits"].items()}
+    doc = read_yaml(GEMM_FITS_FILE)
+    return {str(k): [float(c) for c in v["coefficients"]] for k, v in doc["fits"].items()}
 
 
 def fit_coefficients(entry: GemmEntry, peak_flop_per_s: float) -> list[float]:
