@@ -23,7 +23,17 @@ and every later one are pruned. Inside a group (``evaluate_train`` only: another
 e.g. the offload one, changes what memory and recompute trade, so it gets the group bound
 alone):
 
-* memory is checked without the timeline; layouts that do not fit are infeasible;
+* memory is checked without the timeline (once per ZeRO stage and stored-activation mode:
+  recompute none, selective and op store the same); layouts that do not fit are
+  infeasible, and a group where nothing fits is infeasible as a whole;
+* the data-parallel share of a step (exposed dp communication and the interference of its
+  hidden part) is a separate term the group bound leaves out; its least value over the
+  group's placements, recompute choices and overlaps (``step.dp_floor_s``) at the ZeRO
+  stages that fit is added to the bound before any placement is costed;
+* each (order, overlap) block costs one timeline shared by its ZeRO stages
+  (``step.step_times_by_zero``: exactly each stage's step without recompute), which bounds
+  the block and each stage's recompute choices; only a layout that enters the top K is
+  evaluated again for its full result;
 * recompute never shortens a step (it adds time, and the communication it can hide is at
   most the time it adds): none <= selective, op <= full; a layout whose cheaper recompute
   neighbour already reached the K-th best is pruned;
