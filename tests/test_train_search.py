@@ -11,9 +11,15 @@ from typer.testing import CliRunner
 
 from superpod import api
 from superpod.cli import app
+from superpod.errors import Infeasible
 from superpod.train.plan import TrainPlan
 from superpod.train.search import Group, candidates, groups, orders, plan_train
-from superpod.train.step import evaluate_train, placement_signature
+from superpod.train.step import (
+    dp_floor_s,
+    evaluate_train,
+    placement_signature,
+    step_times_by_zero,
+)
 from superpod.workload.model import load_model
 
 SMALL = [("dgx-h100", 8, "llama3-8b", 16, 4096, "bf16"),
@@ -27,9 +33,15 @@ def test_bound_search_finds_the_exhaustive_best(sid: str, chips: int, model: str
     s, m = api.system(sid, chips), load_model(model)
     kw = {"ranks_per_chip": s.chip.devices, "top": 3}
     fast = plan_train(s, m, gb, seq, prec, **kw)  # type: ignore[arg-type]
-    full = plan_train(s, m, gb, seq, prec, exhaustive=True, **kw)  # type: ignore[arg-type]
+    full = plan_train(s, m, gb, seq, prec, exhaustive=True,
+                      ranks_per_chip=s.chip.devices, top=40)
     assert full.candidates and fast.candidates
     assert fast.candidates[0].step_time_s <= full.candidates[0].step_time_s * (1 + 1e-12)
+    # exact: the distinct step times found are the exhaustive loop's smallest distinct ones
+    # (a dominated layout of equal time, ZeRO-1 beside ZeRO-2, is pruned, so a tie may
+    # appear fewer times)
+    mine = sorted({c.step_time_s for c in fast.candidates})
+    assert mine == sorted({c.step_time_s for c in full.candidates})[:len(mine)]
     # the same space, partitioned; the bounds cost far fewer layouts
     a, b = fast.layouts(), full.layouts()
     assert a["considered"] == b["considered"] == a["evaluated"] + a["pruned"] + a["infeasible"]
@@ -88,3 +100,50 @@ def test_plan_train_json_reports_layout_counts() -> None:
     assert set(n) == {"considered", "evaluated", "pruned", "infeasible"}
     assert n["considered"] == n["evaluated"] + n["pruned"] + n["infeasible"] > 0
     assert len(doc["candidates"]) == 2
+
+
+ZERO_PLANS = [  # (system, chips, model, plan fields): dense and MoE, CP, DualPipe, FP8
+    ("dgx-h100", 16, "llama3-8b", dict(tp=2, pp=2, vpp=2, dp=2, cp=2, micro_batch=1,
+                                       global_batch=8, seq_len=8192, recompute="selective",
+                                       pp_schedule="interleaved", tp_comm_overlap=True)),
+    ("gb200-nvl72", 8, "mixtral-8x7b", dict(tp=2, pp=2, dp=2, ep=4, micro_batch=1,
+                                            global_batch=8, seq_len=4096, precision="fp8",
+                                            pp_schedule="dualpipe", recompute="full")),
+]
+
+
+@pytest.mark.parametrize(("sid", "chips", "model", "fields"), ZERO_PLANS)
+def test_step_times_by_zero_are_the_evaluated_step_times(sid: str, chips: int, model: str,
+                                                          fields: dict[str, object]) -> None:
+    """The search's shared timeline gives exactly evaluate_train's step at every stage."""
+    s, m = api.system(sid, chips), load_model(model)
+    base = TrainPlan(sequence_parallel=True, **fields)  # type: ignore[arg-type]
+    got = step_times_by_zero(s, m, base, (0, 1, 2, 3))
+    assert not isinstance(got, Infeasible)
+    for z, t in got.items():
+        r = evaluate_train(s, m, TrainPlan(**{**base.to_dict(), "zero": z}),
+                           check_memory=False)
+        assert not isinstance(r, Infeasible)
+        assert t == r.step_time_s  # bit for bit
+
+
+@pytest.mark.parametrize(("sid", "chips", "model", "fields"), ZERO_PLANS)
+def test_dp_floor_bounds_every_recompute_overlap_and_order(sid: str, chips: int, model: str,
+                                                           fields: dict[str, object]) -> None:
+    """The data-parallel floor the group bound adds is below the data-parallel share
+    (exposed dp communication + the interference of its hidden part) of every layout."""
+    s, m = api.system(sid, chips), load_model(model)
+    base = TrainPlan(sequence_parallel=True, **{**fields, "recompute": "none"})  # type: ignore[arg-type]
+    g = Group(base.tp, base.pp, base.vpp, base.dp, base.cp, base.ep, base.etp,
+              base.micro_batch, base.pp_schedule)
+    os_ = orders(g)
+    floor = dp_floor_s(s, m, base, os_, (0, 1, 2, 3))
+    for z, order, ov, rec in itertools.product((0, 1, 2, 3), os_, (True, False),
+                                               ("none", "selective", "op", "full")):
+        p = TrainPlan(**{**base.to_dict(), "zero": z, "order": order, "tp_comm_overlap": ov,
+                         "recompute": rec})
+        r = evaluate_train(s, m, p, check_memory=False)
+        assert not isinstance(r, Infeasible)
+        bd = r.breakdown_s
+        # the interference of the dp traffic alone is at most the whole interference
+        assert floor[z] <= bd["dp_comm"] + bd["overlap_interference"] + 1e-12 * r.step_time_s

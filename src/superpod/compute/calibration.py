@@ -17,17 +17,17 @@ fit is a ``numpy.linalg.lstsq``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
 from superpod.boundary.models import FileModel
-from superpod.hardware.loading import read_model_file
+from superpod.hardware.loading import read_model_file, read_yaml
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 from superpod.trust.holdout import excluded, kept
 
@@ -155,12 +155,33 @@ def waves(m: int, n: int, tile: tuple[int, int], units: int) -> int:
     return math.ceil(math.ceil(m / tile[0]) * math.ceil(n / tile[1]) / units)
 
 
-def fit_gemm(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
-    """Least-squares fit of (1/e_max, c_tile, t0) on relative time error over the points.
+#: least-squares results of ``fit_gemm`` for the shipped calibration's (entry, peak) pairs,
+#: keyed by ``fit_key`` (``python scripts/gemm_fits.py`` rewrites it; tests check it
+#: against fresh fits): a start-up saving only, since numpy then need not load (an input
+#: not in the table is fitted as before)
+GEMM_FITS_FILE = CALIBRATION_FILE.parent / "gemm_fits.yaml"
 
-    A column whose coefficient comes out negative is dropped and the fit repeated, so every
-    fitted time constant is physical (>= 0).
-    """
+
+def fit_key(entry: GemmEntry, peak_flop_per_s: float) -> str:
+    """What ``fit_gemm``'s least squares reads of an entry and the peak, hashed."""
+    what = (tuple(tuple(p) for p in entry.points), tuple(entry.tile), entry.compute_units,
+            float(peak_flop_per_s))
+    return hashlib.sha256(repr(what).encode()).hexdigest()[:24]
+
+
+@lru_cache(maxsize=1)
+def _stored_fits() -> dict[str, list[float]]:
+    if not GEMM_FITS_FILE.exists():
+        return {}
+    doc = read_yaml(GEMM_FITS_FILE)
+    return {str(k): [float(c) for c in v["coefficients"]] for k, v in doc["fits"].items()}
+
+
+def fit_coefficients(entry: GemmEntry, peak_flop_per_s: float) -> list[float]:
+    """The least-squares coefficients (1/e_max, c_tile, t0) of ``fit_gemm`` (a dropped
+    column 0), by ``numpy.linalg.lstsq``."""
+    import numpy as np  # at use: the shipped fits are stored (start-up)
+
     cols: list[list[float]] = []
     for m, n, k, tflops in entry.points:
         flops = 2.0 * m * n * k
@@ -176,6 +197,19 @@ def fit_gemm(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
             break
         keep.remove(bad[0])
     full = dict.fromkeys(range(3), 0.0) | dict(zip(keep, map(float, coef), strict=True))
+    return [full[0], full[1], full[2]]
+
+
+def fit_gemm(entry: GemmEntry, peak_flop_per_s: float) -> GemmFit:
+    """Least-squares fit of (1/e_max, c_tile, t0) on relative time error over the points.
+
+    A column whose coefficient comes out negative is dropped and the fit repeated, so every
+    fitted time constant is physical (>= 0). The shipped calibration's fits are read from
+    ``GEMM_FITS_FILE`` (the same numbers).
+    """
+    full = _stored_fits().get(fit_key(entry, peak_flop_per_s))
+    if full is None:
+        full = fit_coefficients(entry, peak_flop_per_s)
     e_max = min(1.0, 1.0 / full[0]) if full[0] > 0 else 1.0
     return GemmFit(e_max=e_max, tile_overhead_s=full[1], overhead_s=full[2],
                    compute_units=entry.compute_units, tile=entry.tile, source=entry.source,

@@ -19,14 +19,16 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from superpod.hardware.loading import read_model_file
 from superpod.hardware.specs import BytesPerS, Evidence, Seconds
 from superpod.trust.holdout import excluded, held_out, kept
+
+if TYPE_CHECKING:  # imported at use: only refits need numpy (start-up)
+    import numpy as np
 
 COLLECTIVES_FILE = Path(__file__).resolve().parent.parent / "calibration" / "collectives.yaml"
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -371,6 +373,8 @@ def wire_factor(op: str, algorithm: str, ranks: int) -> float:
 
 def measured_times(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
     """(message bytes, measured seconds) from the busbw points of a fit."""
+    import numpy as np
+
     n = fit.setup.ranks
     bus = {"all_reduce": 2 * (n - 1) / n}.get(fit.setup.op, (n - 1) / n)
     sizes = np.array(sorted(fit.points), dtype=float)
@@ -381,6 +385,7 @@ def measured_times(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
 def refit(fit: Fit, protocols: int | None = None) -> list[tuple[float, float]]:
     """Least-squares (on log time) fit of ``protocols`` (alpha_s, efficiency) pairs (default:
     as many as stored), time = min_p(alpha_p + wire / efficiency_p)."""
+    import numpy as np
     from scipy.optimize import least_squares
 
     k = protocols or len(fit.protocols)

@@ -50,7 +50,7 @@ GRAPH_LIMIT_CHIPS = 20_000
 
 def link_counts(system: System) -> dict[str, int]:
     """Physical (undirected) links by level, counted from the structure (no graph)."""
-    from superpod.network.topology import _domain_dims
+    from superpod.network.domains import domain_dims as _domain_dims
 
     su, c = system.spec.scale_up, system.counts
     up = 0

@@ -26,8 +26,9 @@ import numpy as np
 from superpod.errors import SpecError
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, CollectiveResult, collective
+from superpod.network.domains import domain_dims as _domain_dims
 from superpod.network.flowsim import FlowSet, simulate
-from superpod.network.topology import Fabric, _domain_dims, build_fabric, route_table
+from superpod.network.topology import Fabric, build_fabric, route_table
 
 Transfer = tuple[int, int, float]  # (src rank, dst rank, bytes)
 Phase = tuple[list[Transfer], int]  # transfers, repetitions

@@ -192,7 +192,7 @@ def pair_fraction(kind: str, system: System, chips: int) -> float:
     an nD full mesh (all-path routing adds little for a single partner), one of ``2 D``
     neighbour links in a D-dimensional torus.
     """
-    from superpod.network.topology import _domain_dims
+    from superpod.network.domains import domain_dims as _domain_dims
 
     del chips  # the domain's wiring is the system's, whatever the ranks use
     size = system.counts.chips_per_domain
@@ -216,7 +216,7 @@ def all_to_all_load(system: System) -> float:
     dimension k carries the traffic over its mean ring distance h_k (about d_k / 4 each way),
     S h_k 2 D / (2 b). Both divided by the full-injection time S (m - 1) / (m b).
     """
-    from superpod.network.topology import _domain_dims
+    from superpod.network.domains import domain_dims as _domain_dims
 
     su, m = system.spec.scale_up, system.counts.chips_per_domain
     if su.kind not in ("nd_full_mesh", "torus") or m < 2:

@@ -32,6 +32,7 @@ import numpy as np
 from superpod.errors import SpecError
 from superpod.hardware.clos import leaf_down_ports
 from superpod.hardware.system import System
+from superpod.network.domains import domain_dims as _domain_dims
 from superpod.units import BITS_PER_BYTE
 
 Route = tuple[tuple[int, ...], float]  # (link ids, share of the flow)
@@ -97,20 +98,6 @@ def _index(c: list[int], dims: list[int]) -> int:
         i += x * mul
         mul *= d
     return i
-
-
-def _domain_dims(system: System, size: int) -> list[int]:
-    """Grid dims of a (possibly partial) domain: the leading dims of the spec that divide
-    ``size``, then what remains as one more dimension (a line when nothing divides)."""
-    dims, prod = [], 1
-    for d in system.spec.scale_up.dims:
-        if size % (prod * d):
-            break
-        dims.append(d)
-        prod *= d
-    if size // prod > 1:
-        dims.append(size // prod)
-    return dims or [size]
 
 
 def _build_domain(f: Fabric, first: int, size: int) -> None:

@@ -35,12 +35,13 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from superpod.errors import SpecError
+
+if TYPE_CHECKING:  # imported at use: only the Monte Carlo needs numpy (start-up)
+    import numpy as np
+    from numpy.typing import NDArray
 
 Z_99 = 2.5758293035489  # two-sided 99% normal quantile
 EVENTS_PER_CHUNK = 2_000_000  # bounds the Monte Carlo's memory (about 50 MB a chunk)
@@ -190,6 +191,8 @@ def _truncexp_sums(rng: np.random.Generator, counts: NDArray[np.int64], limit_s:
                    mtbf_s: float) -> NDArray[np.float64]:
     """Per trial, the sum of ``counts[i]`` exponential(M) draws conditioned below limit;
     counts of ``CLT_COUNT`` or more as one normal draw with the sum's mean and variance."""
+    import numpy as np
+
     big = counts >= CLT_COUNT
     small = np.where(big, 0, counts)
     total = int(small.sum())
@@ -209,6 +212,8 @@ def _truncexp_sums(rng: np.random.Generator, counts: NDArray[np.int64], limit_s:
 def _failed_attempts(rng: np.random.Generator, attempts: NDArray[np.int64] | int,
                      length_s: float, mtbf_s: float, size: int) -> NDArray[np.int64]:
     """Failures before ``attempts`` successes of length ``length_s`` (negative binomial)."""
+    import numpy as np
+
     n = np.broadcast_to(np.asarray(attempts, dtype=np.int64), (size,))
     p = math.exp(-length_s / mtbf_s)
     out = np.zeros(size, dtype=np.int64)
@@ -221,6 +226,8 @@ def _failed_attempts(rng: np.random.Generator, attempts: NDArray[np.int64] | int
 def _chunk(m: GoodputModel, rng: np.random.Generator, size: int
            ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Completion times and failure counts of ``size`` trials."""
+    import numpy as np
+
     n_full, last = m.segments
     a, a_last, mtbf = m.interval_s + m.overhead_s, last + m.overhead_s, m.mtbf_s
     k_full = _failed_attempts(rng, n_full, a, mtbf, size)
@@ -267,6 +274,8 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
 def monte_carlo(m: GoodputModel, trials: int = 10_000, seed: int = 0,
                 progress: bool = False) -> MonteCarloResult:
     """Sample ``trials`` runs of the model; seeded and vectorised in chunks of trials."""
+    import numpy as np
+
     if trials < 2:
         raise SpecError("needs at least 2 trials", field="--trials", value=trials)
     events = expected_failures_per_trial(m)

@@ -102,8 +102,7 @@ class ModelFacts:
     def activation_bytes(self, seq_len: int, micro_batch: int, tp: int, sp: bool,
                          recompute: str, fp8: bool = False) -> float:
         """Stored activation bytes per layer; ``fp8``: linear-layer inputs saved as FP8."""
-        # flash: no score matrix; op-level checkpointing holds at most what selective holds
-        mode = "selective" if recompute in ("none", "op") else recompute
+        mode = activation_mode(recompute)
         key = ("act", seq_len, micro_batch, tp, sp, mode, fp8)
         return float(self._cached(key, lambda: _activation(self.model, seq_len, micro_batch,
                                                            tp, sp, mode, fp8)))
@@ -128,6 +127,13 @@ class ModelFacts:
     def hardware_flops_per_token(self, seq_len: int, recompute: str) -> float:
         return float(self._cached(("hflops", seq_len, recompute),
                                   lambda: _hfu_flops(self.model, seq_len, recompute)))
+
+
+def activation_mode(recompute: str) -> str:
+    """The activations a recompute choice stores, as ``ModelFacts.activation_bytes`` counts
+    them: flash attention keeps no score matrix, so "none" stores what "selective" stores,
+    and op-level checkpointing holds at most what selective holds."""
+    return "selective" if recompute in ("none", "op") else recompute
 
 
 @lru_cache(maxsize=64)
@@ -167,10 +173,16 @@ def _params_per_rank(model: ModelSpec, tp: int, pp: int, ep: int, etp: int
                      ) -> tuple[float, float]:
     per_stage = math.ceil(model.num_hidden_layers / pp)
     dense = expert = 0.0
+    # a main layer's parameters depend on its index only through its kind (dense or MoE):
+    # each kind is counted once, the sum still runs layer by layer
+    kinds: dict[bool, tuple[float, float]] = {}
     for i in range(per_stage):  # the first stage's layers (plus the embedding)
-        full = ops.layer_weight_params(model, i, tp, ep, etp)
-        if model.is_moe_layer(i):
-            routed = model.params_per_layer(i).moe_routed / (ep * etp)
+        moe = model.is_moe_layer(i)
+        if moe not in kinds:
+            kinds[moe] = (ops.layer_weight_params(model, i, tp, ep, etp),
+                          model.params_per_layer(i).moe_routed / (ep * etp) if moe else 0.0)
+        full, routed = kinds[moe]
+        if moe:
             expert += routed
             dense += full - routed
         else:

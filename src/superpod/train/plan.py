@@ -10,6 +10,7 @@ micro-batch, ``global_batch`` sequences per optimizer step, so each pipeline run
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from superpod.errors import Infeasible, SpecError
@@ -98,13 +99,7 @@ class TrainPlan:
     def stride(self, dim: str) -> int:
         """Rank distance between neighbours of a ``dim`` group: the product of the degrees
         placed inside it (``order``)."""
-        out = 1
-        for d in self.order.split("-"):
-            if d == dim:
-                return out
-            out *= getattr(self, d)
-        raise SpecError("unknown parallel dimension", field="order", value=dim,
-                        allowed=", ".join(ORDER_DIMS))
+        return _stride(self.order, self.tp, self.cp, self.dp, self.pp, dim)
 
     @property
     def world(self) -> int:
@@ -116,6 +111,31 @@ class TrainPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def derive(self, **changes: Any) -> TrainPlan:
+        """``dataclasses.replace(self, **changes)`` without ``__post_init__``'s checks, for
+        callers that only ever change fields to values known valid (the layout search builds
+        hundreds of thousands of plans from the choices of its own space). The result is
+        equal to, and hashes as, the checked plan with the same fields."""
+        out = object.__new__(TrainPlan)
+        d = out.__dict__
+        d.update(self.__dict__)
+        d.update(changes)
+        return out
+
+
+@lru_cache(maxsize=4096)
+def _stride(order: str, tp: int, cp: int, dp: int, pp: int, dim: str) -> int:
+    """``TrainPlan.stride`` of the degrees and order given (memoised: the step model asks
+    for the same strides of every plan it costs)."""
+    deg = {"tp": tp, "cp": cp, "dp": dp, "pp": pp}
+    out = 1
+    for d in order.split("-"):
+        if d == dim:
+            return out
+        out *= deg[d]
+    raise SpecError("unknown parallel dimension", field="order", value=dim,
+                    allowed=", ".join(ORDER_DIMS))
 
 
 def check_plan(plan: TrainPlan, ranks: int, layers: int, experts: int, heads: int,

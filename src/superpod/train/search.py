@@ -23,7 +23,17 @@ and every later one are pruned. Inside a group (``evaluate_train`` only: another
 e.g. the offload one, changes what memory and recompute trade, so it gets the group bound
 alone):
 
-* memory is checked without the timeline; layouts that do not fit are infeasible;
+* memory is checked without the timeline (once per ZeRO stage and stored-activation mode:
+  recompute none, selective and op store the same); layouts that do not fit are
+  infeasible, and a group where nothing fits is infeasible as a whole;
+* the data-parallel share of a step (exposed dp communication and the interference of its
+  hidden part) is a separate term the group bound leaves out; its least value over the
+  group's placements, recompute choices and overlaps (``step.dp_floor_s``) at the ZeRO
+  stages that fit is added to the bound before any placement is costed;
+* each (order, overlap) block costs one timeline shared by its ZeRO stages
+  (``step.step_times_by_zero``: exactly each stage's step without recompute), which bounds
+  the block and each stage's recompute choices; only a layout that enters the top K is
+  evaluated again for its full result;
 * recompute never shortens a step (it adds time, and the communication it can hide is at
   most the time it adds): none <= selective, op <= full; a layout whose cheaper recompute
   neighbour already reached the K-th best is pruned;
@@ -41,7 +51,7 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from superpod.degrees import divisors, powers_of_two
 from superpod.errors import Infeasible
@@ -52,9 +62,11 @@ from superpod.train.step import (
     TrainResult,
     bubble_slots,
     compute_bound_terms,
+    dp_floor_s,
     evaluate_train,
-    memory_fits,
+    memory_fits_table,
     placement_signature,
+    step_times_by_zero,
 )
 from superpod.workload.model import ModelSpec
 
@@ -65,6 +77,7 @@ RECOMPUTE = ("none", "selective", "op", "full")
 RECOMPUTE_BELOW = {"none": (), "selective": ("none",), "op": ("none",),
                    "full": ("none", "selective", "op")}
 DEFAULT_ORDER = "tp-cp-dp-pp"
+_PROBE = TrainPlan()  # derived (unchecked) for the pipeline shape of a bound
 MAX_PP = 64
 #: virtual-stage counts tried even where they split the layers unevenly (the slowest
 #: rank then carries the extra layers); any other count must divide layers / pp evenly
@@ -150,6 +163,12 @@ class Group:
                          pp_schedule=self.schedule, tp_comm_overlap=overlap, order=order)
 
 
+@functools.lru_cache(maxsize=1024)
+def _slots(pp: int, vpp: int, schedule: str) -> float:
+    """Pipeline-bubble slots of a pipeline shape (``bubble_slots``)."""
+    return bubble_slots(_PROBE.derive(pp=pp, vpp=vpp, pp_schedule=schedule))
+
+
 def orders(g: Group, space: Space = FULL) -> list[str]:
     """The group's distinct placement orders (``_orders``; the default one alone unless the
     space takes every order)."""
@@ -174,7 +193,8 @@ def _orders(tp: bool, cp: bool, dp: bool, pp: bool) -> tuple[str, ...]:
 
 def _inner_size(g: Group, allowed: bool, space: Space = FULL) -> int:
     """Layouts in one group: orders x TP overlaps x ZeRO stages x recompute choices."""
-    return (len(orders(g, space)) * len(_overlaps(g, allowed, space))
+    n_orders = len(_orders(g.tp > 1, g.cp > 1, g.dp > 1, g.pp > 1)) if space.all_orders else 1
+    return (n_orders * len(_overlaps(g, allowed, space))
             * len(space.zero_stages) * len(space.recompute))
 
 
@@ -275,16 +295,29 @@ class _Search:
     exact_inner: bool  # evaluate is evaluate_train: memory and dominance rules apply
     space: Space = FULL
     _bounds: dict[tuple[int, ...], tuple[float, float] | str] = field(default_factory=dict)
+    _orders: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
+    _template: TrainPlan | None = None
 
-    def plan(self, g: Group, **kw: object) -> TrainPlan:
-        return g.plan(self.global_batch, self.seq_len, self.precision, **kw)  # type: ignore[arg-type]
+    def plan(self, g: Group, *, order: str, overlap: bool, zero: int, recompute: str
+             ) -> TrainPlan:
+        """``g.plan`` without the plan's own checks: every value comes from the space, and
+        ``plan_train`` checks the caller's batch, sequence and precision once."""
+        if self._template is None:
+            self._template = TrainPlan(global_batch=self.global_batch, seq_len=self.seq_len,
+                                       precision=self.precision)
+        return self._template.derive(
+            tp=g.tp, pp=g.pp, vpp=g.vpp, dp=g.dp, cp=g.cp, ep=g.ep, etp=g.etp,
+            sequence_parallel=g.tp > 1, zero=zero, micro_batch=g.micro_batch,
+            recompute=recompute, pp_schedule=g.schedule, tp_comm_overlap=overlap,
+            order=order)
 
     def bound(self, g: Group) -> float | str:
         """The group's lower bound on step time (module doc), or why it cannot run."""
         dual = g.schedule == "dualpipe"
         key = (g.tp, g.pp, g.cp, g.ep, g.etp, g.micro_batch, int(dual))
         if key not in self._bounds:
-            base = replace(g, vpp=1, schedule="dualpipe" if dual else "1f1b")
+            base = Group(g.tp, g.pp, 1, g.dp, g.cp, g.ep, g.etp, g.micro_batch,
+                         "dualpipe" if dual else "1f1b")
             p = self.plan(base, order=DEFAULT_ORDER, overlap=False, zero=1, recompute="none")
             res = compute_bound_terms(self.system, self.model, p,
                                       ranks_per_chip=self.ranks_per_chip)
@@ -299,8 +332,7 @@ class _Search:
             return got
         c, opt = got
         m = self.global_batch // (g.dp * g.micro_batch)
-        probe = TrainPlan(pp=g.pp, vpp=g.vpp, pp_schedule=g.schedule)
-        return c * (1.0 + bubble_slots(probe) / m) + opt
+        return c * (1.0 + _slots(g.pp, g.vpp, g.schedule) / m) + opt
 
     def expand(self, g: Group, lb: float) -> None:
         """Cost the group's layouts that can still enter the top K."""
@@ -309,10 +341,18 @@ class _Search:
         per_block = len(sp.zero_stages) * len(sp.recompute)
         fits: dict[tuple[int, str], bool] = {}
         if self.exact_inner:
-            for zero, rec in itertools.product(sp.zero_stages, sp.recompute):
-                p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=zero, recompute=rec)
-                fits[zero, rec] = memory_fits(self.system, self.model, p,
-                                              ranks_per_chip=self.ranks_per_chip)
+            p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=2, recompute="none")
+            fits = memory_fits_table(self.system, self.model, p, sp.zero_stages, sp.recompute,
+                                     ranks_per_chip=self.ranks_per_chip)
+            zeros = tuple(z for z in sp.zero_stages
+                          if any(fits[z, rec] for rec in sp.recompute))
+            if not zeros:  # memory reads neither order nor overlap: nothing here fits
+                self.out.infeasible["out_of_memory"] += _inner_size(g, self.overlap_allowed,
+                                                                    sp)
+                return
+            if self._floor_prunes(g, lb, zeros):
+                self.out.pruned += _inner_size(g, self.overlap_allowed, sp)
+                return
         if self.exact_inner and len(ovs) == 2:
             ovs = (True,)  # TP overlap never lengthens a step (module doc): off is dominated
             self.out.pruned += len(orders(g, sp)) * per_block
@@ -322,44 +362,62 @@ class _Search:
             if lb >= self.top.bar:
                 self.out.pruned += (len(blocks) - i) * per_block
                 return
-            known: dict[int, TrainResult] = {}
+            none_s: dict[int, float] = {}
             if self.exact_inner:
-                bound, res = self._block_bound(g, order, ov)
-                if bound >= self.top.bar:
+                none_s = self._block_times(g, order, ov)
+                if not none_s or min(none_s[z] for z in zeros) >= self.top.bar:
                     self.out.pruned += per_block
                     continue
-                if res is not None and fits.get((2, "none")) and 2 in sp.zero_stages:
-                    known[2] = res  # the bound's own timeline is this layout's result
             for zero in sorted(sp.zero_stages, key=(2, 0, 3, 1).index):
-                self._zero_block(g, order, ov, zero, fits, known.get(zero))
+                self._zero_block(g, order, ov, zero, fits, none_s.get(zero))
+
+    def _floor_prunes(self, g: Group, lb: float, zeros: tuple[int, ...]) -> bool:
+        """Whether the group bound plus the least data-parallel share of a step
+        (``dp_floor_s``: over the group's placements, recompute choices and TP overlaps)
+        reaches the K-th best at every ZeRO stage of ``zeros`` (those whose layouts may
+        fit): the share is a separate non-negative term of every layout's step that the
+        group bound leaves out. The sum is taken less a relative 1e-12, so that rounding
+        never lifts it above a layout's step time. Stages in the order the search tries."""
+        p = self.plan(g, order=DEFAULT_ORDER, overlap=False, zero=2, recompute="none")
+        for z in sorted(zeros, key=(2, 1, 0, 3).index):
+            if z == 1 and 2 in zeros:
+                continue  # ZeRO-1's floor is ZeRO-2's (``dp_floor_s``)
+            floor = dp_floor_s(self.system, self.model, p, self._distinct_orders(g), (z,),
+                               ranks_per_chip=self.ranks_per_chip)[z]
+            if (lb + floor) * (1.0 - 1e-12) < self.top.bar:
+                return False
+        return True
 
     def _distinct_orders(self, g: Group) -> list[str]:
         """One order per placement signature (orders with the same one cost the same step;
-        the others are pruned as equivalent). Any evaluator sees the same placement."""
-        seen: dict[tuple[object, ...], str] = {}
-        for o in orders(g, self.space):
-            p = self.plan(g, order=o, overlap=False, zero=1, recompute="none")
-            seen.setdefault(placement_signature(self.system, p, self.ranks_per_chip), o)
-        return list(seen.values())
+        the others are pruned as equivalent). Any evaluator sees the same placement, which
+        reads only tp, cp, dp and pp (memoised on them)."""
+        key = (g.tp, g.cp, g.dp, g.pp)
+        hit = self._orders.get(key)
+        if hit is None:
+            seen: dict[tuple[object, ...], str] = {}
+            for o in orders(g, self.space):
+                p = self.plan(g, order=o, overlap=False, zero=1, recompute="none")
+                seen.setdefault(placement_signature(self.system, p, self.ranks_per_chip), o)
+            hit = self._orders[key] = list(seen.values())
+        return hit
 
-    def _block_bound(self, g: Group, order: str, ov: bool
-                     ) -> tuple[float, TrainResult | None]:
-        """A bound for one (order, overlap) block: its ZeRO-2, no-recompute step less the
-        data-parallel communication and overlap interference, the only terms ZeRO changes
-        besides the optimizer (smallest at ZeRO >= 1); recompute only adds."""
+    def _block_times(self, g: Group, order: str, ov: bool) -> dict[int, float]:
+        """The step time without recompute of one (order, overlap) block at each ZeRO stage
+        of the space (memory unchecked), from one shared timeline: each is exact, and a
+        lower bound on the stage's layouts with recompute (recompute only adds). Empty if
+        the block cannot run."""
         p = self.plan(g, order=order, overlap=ov, zero=2, recompute="none")
-        res = evaluate_train(self.system, self.model, p, ranks_per_chip=self.ranks_per_chip,
-                             check_memory=False)
+        res = step_times_by_zero(self.system, self.model, p, self.space.zero_stages,
+                                 ranks_per_chip=self.ranks_per_chip)
         self.out.bound_evaluations += 1
-        if isinstance(res, Infeasible):
-            return math.inf, None
-        bd = res.breakdown_s
-        return res.step_time_s - bd["dp_comm"] - bd["overlap_interference"], res
+        return {} if isinstance(res, Infeasible) else res
 
     def _zero_block(self, g: Group, order: str, ov: bool, zero: int,
-                    fits: dict[tuple[int, str], bool], known: TrainResult | None = None
-                    ) -> None:
-        times: dict[str, float] = {}
+                    fits: dict[tuple[int, str], bool], none_s: float | None = None) -> None:
+        """The layouts of one (order, overlap, ZeRO) block; ``none_s``: the block's exact
+        step time without recompute, where known (``_block_times``)."""
+        times: dict[str, float] = {} if none_s is None else {"none": none_s}
         for rec in self.space.recompute:
             if self.exact_inner:
                 if not fits[zero, rec]:
@@ -368,23 +426,34 @@ class _Search:
                 if zero == 1 and fits.get((2, rec)):
                     self.out.pruned += 1  # ZeRO-2: the same time in less memory
                     continue
+                if rec == "none" and none_s is not None:
+                    # costed by the block's shared timeline; only a layout that enters the
+                    # top K is evaluated again for its full result (the same step time)
+                    self.out.evaluated += 1
+                    if none_s < self.top.bar:
+                        self._add(self.evaluate(
+                            self.system, self.model,
+                            self.plan(g, order=order, overlap=ov, zero=zero, recompute=rec),
+                            ranks_per_chip=self.ranks_per_chip))
+                    continue
                 below = [times[b] for b in RECOMPUTE_BELOW[rec] if b in times]
                 if below and max(below) >= self.top.bar:
                     self.out.pruned += 1
                     times[rec] = max(below)
                     continue
-            if known is not None and rec == "none":
-                res: TrainResult | Infeasible = known
-            else:
-                p = self.plan(g, order=order, overlap=ov, zero=zero, recompute=rec)
-                res = self.evaluate(self.system, self.model, p,
-                                    ranks_per_chip=self.ranks_per_chip)
+            p = self.plan(g, order=order, overlap=ov, zero=zero, recompute=rec)
+            res = self.evaluate(self.system, self.model, p, ranks_per_chip=self.ranks_per_chip)
             if isinstance(res, Infeasible):
                 self.out.infeasible[res.reason] += 1
                 continue
             self.out.evaluated += 1
             times[rec] = res.step_time_s
             self.top.add(res)
+
+    def _add(self, res: TrainResult | Infeasible) -> None:
+        if isinstance(res, Infeasible):  # pragma: no cover - memory was checked as fitting
+            raise AssertionError(f"a layout that fits was refused: {res.reason}")
+        self.top.add(res)
 
 
 def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int,
@@ -397,6 +466,7 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
     ranks_per_chip=...)`` costs one layout. ``exhaustive`` costs every layout instead of
     bounding; ``progress(done, total)`` is told of the structures done."""
     sp = SPACES[space] if isinstance(space, str) else space
+    TrainPlan(global_batch=global_batch, seq_len=seq_len, precision=precision)  # checks them
     out = SearchResult(candidates=[])
     best = _Top(top)
     s = _Search(system, model, global_batch, seq_len, precision, ranks_per_chip,
@@ -408,8 +478,10 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
     f = model_facts(model)
     ranks = system.counts.chips * ranks_per_chip
     domain = system.counts.chips_per_domain * ranks_per_chip
+    sizes: list[int] = []
     for i, g in enumerate(all_groups):
         n = _inner_size(g, ovn, sp)
+        sizes.append(n)
         out.considered += n
         probe = s.plan(g, order=DEFAULT_ORDER, overlap=False, zero=1, recompute="none")
         bad = check_plan(probe, ranks, f.layers, f.experts, f.heads, f.kv_heads, domain)
@@ -438,7 +510,7 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
                     best.add(res)
             continue
         if lb >= best.bar:
-            out.pruned += sum(_inner_size(h, ovn, sp) for _, _, h in todo[j:])
+            out.pruned += sum(sizes[i] for _, i, _ in todo[j:])
             break
         s.expand(g, lb)
     if progress is not None:

@@ -66,7 +66,7 @@ up to the step time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -77,7 +77,7 @@ from superpod.hardware.specs import Chip
 from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.train import memory as mem
-from superpod.train.modelfacts import ModelFacts, model_facts
+from superpod.train.modelfacts import ModelFacts, activation_mode, model_facts
 from superpod.train.plan import TrainPlan, check_plan
 from superpod.trust.holdout import excluded
 from superpod.workload.model import ModelSpec
@@ -247,8 +247,20 @@ def _attention_s(ctx: _Ctx, flops: float) -> float:
     return flops / (peak / ctx.r * eff * ctx.clock)
 
 
+#: copy bandwidth per (chip, calibration) object, both kept alive beside the value
+_BW_CACHE: dict[tuple[int, int], tuple[Chip, object, float]] = {}
+
+
 def _copy_s(ctx: _Ctx, nbytes: float) -> float:
-    bw, _, _ = kernels.copy_bandwidth(ctx.system.chip, load_calibration())
+    chip, cal = ctx.system.chip, load_calibration()
+    hit = _BW_CACHE.get((id(chip), id(cal)))
+    if hit is not None and hit[0] is chip and hit[1] is cal:
+        bw = hit[2]
+    else:
+        bw, _, _ = kernels.copy_bandwidth(chip, cal)
+        if len(_BW_CACHE) > 1024:
+            _BW_CACHE.clear()
+        _BW_CACHE[id(chip), id(cal)] = (chip, cal, bw)
     return nbytes / (bw / ctx.r)
 
 
@@ -290,37 +302,90 @@ class _Layer:
     hidden_s: float  # communication overlapped with compute (costs COMM_SM_SHARE of it)
 
 
-_LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _Layer]] = {}
+_LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _LayerParts]] = {}
 _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order",
                                "fsdp_regather", "pp_schedule"})
+#: a dense layer reads no expert degree either (its GEMMs, element-wise work and
+#: communication are those of attention and the dense MLP)
+_NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp"}
+
+
+def _layer_key(ctx: _Ctx, moe: bool | None, dualpipe: bool = True) -> tuple[Any, ...]:
+    """The memo key of a layer's costs (``moe``: its kind; None: the stage's per-layer
+    units, ``_stage_units``, which read what a MoE layer reads); ``dualpipe=False``: without
+    the schedule (``_layer_costs`` leaves it to ``_with_schedule``)."""
+    p = ctx.plan
+    # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
+    # and batch enter only through the micro-batch count and the TP / CP strides), and the
+    # module's numeric constants (tests and what-if studies patch them)
+    skip = _NOT_DENSE_FIELDS if moe is False else _NOT_LAYER_FIELDS
+    fields = tuple([v for k, v in p.__dict__.items() if k not in skip])
+    return (id(ctx.system), id(ctx.facts), moe, fields,
+            p.pp_schedule == "dualpipe" if dualpipe else None,
+            p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
+            p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
+            ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(),
+            _constants(), RING_MERGE_BYTES.get(p.cp_rotate))
 
 
 def _layer(ctx: _Ctx, moe: bool) -> _Layer:
     """One layer's costs (``_layer_costs``), memoised on every plan field they read: a
     search costs the same layer under many ZeRO stages, pipeline shapes and orders."""
-    p = ctx.plan
-    # every plan field but those a layer never reads (pipeline shape, ZeRO, placement order
-    # and batch enter only through the micro-batch count and the TP / CP strides), and the
-    # module's numeric constants (tests and what-if studies patch them)
-    fields = tuple(v for k, v in p.__dict__.items() if k not in _NOT_LAYER_FIELDS)
-    consts = tuple(v for k, v in globals().items()
-                   if k.isupper() and isinstance(v, int | float))
-    key = (id(ctx.system), id(ctx.facts), moe, fields, p.pp_schedule == "dualpipe",
-           p.microbatches if ctx.gemm_dtype in ("fp8", "fp4") else 0,
-           p.stride("tp") if p.tp > 1 else 0, p.stride("cp") if p.cp > 1 else 0,
-           ctx.r, ctx.clock, ctx.gemm_dtype, id(load_calibration()), excluded(), consts,
-           RING_MERGE_BYTES.get(p.cp_rotate))
+    key = _layer_key(ctx, moe, dualpipe=False)
     hit = _LAYER_CACHE.get(key)
     if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
-        return hit[1]
+        return _with_schedule(hit[1], ctx.plan.pp_schedule == "dualpipe")
     out = _layer_costs(ctx, moe)
     if len(_LAYER_CACHE) > 100_000:
         _LAYER_CACHE.clear()
     _LAYER_CACHE[key] = ((ctx.system, ctx.facts), out)
-    return out
+    return _with_schedule(out, ctx.plan.pp_schedule == "dualpipe")
 
 
-def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
+@dataclass(frozen=True)
+class _LayerParts:
+    """A layer's costs before the pipeline schedule decides how much of the expert
+    all-to-all (``ep_one_s``: dispatch + combine one way, None without it) stays exposed."""
+
+    fwd_s: float
+    bwd_s: float
+    recompute_s: float
+    tp_s: float
+    cp_s: float
+    hidden_s: float  # TP and CP traffic overlapped with compute
+    ep_one_s: float | None
+    cast_fwd_s: float
+    cast_bwd_s: float
+
+
+def _with_schedule(lp: _LayerParts, dualpipe: bool) -> _Layer:
+    fwd, bwd, hidden, ep_s = lp.fwd_s, lp.bwd_s, lp.hidden_s, 0.0
+    one = lp.ep_one_s
+    if one is not None:
+        if dualpipe:
+            # a forward chunk's dispatch/combine runs under a backward chunk's compute and
+            # vice versa: hidden up to the layer's forward + backward compute
+            ep_s = max(0.0, 2 * one - (fwd - lp.cast_fwd_s + bwd - lp.cast_bwd_s))
+        else:
+            ep_s = 2 * one
+        hidden += 2 * one - ep_s
+    return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=lp.recompute_s, tp_s=lp.tp_s,
+                  cp_s=lp.cp_s, ep_s=ep_s, hidden_s=hidden)
+
+
+_CONST_NAMES: list[str] = []
+
+
+def _constants() -> tuple[float, ...]:
+    """The current values of the module's numeric constants (the names are found once: a
+    patch changes a value, never which names exist)."""
+    g = globals()
+    if not _CONST_NAMES:
+        _CONST_NAMES.extend(k for k, v in g.items() if k.isupper() and isinstance(v, int | float))
+    return tuple([g[k] for k in _CONST_NAMES])
+
+
+def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     p, f = ctx.plan, ctx.facts
     tokens = p.micro_batch * p.seq_len // p.cp
     shapes = f.layer_gemms(moe, tokens, p.tp, p.ep, p.etp)
@@ -392,22 +457,17 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _Layer:
     if p.cp > 1:
         cp_s, cp_hidden = _cp_exchange(ctx, tokens, attn)
         hidden += cp_hidden
-    ep_s = 0.0
+    ep_one: float | None = None
     if moe and p.ep > 1:
         dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
         kw = {"tokens": tokens // p.tp if p.sequence_parallel else tokens,
               "hidden": f.hidden, "top_k": f.top_k}
-        one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
-               + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16", **kw))
-        if p.pp_schedule == "dualpipe":
-            # a forward chunk's dispatch/combine runs under a backward chunk's compute and
-            # vice versa: hidden up to the layer's forward + backward compute
-            ep_s = max(0.0, 2 * one - (fwd - cast_fwd + bwd - cast_bwd))
-        else:
-            ep_s = 2 * one
-        hidden += 2 * one - ep_s
-    return _Layer(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
-                  ep_s=ep_s, hidden_s=hidden)
+        ep_one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
+                  + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16",
+                          **kw))
+    return _LayerParts(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
+                       hidden_s=hidden, ep_one_s=ep_one, cast_fwd_s=cast_fwd,
+                       cast_bwd_s=cast_bwd)
 
 
 def _cp_kv_per_token(f: ModelFacts, p: TrainPlan) -> float:
@@ -629,6 +689,27 @@ def memory_fits(system: System, model: ModelSpec, plan: TrainPlan, *,
     return _memory(ctx).total <= chip.hbm_bytes / ranks_per_chip * mem.USABLE_FRACTION
 
 
+def memory_fits_table(system: System, model: ModelSpec, plan: TrainPlan,
+                      zeros: tuple[int, ...], recomputes: tuple[str, ...], *,
+                      ranks_per_chip: int = 1) -> dict[tuple[int, str], bool]:
+    """``memory_fits`` of ``plan`` at every (ZeRO stage, recompute choice) pair. The memory
+    model reads the recompute choice only through the activations it stores
+    (``activation_mode``), so each (stage, mode) is computed once."""
+    chip, facts = system.chip, model_facts(model)
+    cap = chip.hbm_bytes / ranks_per_chip * mem.USABLE_FRACTION
+    by_mode: dict[tuple[int, str], bool] = {}
+    out = {}
+    for z in zeros:
+        for rec in recomputes:
+            key = (z, activation_mode(rec))
+            if key not in by_mode:
+                ctx = _Ctx(system, facts, plan.derive(zero=z, recompute=rec), ranks_per_chip,
+                           plan.precision)
+                by_mode[key] = _memory(ctx).total <= cap
+            out[z, rec] = by_mode[key]
+    return out
+
+
 def placement_signature(system: System, plan: TrainPlan, ranks_per_chip: int = 1
                         ) -> tuple[tuple[int, bool, bool], ...]:
     """What the step's costs read of the rank placement (``plan.order``): the placement key
@@ -684,20 +765,39 @@ def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     return per_rank - moe, moe
 
 
-def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
-    """The slowest rank's layers (with counts) and its forward and backward compute per
-    micro-batch, LM head and loss included."""
+_UNIT_CACHE: dict[tuple[Any, ...], tuple[Any, tuple[_Layer, _Layer, float, float]]] = {}
+
+
+def _stage_units(ctx: _Ctx) -> tuple[_Layer, _Layer, float, float]:
+    """(dense layer, MoE layer, LM head seconds, loss seconds) of one micro-batch: what the
+    slowest rank's compute is made of, memoised as the layers are (the pipeline shape only
+    counts them)."""
+    key = _layer_key(ctx, None)
+    hit = _UNIT_CACHE.get(key)
+    if hit is not None and hit[0][0] is ctx.system and hit[0][1] is ctx.facts:
+        return hit[1]
     p, f = ctx.plan, ctx.facts
-    dense_n, moe_n = _stage_layers(ctx)
-    layers = [(_layer(ctx, False), dense_n), (_layer(ctx, True), moe_n)]
     tokens = p.micro_batch * p.seq_len // p.cp
     # the last stage carries the LM head, in BF16 even in FP8 runs: FP8 recipes convert the
     # transformer blocks' linear layers only (torchtitan float8.py: module_filter_fn skips
     # "output", https://github.com/pytorch/torchtitan/blob/eaea6f6a2fa940f03a10906be1df3489cf30af85/torchtitan/float8.py;
     # Megatron-Core's output layer is a plain ColumnParallelLinear outside Transformer Engine)
-    head_ctx = replace(ctx, gemm_dtype=head_dtype(ctx.gemm_dtype))
+    head_ctx = _Ctx(ctx.system, f, p, ctx.r, head_dtype(ctx.gemm_dtype), ctx.clock)
     head = _gemm_s(head_ctx, f.head_gemms(tokens, p.tp))
     loss = _copy_s(ctx, LOSS_BYTES_PER_LOGIT * tokens * math.ceil(f.model.vocab_size / p.tp))
+    out = (_layer(ctx, False), _layer(ctx, True), head, loss)
+    if len(_UNIT_CACHE) > 100_000:
+        _UNIT_CACHE.clear()
+    _UNIT_CACHE[key] = ((ctx.system, ctx.facts), out)
+    return out
+
+
+def _stage_compute(ctx: _Ctx) -> tuple[list[tuple[_Layer, int]], float, float]:
+    """The slowest rank's layers (with counts) and its forward and backward compute per
+    micro-batch, LM head and loss included."""
+    dense_n, moe_n = _stage_layers(ctx)
+    dense, moe, head, loss = _stage_units(ctx)
+    layers = [(dense, dense_n), (moe, moe_n)]
     fwd = sum(lay.fwd_s * n for lay, n in layers) + head + loss * LOSS_FWD_SHARE
     bwd = sum(lay.bwd_s * n for lay, n in layers) + 2 * head + loss * (1 - LOSS_FWD_SHARE)
     return layers, fwd, bwd
@@ -709,8 +809,27 @@ def _optimizer_s(ctx: _Ctx, params_rank: float, expert_rank: float) -> float:
     return _copy_s(ctx, (params_rank + expert_rank) * OPTIMIZER_BYTES_PER_PARAM / shard)
 
 
-def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
-    p, f, s = ctx.plan, ctx.facts, ctx.system
+@dataclass(frozen=True)
+class _Shared:
+    """The part of a step's timeline that no ZeRO stage changes: per micro-batch compute,
+    recompute and exposed communication of the slowest rank, the pipeline's slot, the
+    micro-batch count and the parameters per rank."""
+
+    layers: list[tuple[_Layer, int]]
+    fwd: float
+    bwd: float
+    rec: float
+    comm: dict[str, float]
+    pp_p2p: float
+    pp_hidden: float
+    slot: float
+    m: int
+    params_rank: float
+    expert_rank: float
+
+
+def _shared(ctx: _Ctx) -> _Shared:
+    p, f = ctx.plan, ctx.facts
     layers, fwd, bwd = _stage_compute(ctx)
     tokens = p.micro_batch * p.seq_len // p.cp
     rec = sum(lay.recompute_s * n for lay, n in layers)
@@ -731,18 +850,101 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
         else:
             pp_p2p = 2 * hop  # 1F1B: blocking send / receive between steps
     slot = fwd + bwd + rec + sum(comm.values()) + pp_p2p
-    m = p.microbatches
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
-    dp, dp_hidden = _dp_exposed(ctx, fwd + bwd + rec, fwd, bwd, params_rank, expert_rank)
-    hidden = m * (sum(lay.hidden_s * n for lay, n in layers) + pp_hidden) + dp_hidden
-    opt = _optimizer_s(ctx, params_rank, expert_rank)
-    bubble = _bubble_slots(p) * slot
-    breakdown = {
-        "compute": m * (fwd + bwd), "recompute": m * rec,
-        "tp_comm": m * comm["tp"], "cp_comm": m * comm["cp"], "ep_comm": m * comm["ep"],
-        "pp_comm": m * pp_p2p, "pipeline_bubble": bubble, "dp_comm": dp, "optimizer": opt,
-        "overlap_interference": COMM_SM_SHARE * hidden,
+    return _Shared(layers, fwd, bwd, rec, comm, pp_p2p, pp_hidden, slot, p.microbatches,
+                   params_rank, expert_rank)
+
+
+def _breakdown(ctx: _Ctx, sh: _Shared) -> dict[str, float]:
+    """The step's terms (they add up to the step time) for ``ctx.plan``'s ZeRO stage."""
+    p, m = ctx.plan, sh.m
+    dp, dp_hidden = _dp_exposed(ctx, sh.fwd + sh.bwd + sh.rec, sh.fwd, sh.bwd, sh.params_rank,
+                                sh.expert_rank)
+    hidden = m * (sum(lay.hidden_s * n for lay, n in sh.layers) + sh.pp_hidden) + dp_hidden
+    opt = _optimizer_s(ctx, sh.params_rank, sh.expert_rank)
+    bubble = _bubble_slots(p) * sh.slot
+    return {
+        "compute": m * (sh.fwd + sh.bwd), "recompute": m * sh.rec,
+        "tp_comm": m * sh.comm["tp"], "cp_comm": m * sh.comm["cp"],
+        "ep_comm": m * sh.comm["ep"], "pp_comm": m * sh.pp_p2p, "pipeline_bubble": bubble,
+        "dp_comm": dp, "optimizer": opt, "overlap_interference": COMM_SM_SHARE * hidden,
     }
+
+
+def step_times_by_zero(system: System, model: ModelSpec, plan: TrainPlan,
+                       zeros: tuple[int, ...], *, ranks_per_chip: int = 1
+                       ) -> dict[int, float] | Infeasible:
+    """The step time of ``plan`` at each ZeRO stage of ``zeros``, seconds: exactly
+    ``evaluate_train(..., check_memory=False).step_time_s`` of the plan with that stage (the
+    same arithmetic), the timeline the stages share costed once (the layout search).
+    ``plan`` must be valid; ``zeros`` ZeRO stages (0-3)."""
+    facts = model_facts(model)
+    r = ranks_per_chip
+    bad = check_plan(plan, system.counts.chips * r, facts.layers, facts.experts, facts.heads,
+                     facts.kv_heads, system.counts.chips_per_domain * r)
+    if bad:
+        return bad
+    chip = system.chip
+    if plan.precision not in chip.peak_flop_per_s:
+        return Infeasible("precision_unsupported", f"{chip.id} has no dense "
+                          f"{plan.precision} peak")
+    ctx = _Ctx(system, facts, plan, r, plan.precision, chip.clock_fraction(None))
+    sh = _shared(ctx)
+    out: dict[int, float] = {}
+    for z in zeros:
+        # ZeRO-1 and ZeRO-2 read the same terms (the same reduce-scatter, all-gather and
+        # sharded optimizer; only memory differs): one is costed for both
+        twin = {1: 2, 2: 1}.get(z)
+        if twin in out:
+            out[z] = out[twin]
+            continue
+        zctx = ctx if z == plan.zero else _Ctx(system, facts, plan.derive(zero=z), r,
+                                               ctx.gemm_dtype, ctx.clock)
+        out[z] = sum(_breakdown(zctx, sh).values())
+    return out
+
+
+def dp_floor_s(system: System, model: ModelSpec, plan: TrainPlan, orders: list[str],
+               zeros: tuple[int, ...], *, ranks_per_chip: int = 1) -> dict[int, float]:
+    """For each ZeRO stage of ``zeros``: a lower bound, seconds, on the data-parallel share
+    of the step (exposed data-parallel communication plus the overlap interference of its
+    hidden part) of ``plan`` placed in any of ``orders``, under any recompute choice and TP
+    overlap (the layout search). The share reads neither the overlap nor, below ZeRO 3 or
+    without re-gathering, the recompute choice, so the bound is then the least exact value;
+    re-gathering FSDP hides its traffic under each micro-batch's compute, which recompute
+    lengthens by at most the forward: the bound takes that longest compute. ``plan`` must
+    pass ``check_plan``."""
+    facts = model_facts(model)
+    ctx = _Ctx(system, facts, plan, ranks_per_chip, plan.precision,
+               system.chip.clock_fraction(None))
+    _, fwd, bwd = _stage_compute(ctx)
+    params_rank, expert_rank = facts.params_per_rank(plan.tp, plan.pp, plan.ep, plan.etp)
+    # the share reads the order only through the gradient group's placement (the dp and cp
+    # strides): one order per placement
+    placed: dict[tuple[int, int], str] = {}
+    for o in orders:
+        q = plan.derive(order=o)
+        placed.setdefault((q.stride("dp"), q.stride("cp")), o)
+    out: dict[int, float] = {}
+    for z in zeros:
+        twin = {1: 2, 2: 1}.get(z)  # ZeRO-1 and ZeRO-2: the same terms
+        if twin in out:
+            out[z] = out[twin]
+            continue
+        best = math.inf
+        for o in placed.values():
+            zctx = _Ctx(system, facts, plan.derive(zero=z, order=o), ranks_per_chip,
+                        ctx.gemm_dtype, ctx.clock)
+            exposed, hidden = _dp_exposed(zctx, 2 * fwd + bwd, fwd, bwd, params_rank,
+                                          expert_rank)
+            best = min(best, exposed + COMM_SM_SHARE * hidden)
+        out[z] = best
+    return out
+
+
+def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> TrainResult:
+    p, f, s = ctx.plan, ctx.facts, ctx.system
+    breakdown = _breakdown(ctx, _shared(ctx))
     step = sum(breakdown.values())
     tokens_step = p.global_batch * p.seq_len
     chips = s.counts.chips
