@@ -107,6 +107,22 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(jsonio.dumps(obj) + "\n")
 
 
+def show_result(row: dict[str, Any], as_json: bool, view: Any) -> None:
+    """Print a result (``--json`` or the view); an infeasible one exits 1 with its reason."""
+    import typer
+
+    if row.get("status") == "infeasible":
+        if as_json:
+            emit_json(row)
+        else:
+            err.print(f"infeasible ({row['reason']}): {row['detail']}", highlight=False)
+        raise typer.Exit(1)
+    if as_json:
+        emit_json(row)
+    else:
+        render(view(row))
+
+
 def api_defaults(name: str) -> dict[str, Any]:
     """The defaults of ``superpod.api.<name>``: what the command's options default to."""
     from superpod import api

@@ -18,9 +18,8 @@ import typer
 
 from superpod.cli.choices import OFFLOAD_TIERS, PREFIX_TIERS, choice
 from superpod.cli.common import Chips, Json, Report, api_defaults, err
-from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
-from superpod.cli.common import render as _render
+from superpod.cli.common import show_result as _show
 from superpod.infer.config import (
     KV_PRECISIONS,
     PHASES,
@@ -68,22 +67,6 @@ RanksPerChip = Annotated[int | None, typer.Option(
 Eplb = Annotated[bool, typer.Option(
     "--eplb/--no-eplb", help="Experts placed by load (DeepSeek EPLB), as large-EP "
                              "deployments run; --no-eplb: the measured unbalanced router.")]
-
-
-def _show(row: dict[str, Any], as_json: bool, view: Any) -> None:
-    """Print a result; an infeasible one exits 1 with its reason."""
-    from superpod import api
-
-    if api.is_infeasible(row):
-        if as_json:
-            _emit_json(row)
-        else:
-            err.print(f"infeasible ({row['reason']}): {row['detail']}", highlight=False)
-        raise typer.Exit(1)
-    if as_json:
-        _emit_json(row)
-    else:
-        _render(view(row))
 
 
 @_friendly

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -21,9 +21,8 @@ from superpod.cli.choices import (
     choice,
 )
 from superpod.cli.common import Chips, Json, Model, Report, err
-from superpod.cli.common import emit_json as _emit_json
 from superpod.cli.common import friendly as _friendly
-from superpod.cli.common import render as _render
+from superpod.cli.common import show_result as _show
 
 Offload = Annotated[str, choice(
     OFFLOAD, "auto: where HBM does not fit, offload the optimizer state (ZeRO-Offload) "
@@ -144,16 +143,3 @@ def plan_train_cmd(
             markup=False)
         raise typer.Exit(1)
 
-
-def _show(row: dict[str, Any], as_json: bool, view: Any) -> None:
-    """Print a result (``--json`` or the view); an infeasible one exits 1 with its reason."""
-    if api.is_infeasible(row):
-        if as_json:
-            _emit_json(row)
-        else:
-            err.print(f"infeasible ({row['reason']}): {row['detail']}", highlight=False)
-        raise typer.Exit(1)
-    if as_json:
-        _emit_json(row)
-    else:
-        _render(view(row))
