@@ -11,8 +11,9 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   "selective" checkpointing is op-level (every other matmul recomputed, mode ``op``); FSDP2
   ``reshard_after_forward = not pp_enabled`` (parameters re-gathered every micro-batch only
   without pipeline parallelism; under it, torch.distributed.pipelining reduces a stage's
-  gradients after its last backward); pipeline micro-batches default to the number of stages,
-  two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
+  gradients after its last backward); pipeline micro-batches default to the pipeline degree
+  (ranks, not stages: torchtitan 9dec370 of 2024-12-26, the version its performance figures
+  name; counting stages came on 2025-01-07), two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
   (current) scaling, fast accumulation in the output GEMM only; ``torch.compile`` only
   when the run says so (eager otherwise);
   AsyncTP pipelines TP collectives with the GEMMs; context parallelism through PyTorch's
@@ -53,8 +54,14 @@ SRC_TT_FSDP = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (appl
 SRC_TT_TP = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (apply_tp: "
              "SequenceParallel on the norms, activations sharded along the sequence "
              "outside the TP region)")
-SRC_TT_PP = (f"{TORCHTITAN}/torchtitan/parallelisms/pipelining_utils.py (n_microbatches "
-             "defaults to the number of stages; PipelineScheduleMulti: 2 stages per rank)")
+#: the torchtitan commit docs/performance.md names for its measurements ("Versions used for
+#: performance testing": torch 1963fc8 and torchtitan 9dec370, both of December 2024)
+TORCHTITAN_PERF = ("https://github.com/pytorch/torchtitan/blob/"
+                   "9dec370ad26b5f8e9a7333a0e36165018262644b")
+SRC_TT_PP = (f"{TORCHTITAN_PERF}/torchtitan/parallelisms/pipelining_utils.py "
+             "(build_pipeline_schedule: n_microbatches defaults to pipeline_parallel_degree, the "
+             "number of pipeline ranks, whatever the stages per rank; generate_split_points: "
+             "2 stages per rank for a PipelineScheduleMulti schedule)")
 SRC_TT_FP8 = (f"{TORCHTITAN}/docs/float8.md (torchao Float8Linear: tensor-wise scaling with "
               "dynamic scales)")
 SRC_TT_CP = (f"{TORCHTITAN}/torchtitan/config_manager.py (context_parallel_rotate_method "
@@ -119,7 +126,8 @@ class TrainFramework:
     #: reshard_after_forward = not pp_enabled; the generic default as well)
     fsdp_regather_without_pp: bool = True
     distributed_optimizer: bool = False  #: ZeRO-1 when the case states no sharding
-    microbatches_per_stage: int | None = None  #: pipeline micro-batches = stages x this
+    #: pipeline micro-batches = pipeline ranks x this (the framework's default split)
+    microbatches_per_rank: int | None = None
     interleaved_stages_per_rank: int | None = None
     #: the framework interleaves pipeline stages but the run does not say how many per
     #: rank: the evaluator takes the best feasible count, as for an unstated micro-batch
@@ -201,7 +209,7 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             op_level_selective=pick(Choice(True, SRC_TT_SAC), False),
             dualpipe="dualpipe" in fw,
             fsdp_regather_without_pp=pick(Choice(True, SRC_TT_FSDP), True),
-            microbatches_per_stage=pick(Choice(1, SRC_TT_PP), 0) or None,
+            microbatches_per_rank=pick(Choice(1, SRC_TT_PP), 0) or None,
             interleaved_stages_per_rank=pick(Choice(2, SRC_TT_PP), 0) or None,
             sequence_parallel=pick(Choice(True, SRC_TT_TP), False),
             compiled="compile" in fw, fp8_recipe=fp8,

@@ -95,9 +95,9 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     local = p.global_batch // p.dp
     if p.micro_batch:
         mbs = [p.micro_batch]
-    elif fw.microbatches_per_stage and p.pp > 1 and \
-            local % (p.pp * vpp * fw.microbatches_per_stage) == 0:
-        mbs = [local // (p.pp * vpp * fw.microbatches_per_stage)]  # the framework's split
+    elif fw.microbatches_per_rank and p.pp > 1 and \
+            local % (p.pp * fw.microbatches_per_rank) == 0:
+        mbs = [local // (p.pp * fw.microbatches_per_rank)]  # the framework's split
     else:
         mbs = list(UNSTATED_MICRO_BATCHES)
     layouts: list[dict[str, object]] = [{}]
