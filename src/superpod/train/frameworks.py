@@ -13,9 +13,9 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   without pipeline parallelism; under it, torch.distributed.pipelining reduces a stage's
   gradients after its last backward); pipeline micro-batches default to the pipeline degree
   (ranks, not stages: torchtitan 9dec370 of 2024-12-26, the version its performance figures
-  name; counting stages came on 2025-01-07), two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
-  (current) scaling, fast accumulation in the output GEMM only; ``torch.compile`` only
-  when the run says so (eager otherwise);
+  name; counting stages came on 2025-01-07), two stages per rank for interleaved schedules;
+  Float8 is torchao's tensor-wise dynamic (current) scaling, fast accumulation in the output
+  GEMM only; ``torch.compile`` only when the run says so (eager otherwise);
   AsyncTP pipelines TP collectives with the GEMMs; context parallelism through PyTorch's
   context_parallel with the all-gather rotation, on K/V already repeated to every query
   head (``repeat_kv``).
@@ -31,6 +31,13 @@ leave-one-source-out a choice whose document is held out falls back to the gener
 * MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
   says it was on.
 * "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
+* Meta's internal 4D parallelism (Llama 3, arXiv 2407.21783 section 3.3.2): an interleaved
+  schedule with an open number of stages per rank; tensor parallelism after Korthikanti et
+  al. (the paper's citation for its TP), i.e. with sequence parallelism; 8K-token sequences
+  pre-trained without activation checkpointing (its stated result of balanced stages and
+  freeing each stage's input and output tensors), so a run of at most 8K tokens that leaves
+  recompute unstated runs none - even where the memory model here says it needs more than
+  the HBM (the result then says so).
 """
 
 from __future__ import annotations
@@ -91,6 +98,12 @@ SRC_NEMO_OPT = ("https://github.com/NVIDIA/NeMo/blob/00617962f84fb2b31562f6a23b5
                 "distributed_fused_adam_with_cosine_annealing: the distributed optimizer)")
 SRC_LLAMA3 = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
               "interleaved pipeline schedule with a tunable number of micro-batches)")
+SRC_LLAMA3_TP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
+                 "tensor parallelism after Shoeybi et al. 2019 and Korthikanti et al. 2023, "
+                 "whose tensor parallelism shards the sequence outside the TP region)")
+SRC_LLAMA3_AC = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2, "
+                 "pipeline parallelism improvements: 'we could pre-train Llama 3 on sequences "
+                 "of 8K tokens without activation checkpointing')")
 SRC_NEMO_SP = ("https://github.com/NVIDIA/NeMo/blob/0189a3b38dcfc89e916ca4396459433c8ba326d2/"
                "nemo/collections/llm/recipes/llama3_70b.py (trainer: sequence_parallelism=True "
                "with tensor parallelism)")
@@ -133,6 +146,9 @@ class TrainFramework:
     #: rank: the evaluator takes the best feasible count, as for an unstated micro-batch
     interleaves: bool = False
     sequence_parallel: bool = False  #: tensor parallelism always shards the sequence too
+    #: sequences of at most this many tokens train without activation recompute where the
+    #: run does not say (the framework's documented practice); None: no such statement
+    no_recompute_max_seq: int | None = None
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"
     fp8_split_accumulation: bool = False  #: backward FP8 GEMMs without fast accumulation
@@ -219,6 +235,8 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             cp_kv_expanded=pick(Choice(True, SRC_TT_CP), False), sources=tuple(used))
     if "meta internal" in fw:
         return TrainFramework(interleaves=pick(Choice(True, SRC_LLAMA3), False),
+                              sequence_parallel=pick(Choice(True, SRC_LLAMA3_TP), False),
+                              no_recompute_max_seq=pick(Choice(8192, SRC_LLAMA3_AC), 0) or None,
                               sources=tuple(used))
     legacy = re.search(r"\b20(19|20|21)\b", fw) is not None
     te = not legacy and any(k in fw for k in ("megatron", "nemo"))
