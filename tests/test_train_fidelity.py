@@ -124,7 +124,7 @@ def test_torchtitan_profile_and_its_sources() -> None:
     assert (fw.attention_kernel, fw.recompute("selective"), fw.fp8_recipe) == ("fa2", "op",
                                                                              "dynamic")
     assert fw.compiled and fw.tp_comm_overlap and fw.sequence_parallel
-    assert fw.virtual_stages(1, "interleaved") == 2 and fw.microbatches_per_stage == 1
+    assert fw.virtual_stages(1, "interleaved") == 2 and fw.microbatches_per_rank == 1
     assert not framework_for("torchtitan FSDP").compiled
     assert all(s.startswith("https://") for s in fw.sources)
 

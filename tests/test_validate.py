@@ -51,8 +51,9 @@ def test_collective_cases_within_tolerance(public_cases) -> None:  # type: ignor
 
 
 #: Only ever tightened (the training issue's target is 15 %; see the closing notes).
-# 144-case file; 10.6 on its branch, 11.03 with the collective fixes (was 19.0)
-TRAIN_MEDIAN_ABS_ERROR_PCT = 7.25
+# 144-case file; 10.6 on its branch, 11.03 with the collective fixes (was 19.0); 6.95 with
+# torchtitan's per-rank micro-batch split and the Llama 3 profile (was 7.12)
+TRAIN_MEDIAN_ABS_ERROR_PCT = 7.0
 
 
 def test_train_cases_evaluated_and_within_tolerance(public_cases) -> None:  # type: ignore[no-untyped-def]

@@ -11,10 +11,11 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   "selective" checkpointing is op-level (every other matmul recomputed, mode ``op``); FSDP2
   ``reshard_after_forward = not pp_enabled`` (parameters re-gathered every micro-batch only
   without pipeline parallelism; under it, torch.distributed.pipelining reduces a stage's
-  gradients after its last backward); pipeline micro-batches default to the number of stages,
-  two stages per rank for interleaved schedules; Float8 is torchao's tensor-wise dynamic
-  (current) scaling, fast accumulation in the output GEMM only; ``torch.compile`` only
-  when the run says so (eager otherwise);
+  gradients after its last backward); pipeline micro-batches default to the pipeline degree
+  (ranks, not stages: torchtitan 9dec370 of 2024-12-26, the version its performance figures
+  name; counting stages came on 2025-01-07), two stages per rank for interleaved schedules;
+  Float8 is torchao's tensor-wise dynamic (current) scaling, fast accumulation in the output
+  GEMM only; ``torch.compile`` only when the run says so (eager otherwise);
   AsyncTP pipelines TP collectives with the GEMMs; context parallelism through PyTorch's
   context_parallel with the all-gather rotation, on K/V already repeated to every query
   head (``repeat_kv``).
@@ -30,6 +31,13 @@ leave-one-source-out a choice whose document is held out falls back to the gener
 * MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
   says it was on.
 * "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
+* Meta's internal 4D parallelism (Llama 3, arXiv 2407.21783 section 3.3.2): an interleaved
+  schedule with an open number of stages per rank; tensor parallelism after Korthikanti et
+  al. (the paper's citation for its TP), i.e. with sequence parallelism; 8K-token sequences
+  pre-trained without activation checkpointing (its stated result of balanced stages and
+  freeing each stage's input and output tensors), so a run of at most 8K tokens that leaves
+  recompute unstated runs none - even where the memory model here says it needs more than
+  the HBM (the result then says so).
 """
 
 from __future__ import annotations
@@ -53,8 +61,14 @@ SRC_TT_FSDP = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (appl
 SRC_TT_TP = (f"{TORCHTITAN}/torchtitan/parallelisms/parallelize_llama.py (apply_tp: "
              "SequenceParallel on the norms, activations sharded along the sequence "
              "outside the TP region)")
-SRC_TT_PP = (f"{TORCHTITAN}/torchtitan/parallelisms/pipelining_utils.py (n_microbatches "
-             "defaults to the number of stages; PipelineScheduleMulti: 2 stages per rank)")
+#: the torchtitan commit docs/performance.md names for its measurements ("Versions used for
+#: performance testing": torch 1963fc8 and torchtitan 9dec370, both of December 2024)
+TORCHTITAN_PERF = ("https://github.com/pytorch/torchtitan/blob/"
+                   "9dec370ad26b5f8e9a7333a0e36165018262644b")
+SRC_TT_PP = (f"{TORCHTITAN_PERF}/torchtitan/parallelisms/pipelining_utils.py "
+             "(build_pipeline_schedule: n_microbatches defaults to pipeline_parallel_degree, the "
+             "number of pipeline ranks, whatever the stages per rank; generate_split_points: "
+             "2 stages per rank for a PipelineScheduleMulti schedule)")
 SRC_TT_FP8 = (f"{TORCHTITAN}/docs/float8.md (torchao Float8Linear: tensor-wise scaling with "
               "dynamic scales)")
 SRC_TT_CP = (f"{TORCHTITAN}/torchtitan/config_manager.py (context_parallel_rotate_method "
@@ -84,6 +98,12 @@ SRC_NEMO_OPT = ("https://github.com/NVIDIA/NeMo/blob/00617962f84fb2b31562f6a23b5
                 "distributed_fused_adam_with_cosine_annealing: the distributed optimizer)")
 SRC_LLAMA3 = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
               "interleaved pipeline schedule with a tunable number of micro-batches)")
+SRC_LLAMA3_TP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
+                 "tensor parallelism after Shoeybi et al. 2019 and Korthikanti et al. 2023, "
+                 "whose tensor parallelism shards the sequence outside the TP region)")
+SRC_LLAMA3_AC = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2, "
+                 "pipeline parallelism improvements: 'we could pre-train Llama 3 on sequences "
+                 "of 8K tokens without activation checkpointing')")
 SRC_NEMO_SP = ("https://github.com/NVIDIA/NeMo/blob/0189a3b38dcfc89e916ca4396459433c8ba326d2/"
                "nemo/collections/llm/recipes/llama3_70b.py (trainer: sequence_parallelism=True "
                "with tensor parallelism)")
@@ -119,12 +139,16 @@ class TrainFramework:
     #: reshard_after_forward = not pp_enabled; the generic default as well)
     fsdp_regather_without_pp: bool = True
     distributed_optimizer: bool = False  #: ZeRO-1 when the case states no sharding
-    microbatches_per_stage: int | None = None  #: pipeline micro-batches = stages x this
+    #: pipeline micro-batches = pipeline ranks x this (the framework's default split)
+    microbatches_per_rank: int | None = None
     interleaved_stages_per_rank: int | None = None
     #: the framework interleaves pipeline stages but the run does not say how many per
     #: rank: the evaluator takes the best feasible count, as for an unstated micro-batch
     interleaves: bool = False
     sequence_parallel: bool = False  #: tensor parallelism always shards the sequence too
+    #: sequences of at most this many tokens train without activation recompute where the
+    #: run does not say (the framework's documented practice); None: no such statement
+    no_recompute_max_seq: int | None = None
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"
     fp8_split_accumulation: bool = False  #: backward FP8 GEMMs without fast accumulation
@@ -201,7 +225,7 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             op_level_selective=pick(Choice(True, SRC_TT_SAC), False),
             dualpipe="dualpipe" in fw,
             fsdp_regather_without_pp=pick(Choice(True, SRC_TT_FSDP), True),
-            microbatches_per_stage=pick(Choice(1, SRC_TT_PP), 0) or None,
+            microbatches_per_rank=pick(Choice(1, SRC_TT_PP), 0) or None,
             interleaved_stages_per_rank=pick(Choice(2, SRC_TT_PP), 0) or None,
             sequence_parallel=pick(Choice(True, SRC_TT_TP), False),
             compiled="compile" in fw, fp8_recipe=fp8,
@@ -211,6 +235,8 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             cp_kv_expanded=pick(Choice(True, SRC_TT_CP), False), sources=tuple(used))
     if "meta internal" in fw:
         return TrainFramework(interleaves=pick(Choice(True, SRC_LLAMA3), False),
+                              sequence_parallel=pick(Choice(True, SRC_LLAMA3_TP), False),
+                              no_recompute_max_seq=pick(Choice(8192, SRC_LLAMA3_AC), 0) or None,
                               sources=tuple(used))
     legacy = re.search(r"\b20(19|20|21)\b", fw) is not None
     te = not legacy and any(k in fw for k in ("megatron", "nemo"))

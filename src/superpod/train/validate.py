@@ -95,9 +95,9 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     local = p.global_batch // p.dp
     if p.micro_batch:
         mbs = [p.micro_batch]
-    elif fw.microbatches_per_stage and p.pp > 1 and \
-            local % (p.pp * vpp * fw.microbatches_per_stage) == 0:
-        mbs = [local // (p.pp * vpp * fw.microbatches_per_stage)]  # the framework's split
+    elif fw.microbatches_per_rank and p.pp > 1 and \
+            local % (p.pp * fw.microbatches_per_rank) == 0:
+        mbs = [local // (p.pp * fw.microbatches_per_rank)]  # the framework's split
     else:
         mbs = list(UNSTATED_MICRO_BATCHES)
     layouts: list[dict[str, object]] = [{}]
@@ -107,9 +107,12 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
         layouts += [{"vpp": v, "pp_schedule": "interleaved"} for v in (2, 4, 8)
                     if model.num_hidden_layers >= p.pp * v]
 
-    if p.recompute == "none" and _RECOMPUTE_UNSTATED.search(case.notes or ""):
-        # the source leaves activation recompute open: the best feasible mode, as for an
-        # unstated micro-batch
+    documented_none = fw.no_recompute_max_seq is not None and \
+        p.seq_len <= fw.no_recompute_max_seq
+    if p.recompute == "none" and _RECOMPUTE_UNSTATED.search(case.notes or "") and \
+            not documented_none:
+        # the source leaves activation recompute open (and the framework documents no
+        # practice for this length): the best feasible mode, as for an unstated micro-batch
         layouts = [{**lay, "recompute": fw.recompute(r)} for lay in layouts
                    for r in ("none", "selective", "full")]
 
