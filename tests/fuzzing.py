@@ -167,9 +167,15 @@ def _replaced(obj: Any, path: tuple[Any, ...], value: Any) -> Any:
     return [_replaced(v, tuple(rest), value) if i == head else v for i, v in enumerate(obj)]
 
 
+#: keys whose documented default is "not given": YAML null says exactly that
+NULL_IS_DEFAULT = ("nic_transceiver",)  # default: the switch-side transceiver
+
+
 def poison_must_reject(key: Any, value: Any) -> bool:
     """Must a loader refuse ``value`` at a leaf named ``key``?"""
     if key in TEXT_KEYS and isinstance(value, str):
+        return False
+    if value is None and key in NULL_IS_DEFAULT:
         return False
     if isinstance(value, int) and not isinstance(value, bool) and value == 0:
         return key not in ("count", "year") and "latency" not in str(key)

@@ -92,3 +92,19 @@ def test_trace_files(tmp_path: Path) -> None:
     s = api.system("dgx-h100", 8)
     res = simulate(s, L8, ServingLayout(dp=8), FP8, a)
     assert res.finished == 50
+
+
+def test_steady_decode_runs_taken_at_once_equal_step_by_step(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import superpod.infer.simulate as sim
+
+    s = api.system("dgx-h100")
+    reqs = poisson_requests(4, 20, 512, 700, seed=3)
+    fast = simulate(s, L8, ServingLayout(dp=8), FP8, reqs).to_dict()
+    monkeypatch.setattr(sim, "_steady_steps", lambda *a: 1)
+    slow = simulate(s, L8, ServingLayout(dp=8), FP8, reqs).to_dict()
+    assert fast["steps"] == slow["steps"]
+    for key in ("ttft_s", "tpot_s", "e2e_s"):
+        for p, v in slow[key].items():
+            assert fast[key][p] == pytest.approx(v, rel=1e-9), (key, p)
+    assert fast["throughput_per_bin"] == pytest.approx(slow["throughput_per_bin"], rel=1e-9)

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from superpod.choices import COLLECTIVE_OPS, DTYPES, ENGINES, check_choice
+from superpod.choices import (
+    COLLECTIVE_ALGORITHMS,
+    COLLECTIVE_OPS,
+    DTYPES,
+    ENGINES,
+    check_choice,
+)
 from superpod.errors import SpecError
 
 #: the largest system the flow engine builds a graph of (~5 s at 32k chips on one core)
@@ -39,6 +45,7 @@ def collective(system: str, op: str, *, nbytes: str | float = "0", ranks: int | 
         raise SpecError(str(exc), field="--bytes", value=nbytes) from None
     check_choice("--op", op, COLLECTIVE_OPS)
     check_choice("--engine", engine, ENGINES)
+    check_choice("--algorithm", algorithm, COLLECTIVE_ALGORITHMS)
     ep = op in ("ep_dispatch", "ep_combine")
     if dtype is not None:
         check_choice("--dtype", dtype, DTYPES)

@@ -281,6 +281,16 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
         if new and load_s is not None:
             started[new] = True
             t += max(float(loads[new].max()), float(loads[new].sum()) / layout.dp)
+        m = 1 if chunks or not k or new else _steady_steps(st, k, t, tps, now, bin_s,
+                                                            float(arr[arr_ptr])
+                                                            if arr_ptr < n else math.inf)
+        if m > 1:  # m identical decode steps at once: nothing arrives, finishes or moves
+            area += (arr_ptr - st.done) * t * m
+            now += t * m
+            steps += m
+            bins[min(int(now // bin_s), bins.size - 1)] += st.advance_many(m, tps)
+            bar.update(now)
+            continue
         area += (arr_ptr - st.done) * t
         now += t
         steps += 1
@@ -292,6 +302,23 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     bar.close()
     return _result(st, requests, now, area, steps, bins, bin_s, start_wall, slots,
                    layout.chips)
+
+
+def _steady_steps(st: _State, k: int, t: float, tps: float, now: float, bin_s: float,
+                  next_arrival_s: float) -> int:
+    """Decode steps from ``now`` that would each cost ``t`` and change nothing but the
+    sequences' lengths: no sequence finishes (each gains ``tps`` every step), the mean
+    context stays in its cost bucket, no request arrives and no throughput bin ends."""
+    left = float(st.left[:k].min())
+    m = math.ceil(left / tps) - 1  # the last of them leaves every sequence > 0 tokens
+    mean = float(st.ctx[:k].sum()) / k
+    bucket = max(1, math.ceil(mean / LENGTH_BUCKET)) * LENGTH_BUCKET
+    m = min(m, int((bucket - mean) // tps) + 1)
+    edge = (math.floor(now / bin_s) + 1) * bin_s
+    for end in (edge, next_arrival_s):  # every step ends before the bin edge / arrival
+        if end < math.inf:
+            m = min(m, math.ceil((end - now) / t) - 1)
+    return max(1, m)
 
 
 class _State:
@@ -337,6 +364,13 @@ class _State:
         self.ctx[:k] += tps
         left -= tps
         return gained
+
+    def advance_many(self, m: int, tps: float) -> float:
+        """``m`` decode steps in which every sequence gains ``tps`` and none finishes."""
+        k = self.n
+        self.ctx[:k] += tps * m
+        self.left[:k] -= tps * m
+        return float(k * tps * m)
 
     def finish_prefill(self, chunks: list[tuple[int, int]], now: float, inp: np.ndarray,
                        out: np.ndarray) -> float:

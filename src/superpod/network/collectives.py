@@ -48,12 +48,12 @@ def collective(system: System, req: CollectiveRequest,
         raise SpecError("ranks must be at least 1", field="ranks", value=req.ranks)
     if req.op in ("ep_dispatch", "ep_combine"):
         return ep_collective(system, req, cal or load_collective_calibration())
-    if req.ranks == 1 or req.bytes_ == 0:
-        return CollectiveResult(req.op, "none", "none", req.ranks, req.bytes_, 0.0, 0.0, 0.0,
-                                0.0, "none", 0.0, True, notes=("nothing to move",))
     if req.algorithm != "auto" and req.algorithm not in ALGORITHMS:
         raise SpecError("unknown algorithm", field="algorithm", value=req.algorithm,
                         allowed="auto, " + ", ".join(ALGORITHMS))
+    if req.ranks == 1 or req.bytes_ == 0:
+        return CollectiveResult(req.op, "none", "none", req.ranks, req.bytes_, 0.0, 0.0, 0.0,
+                                0.0, "none", 0.0, True, notes=("nothing to move",))
     if req.algorithm == "auto":
         cal = cal or load_collective_calibration()
         lv = levels(system, req)
