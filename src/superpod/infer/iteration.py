@@ -88,6 +88,18 @@ SMALL_M_TILE = 64
 #: receive, DeepEP README). Taken for every chip.
 COMM_UNIT_FRACTION = 20 / 132
 SM_COMM = "_holds_units"
+#: prefill two-batch overlap with DeepEP's normal kernels partitions the compute units for
+#: the whole layer: DeepSeek's inference profile runs computation on 108 and communication
+#: on 24 of the H800's 132 SMs (github.com/deepseek-ai/profile-data, commit 449602428a1b,
+#: README "Prefilling" and assets/prefill.jpg: "Computation 108 SMs / Communication 24
+#: SMs"). The communication stream is never idle - a micro-batch's dispatch or combine is
+#: launched as the other's compute starts and busy-waits until its peers' data arrive (the
+#: lmsys large-scale-EP blog, "Detail Breakdown": both DeepSeek's and SGLang's prefill
+#: communication take longer than DeepEP's unit test, which they reach only with TBO off) -
+#: so the grouped GEMMs (DeepGEMM, persistent kernels sized to the SMs they are given) and
+#: attention run on 108 SMs throughout. Taken for every chip as this share of its units.
+PREFILL_PARTITION_FRACTION = 24 / 132
+SM_PARTITION = "_partitions_units"
 #: EP inside one scale-up domain rides the scale-up links, never the NIC: DeepEP's
 #: low-latency kernels on one NVLink domain write over NVLink (DeepEP README, "NVLink
 #: domain"; TensorRT-LLM blog 18, one-sided all-to-all over NVLink on NVL72). Until the
@@ -353,6 +365,7 @@ class _Engine:
             comm["ep_comm"], holds_units = self._ep_comm(tokens)
             if holds_units:
                 comm[SM_COMM] = comm.get(SM_COMM, 0.0) + comm["ep_comm"]
+                comm[SM_PARTITION] = comm.get(SM_PARTITION, 0.0) + comm["ep_comm"]
         return comp, comm
 
     def head(self, tokens: float) -> Parts:
@@ -437,9 +450,14 @@ def _timeline(eng: _Engine, b: float, q: float, ctx: float, prefill: bool, tbo: 
         comp, comm = eng.stage(b, q, ctx, prefill)
     comm = dict(comm)
     sm_busy = comm.pop(SM_COMM, 0.0)
+    partitioned = comm.pop(SM_PARTITION, 0.0) > 0.0
     t_comp, t_comm = sum(comp.values()), sum(comm.values())
-    if tbo:  # overlapped kernels take their compute units from the other micro-batch
-        slowed = min(sm_busy, t_comp) * COMM_UNIT_FRACTION / (1.0 - COMM_UNIT_FRACTION)
+    if tbo:
+        if partitioned:  # normal-mode EP: compute on the other units all layer long
+            f = PREFILL_PARTITION_FRACTION
+            slowed = t_comp * f / (1.0 - f)
+        else:  # overlapped kernels take their compute units from the other micro-batch
+            slowed = min(sm_busy, t_comp) * COMM_UNIT_FRACTION / (1.0 - COMM_UNIT_FRACTION)
         # soft maximum: the layer's stages never pair off exactly, so when the two streams
         # are comparable part of the communication stays exposed (as the GEMM roofline)
         exposed = math.hypot(t_comp + slowed, t_comm) - t_comp
