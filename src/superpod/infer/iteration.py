@@ -194,6 +194,7 @@ class _Engine:
                           if opts.mtp and model.num_nextn_predict_layers else None)
         self._gemm: dict[tuple[float, ...], tuple[float, float]] = {}
         self._coll: dict[tuple[Any, ...], float] = {}
+        self._gamma: dict[float, float] = {}
         self._shapes: dict[int, list[tuple[int, int, float]]] = {}
         consts = {}
         for head, dtype, fit in ((False, self.dtype, self.fit),
@@ -259,13 +260,26 @@ class _Engine:
         parts["weight_memory"] = parts.get("weight_memory", 0.0) + t * memory_share
         parts["gemm_compute"] = parts.get("gemm_compute", 0.0) + t * (1.0 - memory_share)
 
-    def _experts(self, layer: int, tokens: float, parts: Parts) -> float:
+    def gamma(self, b: float, prefill: bool) -> float:
+        """Busiest expert rank's excess for a micro-batch of ``b`` sequences a DP group: in
+        prefill with the per-prompt term of ``infer.imbalance`` (the EP group's micro-batch
+        holds ``b ep / tp`` prompts), else the engine's."""
+        lay = self.layout
+        if not prefill or self.opts.ep_imbalance is not None or self.imbalance <= 1.0:
+            return self.imbalance
+        hit = self._gamma.get(b)
+        if hit is None:
+            prompts = b * max(1.0, lay.ep / lay.tp)
+            hit = self._gamma[b] = self.opts.imbalance(self.model, lay, prompts=prompts)
+        return hit
+
+    def _experts(self, layer: int, tokens: float, parts: Parts, gamma: float) -> float:
         """Routed-expert grouped GEMMs on the busiest expert rank; returns its pairs."""
         m, lay = self.model, self.layout
         e, k = m.n_routed_experts, m.num_experts_per_tok
         group_tokens = tokens * lay.dp  # the stage's tokens (tp ranks share a group's)
         # each expert rank works on 1/etp slices of the pairs its experts receive
-        pairs = group_tokens * k / lay.ep * self.imbalance
+        pairs = group_tokens * k / lay.ep * gamma
         local = e / lay.ep if lay.ep <= e else 1.0
         replicas = max(1.0, lay.ep / e)
         miss = 1.0 - k / e
@@ -300,7 +314,7 @@ class _Engine:
         key = "kv_memory" if t_bytes >= t_flops else "attention_compute"
         parts[key] = parts.get(key, 0.0) + max(t_flops, t_bytes)
 
-    def _ep_comm(self, tokens: float) -> tuple[float, bool]:
+    def _ep_comm(self, tokens: float, gamma: float) -> tuple[float, bool]:
         """(dispatch + combine seconds, whether the kernels hold compute units)."""
         lay, m = self.layout, self.model
         if lay.ep <= 1:
@@ -325,7 +339,7 @@ class _Engine:
         t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
              + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
         # the busiest expert rank receives (and returns) ``imbalance`` x the mean
-        return t * self.imbalance, normal
+        return t * gamma, normal
 
     def dense_shapes(self, layer: int) -> list[tuple[int, int, float]]:
         """(n, k, count) of the layer's GEMMs other than the routed experts (their ``m`` is
@@ -350,7 +364,8 @@ class _Engine:
             self._gemm_parts(comp, t, mb)
         fc1 = (m.moe_intermediate_size if moe else m.intermediate_size) / (
             lay.etp if moe else lay.tp)
-        pairs = self._experts(layer, tokens, comp) if moe else 0.0
+        gamma = self.gamma(b, prefill)
+        pairs = self._experts(layer, tokens, comp, gamma) if moe else 0.0
         self._attention(b, q, ctx, prefill, comp)
         elem = ACT_BYTES * m.hidden_size * (ELEMENTWISE_PASSES_H * tokens
                                             + PERMUTE_PASSES_H * pairs)
@@ -362,7 +377,7 @@ class _Engine:
             comm["tp_comm"] = comm[SM_COMM] = 2 * self.coll(
                 "all_reduce", lay.tp, tokens * m.hidden_size * ACT_BYTES)
         if moe:
-            comm["ep_comm"], holds_units = self._ep_comm(tokens)
+            comm["ep_comm"], holds_units = self._ep_comm(tokens, gamma)
             if holds_units:
                 comm[SM_COMM] = comm.get(SM_COMM, 0.0) + comm["ep_comm"]
                 comm[SM_PARTITION] = comm.get(SM_PARTITION, 0.0) + comm["ep_comm"]
@@ -545,7 +560,8 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         notes.append(f"no GEMM calibration for {system.chip.id} at {eng.dtype}: default "
                      "efficiency")
     if eng.imbalance > 1.0:
-        notes.append(f"busiest expert rank {eng.imbalance:.2f}x the mean load"
+        g = eng.gamma(math.ceil(b / 2) if prefill and b >= 2 else b, prefill)
+        notes.append(f"busiest expert rank {g:.2f}x the mean load"
                      + (" (EPLB)" if opts.eplb and opts.ep_imbalance is None else ""))
     if opts.mtp and eng.mtp_layer is None:
         notes.append("the model has no MTP block: the draft's cost is not counted")
