@@ -9,7 +9,8 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   weights. Routed experts run as one grouped GEMM over the ``f E / ep`` local experts that
   receive tokens (f = 1 - (1 - k/E)^(T_group / replicas), uniform routing), ``T dp k / ep``
   token-expert pairs a rank times the busiest rank's excess ``gamma`` (``infer.imbalance``:
-  measured, by EP size, with or without EPLB), weights read once per active expert.
+  measured, by EP size, with or without EPLB; in prefill with a per-prompt term over the
+  ``b ep / tp`` prompts of the EP group's micro-batch), weights read once per active expert.
 * attention: prefill is compute-bound, ``ops.attention_core_flops`` (causal) at the chip's
   calibrated flash-attention efficiency of its BF16 peak; decode takes the larger of its
   FLOPs and streaming the KV cache, ``b x L x (KV bytes per token per layer)`` over the copy
@@ -34,8 +35,10 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   split in two micro-batches and one's communication runs under the other's compute:
   ``t = sqrt((2 compute(b/2) + s)^2 + (2 comm(b/2))^2)`` - a soft maximum, as a layer's
   stages never pair off exactly - where ``s`` is the compute lost to the compute units the
-  communication kernels hold (``COMM_UNIT_FRACTION``). It re-reads the weights once per
-  micro-batch, so it loses at small batches; ``None`` picks the faster, as frameworks do.
+  communication kernels hold (``COMM_UNIT_FRACTION``; in prefill with DeepEP's normal
+  kernels the units are partitioned for the whole layer, ``PREFILL_PARTITION_FRACTION``:
+  compute runs on 108 of 132 SMs throughout, DeepSeek's profile-data). It re-reads the
+  weights once per micro-batch, so it loses at small batches; ``None`` picks the faster, as frameworks do.
 * MTP (DeepSeek-V3 §2.2): each decode step verifies ``1 + mtp`` positions a sequence and
   runs the MTP block (one MoE layer + the shared head) ``mtp`` times on ``b`` tokens; the
   sequence gains ``1 + a + ... + a^mtp`` tokens (``InferOptions.tokens_per_step``).
