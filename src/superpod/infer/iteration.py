@@ -38,7 +38,8 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   communication kernels hold (``COMM_UNIT_FRACTION``; in prefill with DeepEP's normal
   kernels the units are partitioned for the whole layer, ``PREFILL_PARTITION_FRACTION``:
   compute runs on 108 of 132 SMs throughout, DeepSeek's profile-data). It re-reads the
-  weights once per micro-batch, so it loses at small batches; ``None`` picks the faster, as frameworks do.
+  weights once per micro-batch, so it loses at small batches; ``None`` picks the faster,
+  as frameworks do.
 * MTP (DeepSeek-V3 §2.2): each decode step verifies ``1 + mtp`` positions a sequence and
   runs the MTP block (one MoE layer + the shared head) ``mtp`` times on ``b`` tokens; the
   sequence gains ``1 + a + ... + a^mtp`` tokens (``InferOptions.tokens_per_step``).
