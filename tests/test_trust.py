@@ -34,10 +34,15 @@ from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
 TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 7.5
-INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 16.5
+INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 15.0
 COLLECTIVE_LOSO_MEDIAN_ABS_ERROR_PCT = 11.0
 #: no collective source's LOSO median above this (issue target 25 %)
 COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
+#: the serving-prefill sources (issue 13 target: no infer source above 25 %): the lmsys
+#: large-scale-EP blog and CloudMatrix-Infer, each under leave-one-source-out
+INFER_PREFILL_SOURCE_LOSO_MAX_PCT = {
+    "github.com/lm-sys/lm-sys.github.io/blog/2025-05-05-large-scale-ep.md": 20.0,
+    "arxiv.org/abs/2506.12708": 17.5}
 H200_DOC = ("https://github.com/Azure/AI-benchmarking-guide/blob/7f20e5f/Azure_Results/"
             "ND_H200_v5_results.md")
 
@@ -82,6 +87,8 @@ def test_cross_validation_reports_both_errors_per_case(cross) -> None:  # type: 
     for key, src in sources.items():
         if src["kinds"] == ["collective"]:
             assert src["loso_median_abs_error_pct"] <= COLLECTIVE_SOURCE_LOSO_MAX_PCT, key
+    for key, limit in INFER_PREFILL_SOURCE_LOSO_MAX_PCT.items():
+        assert sources[key]["loso_median_abs_error_pct"] <= limit, key
     assert sum(s["cases"] for s in sources.values()) == len(ok)
     assert len(cross["cross_validation"]["worst_sources"]) == min(10, len(sources))
 

@@ -154,16 +154,18 @@ class InferOptions:
         object.__setattr__(self, "graph_batch_sizes",
                            tuple(sorted(set(self.graph_batch_sizes))))
 
-    def imbalance(self, model: ModelSpec, layout: ServingLayout) -> float:
+    def imbalance(self, model: ModelSpec, layout: ServingLayout,
+                  prompts: float | None = None) -> float:
         """Busiest expert rank's load over the mean for ``model`` on ``layout``: as set, or
-        the measured default (``imbalance.ep_imbalance``; 1 for a dense model or ep = 1)."""
+        the measured default (``imbalance.ep_imbalance``; 1 for a dense model or ep = 1).
+        ``prompts``: prefill, the prompts in the EP group's micro-batch."""
         if not model.is_moe or layout.ep <= 1:
             return 1.0
         if self.ep_imbalance is not None:
             return self.ep_imbalance
         from superpod.infer.imbalance import ep_imbalance
 
-        return ep_imbalance(model.n_routed_experts, layout.ep, eplb=self.eplb)
+        return ep_imbalance(model.n_routed_experts, layout.ep, eplb=self.eplb, prompts=prompts)
 
     def padded_batch(self, batch: int) -> int:
         """The CUDA-graph batch a decode step of ``batch`` sequences a rank runs as: the

@@ -30,6 +30,31 @@ Held out (leave-one-source-out without blog4): no measured dispersion remains, a
 library falls back to a balanced load (gamma = 1) - what a model with no router statistics
 can say.
 
+Prefill: prompts routed alike. A prompt's tokens share a topic and language, so they favour
+the same experts; a prefill micro-batch carries few prompts (SGLang and DeepSeek: 2 of 4,096
+tokens a rank), and the expert load of one forward deviates from the long-run statistics a
+balancer places by (the lmsys large-scale-EP blog, "EPLB for Real-World Serving": larger
+batches reduce random fluctuations in expert usage; "even with EPLB, some imbalance is
+inevitable"). With ``S`` prompts in the EP group's micro-batch, each adding an independent
+per-expert deviation of coefficient of variation ``c_seq``,
+
+    c_prefill^2 = c^2 + c_seq^2 / S
+
+(decode steps carry one token a sequence and thousands of sequences: the term vanishes,
+blog4's decode-sized measurement is ``c``). ``c_seq`` comes from the two published
+default-vs-perfect-balance prefill pairs (each EP32, 256 experts, two-batch overlap), as the
+busiest-rank excess that makes this library's prefill time ratio (default over perfect)
+equal the measured one:
+
+* SGLang on 4 x 8 H100 (lmsys blog, "Overall Throughput": 50,302 vs 59,337 tokens/s a node,
+  16,384 tokens a GPU at prompt length 4,096; S = 64 prompts a micro-batch): gamma 1.30;
+* CloudMatrix-Infer on 16 910C (32 dies; arXiv 2506.12708, prefill 5,655 default vs 6,688
+  tokens/s/NPU perfect balance, 16,384 tokens an NPU at 4,096; S = 32): gamma 1.38.
+
+They give ``c_seq`` = 3.2 and 3.0 - two independent systems agreeing on one router
+statistic. Each is held out with its own document (the other then stands alone); with both
+held out the term is 0.
+
 Assumptions: the sqrt(n) aggregation and the Gaussian maximum carry the EP32 measurement to
 other EP sizes; other routers (Qwen3, gpt-oss) are taken to be as skewed as DeepSeek-R1's
 (no published per-rank statistics); Poisson noise of small batches is ignored (at the
@@ -50,6 +75,19 @@ SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/956a4f234d7d4dc8bb94fa9a3
 MEASURED_EP = 32
 MEASURED_SLOTS_PER_RANK = {False: 8, True: 9}  #: no EPLB: 256 / 32; EPLB: 288 / 32
 MEASURED_EXCESS = {False: 1.564, True: 0.109}
+
+SGLANG_LARGE_EP = ("https://github.com/lm-sys/lm-sys.github.io/blob/"
+                   "2db4e4042b31f3c3c9f4f93068ae80946d25a115/blog/2025-05-05-large-scale-ep.md")
+CLOUDMATRIX_INFER = "https://arxiv.org/abs/2506.12708"
+#: published default-vs-perfect prefill pairs (module docstring): (source, EP degree, routed
+#: experts, prompts in the EP group's micro-batch, busiest-rank load over the mean at which
+#: this library's prefill time ratio equals the measured one, with EPLB)
+PREFILL_PAIRS: tuple[tuple[str, int, int, int, float], ...] = (
+    (f"{SGLANG_LARGE_EP}; Overall Throughput (default 50,302 vs simulated perfect EPLB "
+     "59,337 tokens/s per node, EP32, 16,384 tokens per GPU at 4,096)", 32, 256, 64, 1.30),
+    (f"{CLOUDMATRIX_INFER}; prefill 5,655 (default) vs 6,688 (perfect expert load balance) "
+     "tokens/s/NPU, EP32 dies, 16,384 tokens per NPU at 4,096", 32, 256, 32, 1.38),
+)
 
 
 @lru_cache(maxsize=512)
@@ -80,12 +118,32 @@ def expert_dispersion(eplb: bool) -> float:
     return MEASURED_EXCESS[eplb] * math.sqrt(n) / expected_max_normal(MEASURED_EP)
 
 
-def ep_imbalance(experts: int, ep: int, *, eplb: bool = False, redundant: int = 0) -> float:
+def prompt_dispersion_sq() -> float:
+    """``c_seq^2``: one prompt's per-expert deviation, squared (module docstring, "Prefill"),
+    the mean over the published pairs not held out (0 with none); derived with the EPLB
+    ``c`` of this fold so that each pair's gamma is reproduced."""
+    c = expert_dispersion(True)
+    vals = []
+    for source, ep, experts, prompts, gamma in PREFILL_PAIRS:
+        if held_out(source):
+            continue
+        c_eff = (gamma - 1.0) * math.sqrt(max(1.0, experts / ep)) / expected_max_normal(ep)
+        vals.append(max(0.0, c_eff**2 - c**2) * prompts)
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+def ep_imbalance(experts: int, ep: int, *, eplb: bool = False, redundant: int = 0,
+                 prompts: float | None = None) -> float:
     """Busiest expert rank's load over the mean, ``gamma`` (module docstring).
 
-    ``experts``: routed experts; ``redundant``: extra expert slots (EPLB replicas).
+    ``experts``: routed experts; ``redundant``: extra expert slots (EPLB replicas);
+    ``prompts``: prefill only, the prompts in the EP group's micro-batch (None: decode, no
+    per-prompt term).
     """
     if ep <= 1 or experts <= 0:
         return 1.0
     per_rank = max(1.0, (experts + redundant) / ep)
-    return 1.0 + expert_dispersion(eplb) / math.sqrt(per_rank) * expected_max_normal(ep)
+    c = expert_dispersion(eplb)
+    if prompts is not None and prompts > 0:
+        c = math.sqrt(c * c + prompt_dispersion_sq() / prompts)
+    return 1.0 + c / math.sqrt(per_rank) * expected_max_normal(ep)

@@ -9,7 +9,8 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   weights. Routed experts run as one grouped GEMM over the ``f E / ep`` local experts that
   receive tokens (f = 1 - (1 - k/E)^(T_group / replicas), uniform routing), ``T dp k / ep``
   token-expert pairs a rank times the busiest rank's excess ``gamma`` (``infer.imbalance``:
-  measured, by EP size, with or without EPLB), weights read once per active expert.
+  measured, by EP size, with or without EPLB; in prefill with a per-prompt term over the
+  ``b ep / tp`` prompts of the EP group's micro-batch), weights read once per active expert.
 * attention: prefill is compute-bound, ``ops.attention_core_flops`` (causal) at the chip's
   calibrated flash-attention efficiency of its BF16 peak; decode takes the larger of its
   FLOPs and streaming the KV cache, ``b x L x (KV bytes per token per layer)`` over the copy
@@ -34,8 +35,11 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   split in two micro-batches and one's communication runs under the other's compute:
   ``t = sqrt((2 compute(b/2) + s)^2 + (2 comm(b/2))^2)`` - a soft maximum, as a layer's
   stages never pair off exactly - where ``s`` is the compute lost to the compute units the
-  communication kernels hold (``COMM_UNIT_FRACTION``). It re-reads the weights once per
-  micro-batch, so it loses at small batches; ``None`` picks the faster, as frameworks do.
+  communication kernels hold (``COMM_UNIT_FRACTION``; in prefill with DeepEP's normal
+  kernels the units are partitioned for the whole layer, ``PREFILL_PARTITION_FRACTION``:
+  compute runs on 108 of 132 SMs throughout, DeepSeek's profile-data). It re-reads the
+  weights once per micro-batch, so it loses at small batches; ``None`` picks the faster,
+  as frameworks do.
 * MTP (DeepSeek-V3 §2.2): each decode step verifies ``1 + mtp`` positions a sequence and
   runs the MTP block (one MoE layer + the shared head) ``mtp`` times on ``b`` tokens; the
   sequence gains ``1 + a + ... + a^mtp`` tokens (``InferOptions.tokens_per_step``).
@@ -88,6 +92,18 @@ SMALL_M_TILE = 64
 #: receive, DeepEP README). Taken for every chip.
 COMM_UNIT_FRACTION = 20 / 132
 SM_COMM = "_holds_units"
+#: prefill two-batch overlap with DeepEP's normal kernels partitions the compute units for
+#: the whole layer: DeepSeek's inference profile runs computation on 108 and communication
+#: on 24 of the H800's 132 SMs (github.com/deepseek-ai/profile-data, commit 449602428a1b,
+#: README "Prefilling" and assets/prefill.jpg: "Computation 108 SMs / Communication 24
+#: SMs"). The communication stream is never idle - a micro-batch's dispatch or combine is
+#: launched as the other's compute starts and busy-waits until its peers' data arrive (the
+#: lmsys large-scale-EP blog, "Detail Breakdown": both DeepSeek's and SGLang's prefill
+#: communication take longer than DeepEP's unit test, which they reach only with TBO off) -
+#: so the grouped GEMMs (DeepGEMM, persistent kernels sized to the SMs they are given) and
+#: attention run on 108 SMs throughout. Taken for every chip as this share of its units.
+PREFILL_PARTITION_FRACTION = 24 / 132
+SM_PARTITION = "_partitions_units"
 #: EP inside one scale-up domain rides the scale-up links, never the NIC: DeepEP's
 #: low-latency kernels on one NVLink domain write over NVLink (DeepEP README, "NVLink
 #: domain"; TensorRT-LLM blog 18, one-sided all-to-all over NVLink on NVL72). Until the
@@ -182,6 +198,7 @@ class _Engine:
                           if opts.mtp and model.num_nextn_predict_layers else None)
         self._gemm: dict[tuple[float, ...], tuple[float, float]] = {}
         self._coll: dict[tuple[Any, ...], float] = {}
+        self._gamma: dict[float, float] = {}
         self._shapes: dict[int, list[tuple[int, int, float]]] = {}
         consts = {}
         for head, dtype, fit in ((False, self.dtype, self.fit),
@@ -247,13 +264,26 @@ class _Engine:
         parts["weight_memory"] = parts.get("weight_memory", 0.0) + t * memory_share
         parts["gemm_compute"] = parts.get("gemm_compute", 0.0) + t * (1.0 - memory_share)
 
-    def _experts(self, layer: int, tokens: float, parts: Parts) -> float:
+    def gamma(self, b: float, prefill: bool) -> float:
+        """Busiest expert rank's excess for a micro-batch of ``b`` sequences a DP group: in
+        prefill with the per-prompt term of ``infer.imbalance`` (the EP group's micro-batch
+        holds ``b ep / tp`` prompts), else the engine's."""
+        lay = self.layout
+        if not prefill or self.opts.ep_imbalance is not None or self.imbalance <= 1.0:
+            return self.imbalance
+        hit = self._gamma.get(b)
+        if hit is None:
+            prompts = b * max(1.0, lay.ep / lay.tp)
+            hit = self._gamma[b] = self.opts.imbalance(self.model, lay, prompts=prompts)
+        return hit
+
+    def _experts(self, layer: int, tokens: float, parts: Parts, gamma: float) -> float:
         """Routed-expert grouped GEMMs on the busiest expert rank; returns its pairs."""
         m, lay = self.model, self.layout
         e, k = m.n_routed_experts, m.num_experts_per_tok
         group_tokens = tokens * lay.dp  # the stage's tokens (tp ranks share a group's)
         # each expert rank works on 1/etp slices of the pairs its experts receive
-        pairs = group_tokens * k / lay.ep * self.imbalance
+        pairs = group_tokens * k / lay.ep * gamma
         local = e / lay.ep if lay.ep <= e else 1.0
         replicas = max(1.0, lay.ep / e)
         miss = 1.0 - k / e
@@ -288,7 +318,7 @@ class _Engine:
         key = "kv_memory" if t_bytes >= t_flops else "attention_compute"
         parts[key] = parts.get(key, 0.0) + max(t_flops, t_bytes)
 
-    def _ep_comm(self, tokens: float) -> tuple[float, bool]:
+    def _ep_comm(self, tokens: float, gamma: float) -> tuple[float, bool]:
         """(dispatch + combine seconds, whether the kernels hold compute units)."""
         lay, m = self.layout, self.model
         if lay.ep <= 1:
@@ -313,7 +343,7 @@ class _Engine:
         t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
              + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
         # the busiest expert rank receives (and returns) ``imbalance`` x the mean
-        return t * self.imbalance, normal
+        return t * gamma, normal
 
     def dense_shapes(self, layer: int) -> list[tuple[int, int, float]]:
         """(n, k, count) of the layer's GEMMs other than the routed experts (their ``m`` is
@@ -338,7 +368,8 @@ class _Engine:
             self._gemm_parts(comp, t, mb)
         fc1 = (m.moe_intermediate_size if moe else m.intermediate_size) / (
             lay.etp if moe else lay.tp)
-        pairs = self._experts(layer, tokens, comp) if moe else 0.0
+        gamma = self.gamma(b, prefill)
+        pairs = self._experts(layer, tokens, comp, gamma) if moe else 0.0
         self._attention(b, q, ctx, prefill, comp)
         elem = ACT_BYTES * m.hidden_size * (ELEMENTWISE_PASSES_H * tokens
                                             + PERMUTE_PASSES_H * pairs)
@@ -350,9 +381,10 @@ class _Engine:
             comm["tp_comm"] = comm[SM_COMM] = 2 * self.coll(
                 "all_reduce", lay.tp, tokens * m.hidden_size * ACT_BYTES)
         if moe:
-            comm["ep_comm"], holds_units = self._ep_comm(tokens)
+            comm["ep_comm"], holds_units = self._ep_comm(tokens, gamma)
             if holds_units:
                 comm[SM_COMM] = comm.get(SM_COMM, 0.0) + comm["ep_comm"]
+                comm[SM_PARTITION] = comm.get(SM_PARTITION, 0.0) + comm["ep_comm"]
         return comp, comm
 
     def head(self, tokens: float) -> Parts:
@@ -437,9 +469,14 @@ def _timeline(eng: _Engine, b: float, q: float, ctx: float, prefill: bool, tbo: 
         comp, comm = eng.stage(b, q, ctx, prefill)
     comm = dict(comm)
     sm_busy = comm.pop(SM_COMM, 0.0)
+    partitioned = comm.pop(SM_PARTITION, 0.0) > 0.0
     t_comp, t_comm = sum(comp.values()), sum(comm.values())
-    if tbo:  # overlapped kernels take their compute units from the other micro-batch
-        slowed = min(sm_busy, t_comp) * COMM_UNIT_FRACTION / (1.0 - COMM_UNIT_FRACTION)
+    if tbo:
+        if partitioned:  # normal-mode EP: compute on the other units all layer long
+            f = PREFILL_PARTITION_FRACTION
+            slowed = t_comp * f / (1.0 - f)
+        else:  # overlapped kernels take their compute units from the other micro-batch
+            slowed = min(sm_busy, t_comp) * COMM_UNIT_FRACTION / (1.0 - COMM_UNIT_FRACTION)
         # soft maximum: the layer's stages never pair off exactly, so when the two streams
         # are comparable part of the communication stays exposed (as the GEMM roofline)
         exposed = math.hypot(t_comp + slowed, t_comm) - t_comp
@@ -527,7 +564,8 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         notes.append(f"no GEMM calibration for {system.chip.id} at {eng.dtype}: default "
                      "efficiency")
     if eng.imbalance > 1.0:
-        notes.append(f"busiest expert rank {eng.imbalance:.2f}x the mean load"
+        g = eng.gamma(math.ceil(b / 2) if prefill and b >= 2 else b, prefill)
+        notes.append(f"busiest expert rank {g:.2f}x the mean load"
                      + (" (EPLB)" if opts.eplb and opts.ep_imbalance is None else ""))
     if opts.mtp and eng.mtp_layer is None:
         notes.append("the model has no MTP block: the draft's cost is not counted")

@@ -61,6 +61,8 @@ DEEPSEEK_DAY6 = (
     "https://github.com/deepseek-ai/open-infra-index/blob/"
     "24883a346407fa789edd942f2936380ed07877a4/README.md")
 CLOUDMATRIX_INFER = "https://arxiv.org/abs/2506.12708"
+DEEPSEEK_PROFILE_DATA = ("https://github.com/deepseek-ai/profile-data/blob/"
+                         "449602428a1b023acb8a505d4f34fef536535db6/README.md")
 DEEPSEEK_V3_REPORT = "https://arxiv.org/abs/2412.19437"
 
 
@@ -138,6 +140,15 @@ class Runtime:
     #: ``calibration/collectives.yaml`` ``ep_libraries``); None or held out: the newest
     #: library calibrated on the system's fabrics
     ep_library: Sourced[str] | None = None
+    #: the runtime's published runs route every token to uniformly random experts (a
+    #: simulated perfect expert balance): imbalance 1. An input describing the measured
+    #: run, not a calibration: it is not held out with its document.
+    balanced_routing: Sourced[bool] | None = None
+
+    def routes_balanced(self) -> bool:
+        """Whether the runtime's runs simulate perfectly balanced expert routing."""
+        return bool(self.balanced_routing.value) if self.balanced_routing is not None \
+            else False
 
     def ep_library_name(self) -> str | None:
         """The runtime's EP kernel library, or None (its document held out, or none named)."""
@@ -176,7 +187,7 @@ class Runtime:
     def sources(self) -> tuple[str, ...]:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
                                         self.two_batch_overlap, self.offline_requests,
-                                        self.request, self.ep_library)
+                                        self.request, self.ep_library, self.balanced_routing)
                      if s is not None)
 
 
@@ -198,6 +209,13 @@ DEEPSEEK = Runtime(
     request=Sourced(deepseek_production_request(),
                     f"{DEEPSEEK_DAY6}; Day 6 production statistics (608B input, 342B cache "
                     "hits, 168B output, KV length 4,989 per output token)"))
+#: DeepSeek's published profile runs (profile-data): "we simulate an absolutely balanced MoE
+#: routing strategy for profiling" (README, introduction)
+DEEPSEEK_PROFILE = Runtime(
+    name="DeepSeek inference system (profile run)",
+    eplb=Sourced(True, f"{DEEPSEEK_DAY6}; Day 6 (EPLB, redundant experts)"),
+    balanced_routing=Sourced(True, f"{DEEPSEEK_PROFILE_DATA}; introduction (absolutely "
+                                   "balanced MoE routing simulated for profiling)"))
 CLOUDMATRIX = Runtime(
     name="CloudMatrix-Infer",
     eplb=Sourced(True, f"{CLOUDMATRIX_INFER}; redundant experts placed by load (EPLB)"),
@@ -211,6 +229,7 @@ REGISTRY: tuple[tuple[tuple[str, ...], Runtime], ...] = (
     (("trtllm-bench", "tensorrt-llm", "tensorrt_llm", "trt-llm"), TRTLLM_BENCH),
     (("cloudmatrix",), CLOUDMATRIX),
     (("sglang",), SGLANG),
+    (("deepseek inference system (profile",), DEEPSEEK_PROFILE),
     (("deepseek",), DEEPSEEK),
 )
 

@@ -14,7 +14,9 @@ Every ``serving`` key is honoured:
   padding of decode batches, the benchmark's semantics); expert-rank imbalance is
   ``infer.imbalance``'s measured default for the layout - or 1 where the case's notes state
   a perfect expert balance ("perfect EPLB", "perfect expert load balance": the sources'
-  simulated upper bounds, routing each token to uniformly random experts).
+  simulated upper bounds, routing each token to uniformly random experts), or where the
+  runtime's runs are published as so routed (``Runtime.balanced_routing``: DeepSeek's
+  profile-data).
 * ``batch`` absent, ``e2e``, a runtime that runs offline benchmarks (``trtllm-bench
   throughput``): its request count queued at t = 0 through the request simulator with the
   runtime's scheduler limits (``infer.offline``).
@@ -231,7 +233,7 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
     layout = (_pool_layout(case, s.decode, "decode")[0] if s.decode is not None
               else _layout(case, notes))
     rt = runtime_for(s.framework)
-    perfect = bool(PERFECT_BALANCE.search(case.notes or ""))
+    perfect = bool(PERFECT_BALANCE.search(case.notes or "")) or rt.routes_balanced()
     opts = InferOptions(precision=_weight_format(case, notes),
                         kv_precision=s.kv_precision or "auto",
                         mtp=s.mtp, eplb=rt.eplb_for(layout.ep),
