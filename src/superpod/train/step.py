@@ -731,12 +731,10 @@ def placement_signature(system: System, plan: TrainPlan, ranks_per_chip: int = 1
     return tuple(out)
 
 
-def compute_bound_terms(system: System, model: ModelSpec, plan: TrainPlan, *,
-                        ranks_per_chip: int = 1) -> tuple[float, float] | Infeasible:
-    """(compute + expert all-to-all, optimizer) seconds of a step, the terms a layout search
-    bounds with (``superpod.train.search``), without the memory model."""
+def _runnable(system: System, model: ModelSpec, plan: TrainPlan, r: int
+              ) -> Infeasible | None:
+    """Why ``plan`` cannot run on ``system`` at ``r`` ranks a chip (None: it can)."""
     facts = model_facts(model)
-    r = ranks_per_chip
     bad = check_plan(plan, system.counts.chips * r, facts.layers, facts.experts, facts.heads,
                      facts.kv_heads, system.counts.chips_per_domain * r)
     if bad:
@@ -744,6 +742,18 @@ def compute_bound_terms(system: System, model: ModelSpec, plan: TrainPlan, *,
     if plan.precision not in system.chip.peak_flop_per_s:
         return Infeasible("precision_unsupported", f"{system.chip.id} has no dense "
                           f"{plan.precision} peak")
+    return None
+
+
+def compute_bound_terms(system: System, model: ModelSpec, plan: TrainPlan, *,
+                        ranks_per_chip: int = 1) -> tuple[float, float] | Infeasible:
+    """(compute + expert all-to-all, optimizer) seconds of a step, the terms a layout search
+    bounds with (``superpod.train.search``), without the memory model."""
+    facts = model_facts(model)
+    r = ranks_per_chip
+    bad = _runnable(system, model, plan, r)
+    if bad is not None:
+        return bad
     ctx = _Ctx(system, facts, plan, r, plan.precision)
     layers, fwd, bwd = _stage_compute(ctx)
     m = plan.microbatches
@@ -880,14 +890,10 @@ def step_times_by_zero(system: System, model: ModelSpec, plan: TrainPlan,
     ``plan`` must be valid; ``zeros`` ZeRO stages (0-3)."""
     facts = model_facts(model)
     r = ranks_per_chip
-    bad = check_plan(plan, system.counts.chips * r, facts.layers, facts.experts, facts.heads,
-                     facts.kv_heads, system.counts.chips_per_domain * r)
-    if bad:
+    bad = _runnable(system, model, plan, r)
+    if bad is not None:
         return bad
     chip = system.chip
-    if plan.precision not in chip.peak_flop_per_s:
-        return Infeasible("precision_unsupported", f"{chip.id} has no dense "
-                          f"{plan.precision} peak")
     ctx = _Ctx(system, facts, plan, r, plan.precision, chip.clock_fraction(None))
     sh = _shared(ctx)
     out: dict[int, float] = {}
