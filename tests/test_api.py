@@ -107,17 +107,8 @@ def test_api_equals_cli_json(fn: str, args: tuple[Any, ...], kwargs: dict[str, A
     assert _same(getattr(api, fn)(*args, **kwargs)) == _same(_cli(argv))
 
 
-def test_validate_equals_cli(tmp_path: Any) -> None:
-    import yaml
-
-    from superpod.validate.cases import PUBLIC_CASES
-
-    doc = yaml.safe_load(PUBLIC_CASES.read_text(encoding="utf-8"))
-    cases = doc if isinstance(doc, list) else doc["cases"]
-    few = [c for c in cases if c.get("kind") == "collective"][:3]
-    f = tmp_path / "few.yaml"
-    f.write_text(yaml.safe_dump(few if isinstance(doc, list) else {**doc, "cases": few}),
-                 encoding="utf-8")
+def test_validate_equals_cli(few_cases: tuple[Any, Any]) -> None:
+    f = few_cases[0]
     assert _same(api.validate(f)) == _same(_cli(["validate", str(f)]))
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-import yaml
 from rich.console import Console
 from rich.table import Table
 from typer.main import get_command
@@ -22,7 +21,6 @@ from superpod import __version__
 from superpod.cli import app, choices
 from superpod.cli.common import out
 from superpod.report.fit import fit, natural_width
-from superpod.validate.cases import PUBLIC_CASES
 
 runner = CliRunner()
 
@@ -94,13 +92,9 @@ def test_reliability_causes_whole(cols80: None) -> None:
     _ids_whole(argv, {c["id"] for c in doc["by_cause"] if c["events_per_s"] > 0})
 
 
-def test_validate_case_ids_whole(cols80: None, tmp_path: Path) -> None:
-    cases = yaml.safe_load(PUBLIC_CASES.read_text(encoding="utf-8"))
-    doc = cases if isinstance(cases, list) else cases["cases"]
-    few = [c for c in doc if c.get("kind") == "collective"][:3]
-    f = tmp_path / "few.yaml"
-    f.write_text(yaml.safe_dump(few if isinstance(cases, list) else {**cases, "cases": few}),
-                 encoding="utf-8")
+def test_validate_case_ids_whole(cols80: None,
+                                 few_cases: tuple[Path, list[dict[str, Any]]]) -> None:
+    f, few = few_cases
     _ids_whole(["validate", str(f)], {c["id"] for c in few})
 
 
@@ -223,19 +217,8 @@ def test_completion_offers_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "selective" in r.stdout
 
 
-def test_calibrate_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from superpod.compute import measure as m
-
-    fake = {"gemm": [{"chip": "h100-sxm", "dtype": "bf16", "evidence": "measured",
-                      "source": "test", "compute_units": 1, "tile": [128, 256],
-                      "points": [[1024, 1024, 1024, 500.0]]}],
-            "memcpy": [{"chip": "h100-sxm", "copy_bandwidth": "2.5000 TB/s",
-                        "evidence": "measured", "source": "test"}]}
-    monkeypatch.setattr(m, "measure", lambda *a, **k: fake)
-    f = tmp_path / "c.yaml"
-    r = runner.invoke(app, ["calibrate", "--chip", "h100-sxm", "-o", str(f), "--json"])
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
+def test_calibrate_json(calibrate_json: dict[str, Any], tmp_path: Path) -> None:
+    doc, f = calibrate_json, tmp_path / "c.yaml"  # the fixture's output file
     assert doc["copy_bandwidth_bytes_per_s"] == 2.5e12
     assert doc["gemm"] == [{"m": 1024, "n": 1024, "k": 1024, "flop_per_s": 5e14}]
     assert f.exists()
