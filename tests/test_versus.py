@@ -16,6 +16,7 @@ from superpod import api
 from superpod.cli import app
 from superpod.errors import Infeasible
 from superpod.hardware.system import build_system
+from superpod.report.versus import winner_text
 from superpod.train.batch import TOLERANCE, nearest_batches, why_none
 from superpod.train.search import SearchResult
 from superpod.versus.budget import budget_of, scaled_systems
@@ -151,7 +152,8 @@ def test_winner_per_row_and_decisive_only_when_bands_clear() -> None:
              "c": _side(1500.0, None, cap=None)}
     rows = {r["metric"]: r for r in table(sides, {k: (10, 2) for k in sides},
                                           {"c": {"capex_usd": "no price"}})}
-    assert rows["tokens_per_s"]["winner"] == {"system": "b", "decisive": False}  # c: no band
+    assert rows["tokens_per_s"]["winner"] == {"system": "b", "decisive": False,
+                                              "banded": False}  # c: no band
     assert rows["usd_per_million_tokens"]["winner"]["system"] == "b"  # lower is better
     assert rows["interruptions_per_day"]["winner"]["system"] == "a"
     assert rows["chips"]["winner"] is None  # a budget, not a merit
@@ -160,7 +162,10 @@ def test_winner_per_row_and_decisive_only_when_bands_clear() -> None:
     assert c["value"] is None and c["missing"] == "no price"
     two = {k: v for k, v in sides.items() if k != "c"}
     rows2 = {r["metric"]: r for r in table(two, {k: (10, 2) for k in two}, {})}
-    assert rows2["tokens_per_s"]["winner"] == {"system": "b", "decisive": True}
+    assert rows2["tokens_per_s"]["winner"] == {"system": "b", "decisive": True, "banded": True}
+    assert rows2["interruptions_per_day"]["winner"]["banded"] is False  # the book has none
+    assert winner_text(rows2["interruptions_per_day"]["winner"]) == "a (no band)"
+    assert winner_text(rows2["tokens_per_s"]["winner"]) == "b"
     # $/Mtok's band is the inverse ratios
     b = rows2["usd_per_million_tokens"]["cells"]["a"]["band"]
     assert b == pytest.approx([1000.0 / 1.1, 1000.0 / 0.9])

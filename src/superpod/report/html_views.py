@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from superpod.report.html import Figure, Lines, Report, Table, esc
-from superpod.report.versus import fmt, notes, shown
+from superpod.report.versus import fmt, notes, shown, winner_text
 
 
 def _band_error(values: list[float | None], bands: list[list[float] | None]
@@ -81,8 +81,7 @@ def versus_report(doc: dict[str, Any]) -> Report:
         rows = doc[kind]["rows"]
         rep.add(Table(f"{title} (80 % bands)", ["figure", *keys, "winner"], [
             [r["label"], *[_cell(shown(r, k), r["unit"]) for k in keys],
-             "" if r["winner"] is None else r["winner"]["system"] + (
-                 "" if r["winner"]["decisive"] else " (within bands)")] for r in rows]))
+             winner_text(r["winner"])] for r in rows]))
         for r in rows:
             if not r["better"]:
                 continue

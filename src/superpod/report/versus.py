@@ -48,6 +48,15 @@ def _cell(c: dict[str, Any], unit: str) -> str:
     return fmt(c["value"], unit) + (f" ({fmt(b[0], unit)}-{fmt(b[1], unit)})" if b else "")
 
 
+def winner_text(w: dict[str, Any] | None) -> str:
+    """The winner cell: the system, and whether its lead clears the bands."""
+    if w is None:
+        return ""
+    if w["decisive"]:
+        return str(w["system"])
+    return str(w["system"]) + (" (within bands)" if w["banded"] else " (no band)")
+
+
 def side_table(doc: dict[str, Any], kind: str, title: str) -> Table:
     keys = [s["key"] for s in doc["systems"] if kind in s]
     t = Table(title=f"{title}: {doc['model']} (80 % bands)", title_justify="left")
@@ -57,8 +66,7 @@ def side_table(doc: dict[str, Any], kind: str, title: str) -> Table:
     t.add_column("winner")
     for row in doc[kind]["rows"]:
         w = row["winner"]
-        win = "" if w is None else escape(w["system"]) + ("" if w["decisive"] else
-                                                          " (within bands)")
+        win = escape(winner_text(w))
         t.add_row(row["label"], *[_cell(shown(row, k), row["unit"]) for k in keys], win)
     return t
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from superpod.report.versus import SIDES, fmt, layout_text, shown
+from superpod.report.versus import SIDES, fmt, layout_text, shown, winner_text
 
 RATIO_LABELS = (("npus", "NPUs"), ("bf16", "dense BF16"), ("fp8", "dense FP8"),
                 ("fp4", "dense FP4"),
@@ -35,11 +35,8 @@ def versus_markdown(doc: dict[str, Any]) -> str:
         lines += [f"**{title}, {doc['model']}** (80 % bands)", "",
                   _row(["", *keys, "winner"]), _row(["---"] * (len(keys) + 2))]
         for r in doc[kind]["rows"]:
-            w = r["winner"]
-            win = "" if w is None else w["system"] + ("" if w["decisive"] else
-                                                     " (within bands)")
             lines.append(_row([r["label"], *[_md_cell(shown(r, k), r["unit"])
-                                             for k in keys], win]))
+                                             for k in keys], winner_text(r["winner"])]))
         lines.append("")
         for s in doc["systems"]:
             lines.append(f"- {s['key']}: {layout_text(s[kind], kind)}")

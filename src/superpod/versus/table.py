@@ -9,8 +9,10 @@ the system); $/Mtok, the inverse of a throughput, takes the inverted ratios. Int
 per day come from the failure-rate book, which carries no validated band.
 
 Winner: the highest value (the lowest for $/Mtok and interruptions); ``decisive`` when its
-band clears every other system's band (no overlap), else the lead is within the bands. A
-figure a system lacks (no price) is ``None`` with the reason and never wins.
+band clears every other system's band (no overlap), else the lead is within the bands;
+``banded`` is false where some system's figure has no band (interruptions per day), so the
+lead is neither settled nor unsettled by bands. A figure a system lacks (no price) is
+``None`` with the reason and never wins.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def _winner(m: Metric, cells: dict[str, dict[str, Any]]) -> dict[str, Any] | Non
     decisive = b is not None and all(
         c["band"] is not None and (b[0] > c["band"][1] if sign > 0 else b[1] < c["band"][0])
         for k, c in have.items() if k != best)
-    return {"system": best, "decisive": decisive}
+    banded = all(c["band"] is not None for c in have.values())
+    return {"system": best, "decisive": decisive, "banded": banded}
 
 
 def table(sides: dict[str, dict[str, Any]], sizes: dict[str, tuple[int, int]],
