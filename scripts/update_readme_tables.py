@@ -1,4 +1,5 @@
-"""Rewrite the README's ``superpod versus ... --markdown`` tables from the command's output.
+"""Rewrite the README's ``superpod ... --markdown`` tables (``versus``, ``validate``) from
+the commands' output.
 
 Run after any change to the model's numbers (tests/test_readme.py checks each table is the
 command's current output): ``python scripts/update_readme_tables.py``. A table is the block
@@ -32,7 +33,7 @@ def main() -> int:
         line = lines[i]
         out.append(line)
         i += 1
-        if not (line.startswith("superpod versus") and "--markdown" in line):
+        if not (line.startswith("superpod ") and "--markdown" in line):
             continue
         while i < len(lines) and lines[i] != "```":  # the rest of the code block
             out.append(lines[i])

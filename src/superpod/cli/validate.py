@@ -33,6 +33,9 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
              notes: Annotated[bool, typer.Option(
                  "--notes", help="Show each case's note (what the prediction rests on).")]
              = False,
+             markdown: Annotated[bool, typer.Option(
+                 "--markdown", help="Print the summary (and, cross-validated, the table "
+                 "by source) as GitHub markdown.")] = False,
              report: Report = None, as_json: Json = False) -> None:
     """Predict published measurements and report the errors."""
     from superpod.progress import Bar, wanted
@@ -50,6 +53,12 @@ def validate(case_file: Annotated[Path | None, typer.Argument(
         write_report(report, validate_report(result))
     if as_json:
         _emit_json(result)
+    elif markdown:
+        import sys
+
+        from superpod.report.validation_md import validation_markdown
+
+        sys.stdout.write(validation_markdown(result))
     else:
         _render(validation_view(result, notes=notes))
 

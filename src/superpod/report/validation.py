@@ -40,48 +40,56 @@ def _cases(result: dict[str, Any], notes: bool, loso: bool) -> Table:
     return cases
 
 
-def _summary(result: dict[str, Any]) -> Table:
+def _pct(v: float | None, fmt: str = ".1f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def summary_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the per-kind summary (with LOSO columns when cross-validated)."""
     cv = (result.get("cross_validation") or {}).get("by_kind", {})
-    summary = Table(title="summary", title_justify="left")
     cols = ["kind", "cases", "ok", "unsup.", "error", "median |err| %", "max |err| %"]
     if cv:
         cols += ["LOSO median %", "band coverage", "band width %"]
-    for col in cols:
-        summary.add_column(col, justify="left" if col == "kind" else "right")
+    rows = []
     for kind, s in result["summary"].items():
-        med, mx = s["median_abs_error_pct"], s["max_abs_error_pct"]
         row = [kind, str(s["cases"]), str(s["ok"]), str(s["unsupported"]), str(s["error"]),
-               "-" if med is None else f"{med:.1f}", "-" if mx is None else f"{mx:.1f}"]
+               _pct(s["median_abs_error_pct"]), _pct(s["max_abs_error_pct"])]
         if cv:
             k = cv.get(kind, {})
-            lo, cov, w = (k.get("loso_median_abs_error_pct"), k.get("band_coverage"),
-                          k.get("median_band_width_pct"))
-            row += ["-" if lo is None else f"{lo:.1f}", "-" if cov is None else f"{cov:.0%}",
-                    "-" if w is None else f"{w:.0f}"]
-        summary.add_row(*row)
-    return summary
+            row += [_pct(k.get("loso_median_abs_error_pct")), _pct(k.get("band_coverage"), ".0%"),
+                    _pct(k.get("median_band_width_pct"), ".0f")]
+        rows.append(row)
+    return cols, rows
 
 
-def _sources(result: dict[str, Any]) -> Table:
-    t = Table(title="by source (leave-one-source-out)", title_justify="left")
-    for col in ("source", "kinds", "cases", "median |err| %", "LOSO median %"):
-        t.add_column(col, justify="left" if col in ("source", "kinds") else "right",
-                     overflow="fold")
-    cv = result["cross_validation"]
-    for key, s in sorted(cv["by_source"].items(),
-                         key=lambda kv: -(kv[1]["loso_median_abs_error_pct"] or 0.0)):
-        med, lo = s["median_abs_error_pct"], s["loso_median_abs_error_pct"]
-        t.add_row(str(key), ", ".join(s["kinds"]), str(s["cases"]),
-                  "-" if med is None else f"{med:.1f}", "-" if lo is None else f"{lo:.1f}")
+def source_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows by source, the worst leave-one-source-out error first."""
+    cols = ["source", "kinds", "cases", "median |err| %", "LOSO median %"]
+    by = result["cross_validation"]["by_source"]
+    rows = [[str(key), ", ".join(s["kinds"]), str(s["cases"]), _pct(s["median_abs_error_pct"]),
+             _pct(s["loso_median_abs_error_pct"])]
+            for key, s in sorted(by.items(),
+                                 key=lambda kv: -(kv[1]["loso_median_abs_error_pct"] or 0.0))]
+    return cols, rows
+
+
+def _table(title: str, cols: list[str], rows: list[list[str]], left: tuple[str, ...]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in cols:
+        t.add_column(col, justify="left" if col in left else "right", overflow="fold")
+    for r in rows:
+        t.add_row(*r)
     return t
 
 
 def validation_view(result: dict[str, Any], *, notes: bool = False) -> Group:
     """Cases, summary, (sources), unsupported reasons."""
     loso = "cross_validation" in result
-    parts: list[RenderableType] = [_cases(result, notes, loso), _summary(result)]
+    parts: list[RenderableType] = [_cases(result, notes, loso),
+                                   _table("summary", *summary_rows(result), left=("kind",))]
     if loso:
-        parts.append(_sources(result))
+        parts.append(_table("by source (leave-one-source-out)", *source_rows(result),
+                            left=("source", "kinds")))
     reasons = sorted({c["reason"] for c in result["cases"] if c["status"] == "unsupported"})
     extra = Table(show_header=False, box=None)
     for r in reasons:

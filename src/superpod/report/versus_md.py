@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from superpod.report.markdown import md_row
 from superpod.report.versus import SIDES, fmt, layout_text, shown, winner_text
 
 RATIO_LABELS = (("npus", "NPUs"), ("bf16", "dense BF16"), ("fp8", "dense FP8"),
@@ -22,10 +23,6 @@ def _md_cell(c: dict[str, Any], unit: str) -> str:
     return fmt(c["value"], unit) + (f" ({fmt(b[0], unit)}-{fmt(b[1], unit)})" if b else "")
 
 
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
 def versus_markdown(doc: dict[str, Any]) -> str:
     keys = [s["key"] for s in doc["systems"]]
     lines: list[str] = []
@@ -33,9 +30,9 @@ def versus_markdown(doc: dict[str, Any]) -> str:
         if kind not in doc:
             continue
         lines += [f"**{title}, {doc['model']}** (80 % bands)", "",
-                  _row(["", *keys, "winner"]), _row(["---"] * (len(keys) + 2))]
+                  md_row(["", *keys, "winner"]), md_row(["---"] * (len(keys) + 2))]
         for r in doc[kind]["rows"]:
-            lines.append(_row([r["label"], *[_md_cell(shown(r, k), r["unit"])
+            lines.append(md_row([r["label"], *[_md_cell(shown(r, k), r["unit"])
                                              for k in keys], winner_text(r["winner"])]))
         lines.append("")
         for s in doc["systems"]:
@@ -45,11 +42,11 @@ def versus_markdown(doc: dict[str, Any]) -> str:
         pub = rat["published"] or {}
         if not pub:
             continue
-        lines += [f"**{rat['a']} / {rat['b']}**", "", _row(["ratio", "superpod", "published"]),
-                  _row(["---"] * 3)]
+        lines += [f"**{rat['a']} / {rat['b']}**", "", md_row(["ratio", "superpod", "published"]),
+                  md_row(["---"] * 3)]
         for k, label in RATIO_LABELS:
             v = rat["model"].get(k)
-            lines.append(_row([label, f"{v:.1f}x" if v else "-",
+            lines.append(md_row([label, f"{v:.1f}x" if v else "-",
                                f"{pub[k]:g}x" if k in pub else ""]))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
