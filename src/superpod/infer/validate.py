@@ -49,7 +49,7 @@ from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
 from superpod.infer.runtime import DEFAULT, Runtime, runtime_for
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
-from superpod.infer.trtllm_bench import bench_settings, default_graph_batches
+from superpod.infer.trtllm_bench import bench_settings, default_graph_batches, in_flight_cap
 from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
@@ -158,9 +158,11 @@ def _scheduler(rt: Runtime, model: Any, system: Any, layout: ServingLayout,
         return Scheduler()
     return Scheduler(token_budget=bs.max_num_tokens, chunked_prefill=False,
                      graph_limit=bs.max_batch_size,
+                     max_in_flight=in_flight_cap(bs, layout.dp, layout.pp),
                      default_graphs=default_graph_batches(bs.max_batch_size),
                      note=f"trtllm-bench limits: max_batch_size {bs.max_batch_size}, "
-                          f"max_num_tokens {bs.max_num_tokens} a rank, no chunked prefill")
+                          f"max_num_tokens {bs.max_num_tokens} a rank (in flight at most "
+                          f"{bs.max_batch_size * layout.pp} a rank), no chunked prefill")
 
 
 def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
