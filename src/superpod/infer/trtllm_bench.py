@@ -22,10 +22,9 @@ none); any other checkpoint format (MXFP4 - gpt-oss -, INT8 / INT4 weight-only) 
 
 ``get_settings`` turns chunked prefill off unless asked (``enable_chunked_prefill``
 default False) and then raises ``max_num_tokens`` to at least ``max ISL + max_batch_size``:
-a prompt is prefilled whole, within the iteration's token budget beside the decodes. The
-runtime adjusts its batch to the traffic below the estimated bound (tuning.py: "TRT-LLM
-relies on its runtime tuning features to adjust the runtime max batch size"); what the
-bound sets in the PyTorch backend the perf-overview ran is a hard cap: the executor's
+a prompt is prefilled whole, within the iteration's token budget beside the decodes.
+tuning.py calls the bound "slightly optimistic" and leaves the batch below it to "runtime
+tuning features"; in the PyTorch backend the perf-overview ran it is a hard cap: the executor's
 capacity scheduler admits at most ``max_batch_size x pp`` requests and its micro-batch
 scheduler puts at most ``max_batch_size`` in one iteration
 (tensorrt_llm/_torch/pyexecutor/_util.py ``create_py_executor_instance``:
