@@ -16,7 +16,13 @@ from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
 from superpod.infer.serving import Workload, best_batch
 from superpod.infer.simulate import Requests, _State, simulate
-from superpod.infer.trtllm_bench import SOURCE, bench_settings
+from superpod.infer.trtllm_bench import (
+    SCHEDULER_SOURCE,
+    SOURCE,
+    BenchSettings,
+    bench_settings,
+    in_flight_cap,
+)
 from superpod.infer.validate import PERFECT_BALANCE
 from superpod.trust.holdout import holding_out
 from superpod.trust.sources import source_key
@@ -52,6 +58,39 @@ def test_bench_heuristic_hand_computed() -> None:
     # the model does not fit: the tool refuses
     assert bench_settings(L70, 20e9, tp=1, pp=1, input_len=1000, output_len=1000,
                           precision="bf16", kv_precision="bf16") is None
+
+
+def test_untuned_quantisation_gets_build_config_defaults() -> None:
+    """MXFP4 (gpt-oss) and INT4 are not in trtllm-bench's TUNED_QUANTS: BuildConfig's
+    2048 / 8192, the token budget raised to prompt + batch with chunked prefill off."""
+    for fmt in ("mxfp4", "int4", "int8"):
+        bs = bench_settings(L70, 80e9, tp=2, pp=1, input_len=1000, output_len=1000,
+                            precision=fmt, kv_precision="bf16")
+        assert bs is not None and (bs.max_batch_size, bs.max_num_tokens) == (2048, 8192)
+    long = bench_settings(L70, 80e9, tp=2, pp=1, input_len=32768, output_len=1024,
+                          precision="mxfp4", kv_precision="bf16")
+    assert long is not None and long.max_num_tokens == 32768 + 2048
+    with holding_out([source_key(SCHEDULER_SOURCE)]):  # the heuristic instead
+        held = bench_settings(L70, 80e9, tp=2, pp=1, input_len=1000, output_len=1000,
+                              precision="mxfp4", kv_precision="bf16")
+        assert held is not None and held.max_batch_size < 2048
+
+
+def test_max_batch_size_caps_the_sequences_in_flight() -> None:
+    """The capacity scheduler admits max_batch_size x pp a rank; attention-DP ranks each
+    run their own: dp x pp x max_batch_size an instance (None while held out)."""
+    bs = BenchSettings(max_batch_size=96, max_num_tokens=2048, kv_requests=500.0)
+    assert in_flight_cap(bs, dp=4, pp=1) == 384
+    assert in_flight_cap(bs, dp=1, pp=2) == 192
+    with holding_out([source_key(SCHEDULER_SOURCE)]):
+        assert in_flight_cap(bs, dp=4, pp=1) is None
+    s = api.system("dgx-h100", 8)
+    lay = ServingLayout(tp=8)
+    work = Workload(input_len=256, output_len=64)
+    free = offline(s, L8, lay, FP8, work, 600)
+    capped = offline(s, L8, lay, FP8, work, 600, Scheduler(max_in_flight=64))
+    assert capped.batch == 64 < free.batch
+    assert capped.tokens_per_s < free.tokens_per_s
 
 
 @given(st.floats(60e9, 400e9), st.sampled_from([1, 2, 4, 8]), st.integers(64, 32768),

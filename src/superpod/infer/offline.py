@@ -40,6 +40,9 @@ class Scheduler:
     token_budget: int | None = None  #: tokens per iteration of a DP rank, decodes included
     chunked_prefill: bool = True
     graph_limit: int | None = None  #: largest captured CUDA graph batch (per rank)
+    #: sequences in flight in the instance, all ranks together (trtllm-bench:
+    #: ``max_batch_size`` a rank's capacity scheduler admits); None: as many as KV fits
+    max_in_flight: int | None = None
     #: captured decode batches the runtime generates itself where the options give none
     #: (trtllm-bench: ``trtllm_bench.default_graph_batches``); () for none
     default_graphs: tuple[int, ...] = ()
@@ -60,7 +63,7 @@ def offline(system: System, model: ModelSpec, layout: ServingLayout, opts: Infer
     reqs = Requests(np.zeros(requests), np.full(requests, work.input_len, dtype=np.int64),
                     np.full(requests, work.output_len, dtype=np.int64))
     sim = simulate(system, model, layout, opts, reqs, token_budget=sch.token_budget,
-                   chunked_prefill=sch.chunked_prefill)
+                   chunked_prefill=sch.chunked_prefill, max_batch=sch.max_in_flight)
     batch = min(requests, sim.max_batch)
     dec = iteration(system, model, layout, opts, phase="decode", batch=batch,
                     context=work.decode_context, kv_context=work.reserved_context,

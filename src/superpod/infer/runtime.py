@@ -30,7 +30,9 @@ out (``superpod.trust.holdout``) gets the library default instead.
   FusedCombine kernels (``ep_library``: the paper's latencies calibrate them). DeepSeek's
   production statistics (Day 6, one day of V3 / R1
   traffic) also give its mean request (``deepseek_production_request``), used for a case
-  of that service that states no prompt length.
+  of that service that states no prompt length, and its operating point (``service``:
+  mean per-user output speed, configured decode batch and prefill tokens a GPU, decode EP),
+  from which ``infer.service_load`` derives how loaded the day-average nodes were.
 * anything else, and any setting held out: the library defaults - expert load balancing on
   for large-EP deployments (``LARGE_EP``), no CUDA-graph padding, a steady state at the
   batch that maximises throughput (or, for a runtime known to run offline benchmarks whose
@@ -117,6 +119,18 @@ def deepseek_production_request() -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceProfile:
+    """A production service's published operating point (``infer.service_load``; units in
+    the names)."""
+
+    output_speed_tokens_per_s: float  #: mean per-user output speed
+    decode_batch_per_rank: int  #: sequences a decode rank is configured for
+    decode_ep: int  #: decode instance: attention DP = EP degree
+    decode_mtp: int  #: speculative (MTP) tokens a decode step
+    prefill_tokens_per_rank: int  #: prompt tokens one prefill forward carries a rank
+
+
+@dataclass(frozen=True, kw_only=True)
 class Runtime:
     """Framework behaviour that enters ``InferOptions`` and the benchmark's semantics."""
 
@@ -144,6 +158,10 @@ class Runtime:
     #: simulated perfect expert balance): imbalance 1. An input describing the measured
     #: run, not a calibration: it is not held out with its document.
     balanced_routing: Sourced[bool] | None = None
+    #: a production service whose published throughputs are day averages
+    #: (``infer.service_load``): its operating point. An input describing the measured run,
+    #: not a calibration: it is not held out with its document.
+    service: Sourced[ServiceProfile] | None = None
 
     def routes_balanced(self) -> bool:
         """Whether the runtime's runs simulate perfectly balanced expert routing."""
@@ -153,6 +171,10 @@ class Runtime:
     def ep_library_name(self) -> str | None:
         """The runtime's EP kernel library, or None (its document held out, or none named)."""
         return self.ep_library.get(None) if self.ep_library is not None else None
+
+    def service_profile(self) -> ServiceProfile | None:
+        """The service's day-average operating point, or None (not a production service)."""
+        return self.service.value if self.service is not None else None
 
     def request_shape(self) -> tuple[int, int, int] | None:
         return self.request.value if self.request is not None else None
@@ -187,7 +209,8 @@ class Runtime:
     def sources(self) -> tuple[str, ...]:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
                                         self.two_batch_overlap, self.offline_requests,
-                                        self.request, self.ep_library, self.balanced_routing)
+                                        self.request, self.ep_library, self.balanced_routing,
+                                        self.service)
                      if s is not None)
 
 
@@ -203,12 +226,23 @@ TRTLLM_BENCH = Runtime(
     trtllm_bench_scheduler=True)
 SGLANG = Runtime(name="SGLang", eplb=Sourced(
     True, f"{SGLANG_LARGE_EP}; Evaluation, Experimental Setup (EPLB matching the data)"))
+#: DeepSeek's online service (Day 6 write-up, 202502OpenSourceWeek/day_6_one_more_thing_
+#: deepseekV3R1_inference_system_overview.md): mean output speed 20-22 tokens/s (21), decode
+#: EP144; profile-data: decode 128 requests a GPU and prefill 16K tokens a GPU, "in line
+#: with" / "closely matching" the online deployment; MTP one draft token (DeepSeek-V3 report
+#: §5.4.3, MTP for speculative decoding)
+DEEPSEEK_SERVICE = ServiceProfile(output_speed_tokens_per_s=21.0, decode_batch_per_rank=128,
+                                  decode_ep=144, decode_mtp=1, prefill_tokens_per_rank=16384)
 DEEPSEEK = Runtime(
     name="DeepSeek inference system",
     eplb=Sourced(True, f"{DEEPSEEK_DAY6}; Day 6 (EPLB, redundant experts)"),
     request=Sourced(deepseek_production_request(),
                     f"{DEEPSEEK_DAY6}; Day 6 production statistics (608B input, 342B cache "
-                    "hits, 168B output, KV length 4,989 per output token)"))
+                    "hits, 168B output, KV length 4,989 per output token)"),
+    service=Sourced(DEEPSEEK_SERVICE,
+                    f"{DEEPSEEK_DAY6}; Day 6 (average output speed 20-22 tokens/s, decode "
+                    f"EP144, nodes scaled with the load); {DEEPSEEK_PROFILE_DATA} (decode 128 "
+                    "requests / prefill 16K tokens a GPU)"))
 #: DeepSeek's published profile runs (profile-data): "we simulate an absolutely balanced MoE
 #: routing strategy for profiling" (README, introduction)
 DEEPSEEK_PROFILE = Runtime(

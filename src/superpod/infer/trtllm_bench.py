@@ -14,14 +14,25 @@ computes them (tensorrt_llm/bench/build/tuning.py, ``calc_engine_setting`` and
   256, to 128 below 1024, else to 256; ``max_num_tokens`` from ``min(bs (1 + I / O), 32768)``:
   at least 2048, rounded up to 256 below 4096, 512 below 8192, else 1024.
 
+The heuristic runs only for the quantisations it is tuned for (tensorrt_llm/bench/build/
+build.py ``get_benchmark_engine_settings``, ``TUNED_QUANTS``: NVFP4, FP8, FP8 block scales,
+none); any other checkpoint format (MXFP4 - gpt-oss -, INT8 / INT4 weight-only) gets
+``BuildConfig``'s defaults, ``max_batch_size`` 2048 and ``max_num_tokens`` 8192
+(``untuned_settings``).
+
 ``get_settings`` turns chunked prefill off unless asked (``enable_chunked_prefill``
 default False) and then raises ``max_num_tokens`` to at least ``max ISL + max_batch_size``:
-a prompt is prefilled whole, within the iteration's token budget beside the decodes. The
-runtime adjusts its batch to the traffic below the estimated bound (tuning.py: "TRT-LLM
-relies on its runtime tuning features to adjust the runtime max batch size"); what the
-bound sets is the largest CUDA graph the run captures (``cuda_graph_config.max_batch_size``
-= ``max_batch_size``): a decode batch above it runs without a graph, unpadded. With attention
-data parallel each rank schedules its own batch, so both limits are per rank.
+a prompt is prefilled whole, within the iteration's token budget beside the decodes.
+tuning.py calls the bound "slightly optimistic" and leaves the batch below it to "runtime
+tuning features"; in the PyTorch backend the perf-overview ran it is a hard cap: the executor's
+capacity scheduler admits at most ``max_batch_size x pp`` requests and its micro-batch
+scheduler puts at most ``max_batch_size`` in one iteration
+(tensorrt_llm/_torch/pyexecutor/_util.py ``create_py_executor_instance``:
+``BindCapacityScheduler(max_num_sequences, ...)``, ``BindMicroBatchScheduler(max_batch_size,
+max_num_tokens, ...)``), so it bounds the sequences in flight, not only the largest CUDA
+graph the run captures (``cuda_graph_config.max_batch_size`` = ``max_batch_size``). With
+attention data parallel each rank runs its own executor and scheduler, so both limits are
+per rank.
 
 ``get_settings`` also turns CUDA-graph padding on (``cuda_graph_config = {padding_enabled:
 True, max_batch_size}``) and gives no batch list, so where the run's options file sets none
@@ -44,6 +55,17 @@ from superpod.workload.model import ModelSpec
 SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/a7e572fb20c694e7711f0c09f21eeaedeb45ccaa/"
           "tensorrt_llm/bench/build/tuning.py; calc_engine_setting, finetune_setting; "
           "bench/benchmark/utils/general.py get_settings (chunked prefill off)")
+SCHEDULER_SOURCE = (
+    "https://github.com/NVIDIA/TensorRT-LLM/blob/a7e572fb20c694e7711f0c09f21eeaedeb45ccaa/"
+    "tensorrt_llm/_torch/pyexecutor/_util.py; create_py_executor_instance (capacity and "
+    "micro-batch schedulers bounded by max_batch_size); tensorrt_llm/bench/build/build.py "
+    "get_benchmark_engine_settings (TUNED_QUANTS, else BuildConfig defaults)")
+#: quantisations trtllm-bench's heuristic is tuned for (build.py ``TUNED_QUANTS``: NVFP4,
+#: FP8, FP8 block scales, no quantisation), as superpod's weight formats
+TUNED_FORMATS = ("fp4", "fp8", "bf16", "fp16")
+#: ``BuildConfig`` defaults an untuned quantisation gets (tensorrt_llm/builder.py)
+DEFAULT_MAX_BATCH_SIZE = 2048
+DEFAULT_MAX_NUM_TOKENS = 8192
 KV_FREE_FRACTION = 0.90  #: trtllm-bench ``--kv_cache_free_gpu_mem_fraction`` default
 MAX_REQUESTS = 4096  #: cap on the batch (decoder buffers)
 MAX_TOKENS = 32768  #: cap on tokens per iteration (activation buffers)
@@ -80,6 +102,8 @@ def bench_settings(model: ModelSpec, hbm_bytes: float, *, tp: int, pp: int, inpu
     while its source is held out or when the tool would refuse the run."""
     if held_out(SOURCE):
         return None
+    if precision not in TUNED_FORMATS and not held_out(SCHEDULER_SOURCE):
+        return untuned_settings(input_len)
     heads = model.num_attention_heads
     head = model.hidden_size // heads if model.is_mla else model.head_dim
     kv_heads = max(tp, heads if model.is_mla else model.num_key_value_heads)
@@ -107,6 +131,24 @@ def bench_settings(model: ModelSpec, hbm_bytes: float, *, tp: int, pp: int, inpu
         tok = 1024 * math.ceil(raw_tok / 1024)
     return BenchSettings(max_batch_size=bs, max_num_tokens=max(tok, input_len + bs),
                          kv_requests=requests)
+
+
+def untuned_settings(input_len: int) -> BenchSettings:
+    """``BuildConfig``'s defaults, as trtllm-bench takes them for a quantisation its heuristic
+    is not tuned for; ``max_num_tokens`` raised to the prompt plus a full batch as with
+    chunked prefill off (module docstring)."""
+    bs, tok = DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_NUM_TOKENS
+    return BenchSettings(max_batch_size=bs, max_num_tokens=max(tok, input_len + bs),
+                         kv_requests=math.inf)
+
+
+def in_flight_cap(settings: BenchSettings, dp: int, pp: int) -> int | None:
+    """Sequences an instance of ``dp`` attention data-parallel ranks and ``pp`` stages holds
+    in flight: ``max_batch_size x pp`` a rank's capacity scheduler admits (module docstring);
+    None while that source is held out (no cap beyond memory)."""
+    if held_out(SCHEDULER_SOURCE):
+        return None
+    return settings.max_batch_size * pp * dp
 
 
 def default_graph_batches(max_batch_size: int) -> tuple[int, ...]:

@@ -20,6 +20,10 @@ Every ``serving`` key is honoured:
 * ``batch`` absent, ``e2e``, a runtime that runs offline benchmarks (``trtllm-bench
   throughput``): its request count queued at t = 0 through the request simulator with the
   runtime's scheduler limits (``infer.offline``).
+* ``batch`` absent, ``prefill``, a runtime that is a production service publishing day
+  averages (``Runtime.service``: DeepSeek's online service): a prefill at the service's
+  configured tokens a rank, times the load factor the published per-user output speed
+  implies for its decode pool (``infer.service_load``).
 * ``batch`` absent otherwise (``max_throughput``): the batch that maximises throughput
   within memory - and within ``slo_tpot_ms`` / ``slo_ttft_ms`` when given.
 * decode context: ``context_len``, else ``input_len + output_len / 2``, else ``input_len``.
@@ -40,6 +44,7 @@ does not fit is still predicted (the run did fit) and the note says so.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -47,9 +52,10 @@ from typing import Any
 from superpod.errors import Infeasible, SpecError, Unsupported
 from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
-from superpod.infer.runtime import DEFAULT, Runtime, runtime_for
+from superpod.infer.runtime import DEFAULT, Runtime, ServiceProfile, runtime_for
+from superpod.infer.service_load import decode_occupancy, service_prefill
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
-from superpod.infer.trtllm_bench import bench_settings, default_graph_batches
+from superpod.infer.trtllm_bench import bench_settings, default_graph_batches, in_flight_cap
 from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
@@ -158,9 +164,11 @@ def _scheduler(rt: Runtime, model: Any, system: Any, layout: ServingLayout,
         return Scheduler()
     return Scheduler(token_budget=bs.max_num_tokens, chunked_prefill=False,
                      graph_limit=bs.max_batch_size,
+                     max_in_flight=in_flight_cap(bs, layout.dp, layout.pp),
                      default_graphs=default_graph_batches(bs.max_batch_size),
                      note=f"trtllm-bench limits: max_batch_size {bs.max_batch_size}, "
-                          f"max_num_tokens {bs.max_num_tokens} a rank, no chunked prefill")
+                          f"max_num_tokens {bs.max_num_tokens} a rank (in flight at most "
+                          f"{bs.max_batch_size * layout.pp} a rank), no chunked prefill")
 
 
 def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
@@ -183,6 +191,9 @@ def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
           and not (s.slo_tpot_ms or s.slo_ttft_ms)):
         res = offline(system, model, layout, opts, work, requests,
                       _scheduler(rt, model, system, layout, opts, work))
+    elif (s.batch is None and s.phase == "prefill" and not s.slo_ttft_ms
+          and (svc := rt.service_profile()) is not None):
+        res = _service_prefill(case, cat, (system, model, layout, opts), work, svc, notes)
     elif s.batch is None:
         res = best_batch(system, model, layout, opts, phase=s.phase, work=work,
                          slo_tpot_s=s.slo_tpot_ms / 1e3 if s.slo_tpot_ms else None,
@@ -199,6 +210,28 @@ def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
         raise SpecError(f"layout is infeasible here ({res.reason}): {res.detail}",
                         field="serving")
     return res
+
+
+def _service_prefill(case: Any, cat: Any, run: tuple[Any, Any, ServingLayout, InferOptions],
+                     work: Workload, svc: ServiceProfile, notes: list[str]
+                     ) -> ServingResult | Infeasible:
+    """A production service's day-average prefill throughput (``infer.service_load``): a
+    prefill at the configured tokens a rank, times the load factor its decode pool's
+    published per-user speed implies."""
+    system, model, layout, opts = run
+    per_rank = max(1, round(svc.prefill_tokens_per_rank / work.computed_len))
+    pre = serve(system, model, layout, opts, phase="prefill", batch=per_rank * layout.dp,
+                work=work)
+    if isinstance(pre, Infeasible):
+        return pre
+    chips = max(case.system.chips, math.ceil(svc.decode_ep / case.system.ranks_per_chip))
+    big = case.model_copy(update={"system": case.system.model_copy(update={"chips": chips})})
+    held = decode_occupancy(case_system(big, cat), model, opts, work, svc)
+    notes.append(f"service: prefill {per_rank} prompts a rank ({svc.prefill_tokens_per_rank} "
+                 f"tokens configured); decode EP{svc.decode_ep} holds {held} of "
+                 f"{svc.decode_batch_per_rank} sequences a rank at the published "
+                 f"{svc.output_speed_tokens_per_s:g} tokens/s a user")
+    return service_prefill(pre, held / svc.decode_batch_per_rank)
 
 
 #: model families whose only published checkpoint stores the expert weights in one format:
