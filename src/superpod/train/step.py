@@ -24,9 +24,12 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   layer), overlapped with attention compute: only the excess is exposed; PyTorch's
   context_parallel (torchtitan) instead all-gathers the shards under the first step and
   passes fp32 K/V gradients back step by step (``_cp_exchange``);
-* expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
-  under DualPipe, which overlaps them with the compute of the other direction's chunk, up
-  to that compute (DeepSeek-V3 report, arXiv 2412.19437);
+* expert parallel: dispatch + combine all-to-all per MoE layer each way, by the plan's token
+  dispatcher (``_ep_exchange_s``: fused DeepEP-style kernels, one row per token and
+  destination rank, FP8 dispatch under FP8; or Megatron-Core's all-to-all dispatcher, every
+  (token, expert) row in BF16 over an NCCL all-to-all); exposed, except under DualPipe,
+  which overlaps them with the compute of the other direction's chunk, up to that compute
+  (DeepSeek-V3 report, arXiv 2412.19437);
 * pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
   (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
   with a bubble of (p - 1)/3 slots (Qi et al. 2023); activations and gradients cross a
