@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from superpod import api
 from superpod.compute import kernels
 from superpod.compute.calibration import load_calibration
-from superpod.errors import Infeasible
+from superpod.errors import Infeasible, SpecError
 from superpod.hardware.catalog import load_catalog
 from superpod.train.frameworks import framework_for, stated_schedule
 from superpod.train.plan import TrainPlan
@@ -440,3 +440,43 @@ def test_pipelined_fsdp_reduces_after_the_stage_backward() -> None:
                                check_memory=False))
     assert after.breakdown_s["dp_comm"] > over.breakdown_s["dp_comm"]
     assert math.isclose(sum(after.breakdown_s.values()), after.step_time_s, rel_tol=1e-12)
+
+
+def test_megatron_bridge_exchanges_expert_tokens_through_the_all_to_all_dispatcher() -> None:
+    bridge = framework_for("Megatron-Bridge (NeMo 25.11 container)")
+    assert bridge.ep_dispatcher == "alltoall"
+    assert any("qwen_provider.py" in s for s in bridge.sources)
+    # a run that names a fused backend, other frameworks, and the held-out document: fused
+    assert framework_for("Megatron-Bridge 25.11", "HybridEP dispatcher").ep_dispatcher == "fused"
+    for fw in ("NeMo 24.03.01", "torchtitan FSDP", "DualPipe (HAI-LLM)"):
+        assert framework_for(fw).ep_dispatcher == "fused"
+    src = next(s for s in bridge.sources if "qwen_provider.py" in s)
+    with holding_out([source_key(src)]):
+        assert framework_for("Megatron-Bridge 25.11").ep_dispatcher == "fused"
+    with pytest.raises(SpecError):
+        TrainPlan(ep_dispatcher="deepep")
+
+
+def test_all_to_all_dispatcher_moves_every_token_expert_row_in_bf16_closed_form() -> None:
+    from superpod.network.collectives import CollectiveRequest, collective
+    from superpod.train import step as st_
+
+    model = load_model("qwen3-235b-a22b")
+    s = api.system("dgx-h100", 64)
+    base = dict(pp=8, dp=8, ep=8, micro_batch=1, global_batch=64, seq_len=4096,
+                precision="fp8")
+    fused = _ok(evaluate_train(s, model, TrainPlan(**base), check_memory=False))  # type: ignore[arg-type]
+    a2a = _ok(evaluate_train(s, model, TrainPlan(**base, ep_dispatcher="alltoall"),  # type: ignore[arg-type]
+                             check_memory=False))
+    facts = st_.model_facts(model)
+    plan = a2a.plan
+    _, moe_layers = st_._stage_layers(st_._Ctx(s, facts, plan, 1, "fp8"))
+    # one all-to-all of tokens x top_k rows of hidden BF16 elements each way, dispatch and
+    # combine, forward and backward, per MoE layer and micro-batch (the FP8 run included)
+    rows = 4096 * facts.top_k * facts.hidden * 2.0
+    one = collective(s, CollectiveRequest(op="all_to_all", ranks=8, bytes_=rows)).time_s
+    expected = 2 * 2 * one * moe_layers * plan.microbatches
+    assert math.isclose(a2a.breakdown_s["ep_comm"], expected, rel_tol=1e-9)
+    # every (token, expert) row in BF16 moves more than one FP8 row per destination rank
+    assert a2a.breakdown_s["ep_comm"] > fused.breakdown_s["ep_comm"]
+    assert a2a.breakdown_s["compute"] == fused.breakdown_s["compute"]

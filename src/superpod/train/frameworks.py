@@ -109,6 +109,11 @@ SRC_NEMO_SP = ("https://github.com/NVIDIA/NeMo/blob/0189a3b38dcfc89e916ca4396459
                "with tensor parallelism)")
 SRC_MC2 = ("https://arxiv.org/abs/2504.07866 (Pangu Ultra, section 4: MindSpeed's MC2 fuses the "
            "tensor-parallel collectives with the matrix multiplications they feed)")
+SRC_MBRIDGE_A2A = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"
+                   "97ad8cc6fb27a58bb79ff51ce73897c3887aa2c6/src/megatron/bridge/models/qwen/"
+                   "qwen_provider.py (Qwen3MoEModelProvider: moe_token_dispatcher_type = "
+                   "'alltoall'; gpt_oss/gpt_oss_provider.py likewise; the 25.11 performance "
+                   "recipes for H100 name no flex backend)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -158,6 +163,7 @@ class TrainFramework:
     fsdp_sync_after_pp_backward: bool = False
     cp_rotate: str = "p2p"  #: context-parallel K/V exchange (TrainPlan.cp_rotate)
     cp_kv_expanded: bool = False  #: K/V repeated to every query head before attention
+    ep_dispatcher: str = "fused"  #: expert token exchange (TrainPlan.ep_dispatcher)
     sources: tuple[str, ...] = field(default=())
 
     def regathers(self, pp: int) -> bool:
@@ -243,6 +249,8 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
     nemo = "nemo" in fw or "megatron-bridge" in fw
     current = re.search(r"\bfp8-cs\b|current \(per-tensor\) scaling|current scaling",
                         f"{fw} {notes.lower()}") is not None
+    bridge = "megatron-bridge" in fw and not re.search(r"\b(deepep|hybridep|flex)\b",
+                                                        f"{fw} {notes.lower()}")
     mc2 = "mindspeed" in fw and re.search(r"\bmc2\b", f"{fw} {notes.lower()}") is not None
     return TrainFramework(
         attention_kernel="unfused" if legacy else
@@ -256,4 +264,5 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
         fp8_split_accumulation=pick(Choice(True, SRC_TE_ACC), False) if te else False,
         dp_overlap=not pick(Choice(True, SRC_MEGATRON_2021), False) if legacy else True,
+        ep_dispatcher=pick(Choice("alltoall", SRC_MBRIDGE_A2A), "fused") if bridge else "fused",
         sources=tuple(used))

@@ -21,6 +21,7 @@ PRECISIONS = ("bf16", "fp8", "fp4")
 ATTENTION_KERNELS = ("auto", "fa2", "fa3", "cudnn", "unfused")
 FP8_RECIPES = ("delayed", "current", "dynamic", "mx")
 CP_ROTATES = ("p2p", "allgather")
+EP_DISPATCHERS = ("fused", "alltoall")
 ORDER_DIMS = ("tp", "cp", "dp", "pp")
 
 
@@ -70,6 +71,11 @@ class TrainPlan:
     #: K/V expanded to every query head before attention (torchtitan's repeat_kv), so
     #: context parallelism exchanges query-head-sized K/V
     cp_kv_expanded: bool = False
+    #: expert-parallel token exchange: fused (DeepEP-style dispatch / combine kernels, one
+    #: row per token and destination rank) or alltoall (Megatron-Core's
+    #: MoEAlltoAllTokenDispatcher: an NCCL all-to-all of every (token, expert) row in the
+    #: activation dtype, dispatch and combine)
+    ep_dispatcher: str = "fused"
     # rank placement, innermost first (Megatron's --order convention): consecutive ranks
     # (one scale-up domain, then the next) fill the first dimension, then the second, ...
     order: str = "tp-cp-dp-pp"
@@ -86,7 +92,8 @@ class TrainPlan:
         for name, allowed in (("recompute", RECOMPUTE), ("precision", PRECISIONS),
                               ("pp_schedule", SCHEDULES),
                               ("attention_kernel", ATTENTION_KERNELS),
-                              ("fp8_recipe", FP8_RECIPES), ("cp_rotate", CP_ROTATES)):
+                              ("fp8_recipe", FP8_RECIPES), ("cp_rotate", CP_ROTATES),
+                              ("ep_dispatcher", EP_DISPATCHERS)):
             if getattr(self, name) not in allowed:
                 raise SpecError("not a known choice", field=name, value=getattr(self, name),
                                 allowed=", ".join(allowed))

@@ -24,9 +24,12 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   layer), overlapped with attention compute: only the excess is exposed; PyTorch's
   context_parallel (torchtitan) instead all-gathers the shards under the first step and
   passes fp32 K/V gradients back step by step (``_cp_exchange``);
-* expert parallel: dispatch + combine all-to-all per MoE layer each way; exposed, except
-  under DualPipe, which overlaps them with the compute of the other direction's chunk, up
-  to that compute (DeepSeek-V3 report, arXiv 2412.19437);
+* expert parallel: dispatch + combine all-to-all per MoE layer each way, by the plan's token
+  dispatcher (``_ep_exchange_s``: fused DeepEP-style kernels, one row per token and
+  destination rank, FP8 dispatch under FP8; or Megatron-Core's all-to-all dispatcher, every
+  (token, expert) row in BF16 over an NCCL all-to-all); exposed, except under DualPipe,
+  which overlaps them with the compute of the other direction's chunk, up to that compute
+  (DeepSeek-V3 report, arXiv 2412.19437);
 * pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
   (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
   with a bubble of (p - 1)/3 slots (Qi et al. 2023); activations and gradients cross a
@@ -307,7 +310,7 @@ _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order
                                "fsdp_regather", "pp_schedule"})
 #: a dense layer reads no expert degree either (its GEMMs, element-wise work and
 #: communication are those of attention and the dense MLP)
-_NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp"}
+_NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp", "ep_dispatcher"}
 
 
 def _layer_key(ctx: _Ctx, moe: bool | None, dualpipe: bool = True) -> tuple[Any, ...]:
@@ -457,17 +460,41 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     if p.cp > 1:
         cp_s, cp_hidden = _cp_exchange(ctx, tokens, attn)
         hidden += cp_hidden
-    ep_one: float | None = None
-    if moe and p.ep > 1:
-        dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
-        kw = {"tokens": tokens // p.tp if p.sequence_parallel else tokens,
-              "hidden": f.hidden, "top_k": f.top_k}
-        ep_one = (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
-                  + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16",
-                          **kw))
+    ep_one = _ep_exchange_s(ctx, tokens) if moe and p.ep > 1 else None
     return _LayerParts(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
                        hidden_s=hidden, ep_one_s=ep_one, cast_fwd_s=cast_fwd,
                        cast_bwd_s=cast_bwd)
+
+
+def _ep_exchange_s(ctx: _Ctx, tokens: int) -> float:
+    """Dispatch + combine of one MoE layer one way (forward, or the backward's mirror),
+    seconds, by the plan's token dispatcher (``TrainPlan.ep_dispatcher``).
+
+    fused: DeepEP-style kernels (``network.expert_parallel``), each token sent once per
+    distinct destination rank, dispatched in FP8 under FP8 training (DeepSeek-V3 report,
+    arXiv 2412.19437 section 3.3), combined in BF16.
+    alltoall: Megatron-Core's MoEAlltoAllTokenDispatcher (token_dispatcher.py at
+    https://github.com/NVIDIA/Megatron-LM/blob/bed33f89945f41ae792d7b36a0d770b00f61ed42/megatron/core/transformer/moe/token_dispatcher.py):
+    ``permute`` copies each token once per chosen expert and ``all_to_all`` over the expert
+    group moves every (token, expert) row in the hidden states' dtype (BF16; Transformer
+    Engine casts to FP8 only inside the grouped linear layer), the combine moves them back;
+    with tensor parallelism the received rows are also all-gathered over the TP group
+    (``gather_from_sequence_parallel_region``) and reduce-scattered back.
+    """
+    p, f = ctx.plan, ctx.facts
+    local = tokens // p.tp if p.sequence_parallel else tokens
+    if p.ep_dispatcher == "alltoall":
+        rows = float(local * f.top_k * f.hidden * ACT_BYTES)  # per-rank send buffer
+        t = 2 * _coll(ctx, "all_to_all", p.ep, rows, stride=p.tp * p.etp)
+        if p.tp > 1 and p.sequence_parallel:
+            st = p.stride("tp")
+            t += (_coll(ctx, "all_gather", p.tp, rows * p.tp, st)
+                  + _coll(ctx, "reduce_scatter", p.tp, rows * p.tp, st))
+        return t
+    dtype = "fp8" if p.precision in ("fp8", "fp4") else "bf16"
+    kw = {"tokens": local, "hidden": f.hidden, "top_k": f.top_k}
+    return (_coll(ctx, "ep_dispatch", p.ep, 0.0, stride=p.tp * p.etp, dtype=dtype, **kw)
+            + _coll(ctx, "ep_combine", p.ep, 0.0, stride=p.tp * p.etp, dtype="bf16", **kw))
 
 
 def _cp_kv_per_token(f: ModelFacts, p: TrainPlan) -> float:

@@ -84,7 +84,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 fsdp_regather=fw.regathers(p.pp), compiled=fw.compiled,
                 fp8_recipe=fw.fp8_recipe, fp8_split_accumulation=fw.fp8_split_accumulation,
                 dp_overlap=fw.overlaps_dp(p.pp, zero), cp_rotate=fw.cp_rotate,
-                cp_kv_expanded=fw.cp_kv_expanded)
+                cp_kv_expanded=fw.cp_kv_expanded, ep_dispatcher=fw.ep_dispatcher)
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
     # ranks per package: as the case states, else the devices the runtime exposes (the
