@@ -1,9 +1,9 @@
-"""Start-up: the parse cache of the package's YAML files and the one-command app of
-``superpod.cli.main`` change nothing that a run prints or returns."""
+"""Start-up: the load cache of the package's YAML files (parsed documents, validated
+objects) and the one-command app of ``superpod.cli.main`` change nothing that a run prints
+or returns."""
 
 from __future__ import annotations
 
-import marshal
 import os
 import shutil
 import subprocess
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from superpod.boundary import parse_cache
+from superpod.boundary import load_cache
 from superpod.cli import app, app_for
 from superpod.errors import SpecError
 from superpod.hardware import loading
@@ -52,7 +52,7 @@ def test_cached_document_equals_a_fresh_parse(cache: Path,
 
 
 def test_every_packaged_yaml_file_round_trips(cache: Path) -> None:
-    pkg = Path(parse_cache.PACKAGE_DIR)
+    pkg = Path(load_cache.PACKAGE_DIR)
     files = sorted(pkg.glob("catalog/*.yaml")) + sorted(pkg.glob("calibration/*.yaml"))
     for f in files:
         loading.read_yaml(f)  # writes the entry
@@ -62,7 +62,7 @@ def test_every_packaged_yaml_file_round_trips(cache: Path) -> None:
 def test_an_edited_file_is_parsed_again(cache: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The key is the text: a changed file (same path) is read anew, never stale."""
-    monkeypatch.setattr(parse_cache, "PACKAGE_DIR", tmp_path)  # its files count as ours
+    monkeypatch.setattr(load_cache, "PACKAGE_DIR", tmp_path)  # its files count as ours
     f = tmp_path / "catalog.yaml"
     f.write_text("a: 1\nb: [x, y]\n", encoding="utf-8")
     assert loading.read_yaml(f) == {"a": 1, "b": ["x", "y"]}
@@ -84,7 +84,7 @@ def test_a_changed_loader_invalidates_entries(cache: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     loading.read_yaml(CHIPS)
     expected = _fresh(CHIPS)
-    monkeypatch.setattr(parse_cache, "_salt", lambda: b"another loader")
+    monkeypatch.setattr(load_cache, "_parse_salt", lambda: b"another loader")
     calls: list[str] = []
     real = loading.parse_yaml_text
 
@@ -101,11 +101,11 @@ def test_a_changed_loader_invalidates_entries(cache: Path,
 def test_a_damaged_entry_is_ignored_and_rewritten(cache: Path) -> None:
     loading.read_yaml(CHIPS)
     (entry,) = cache.iterdir()
-    for junk in (b"", b"\x00garbage", marshal.dumps(("not", "the key")), marshal.dumps(7)):
+    good = entry.read_bytes()
+    for junk in (b"", b"\x00garbage", good[:32] + b"\xff" * 40, b"\x01" * 32 + good[32:]):
         entry.write_bytes(junk)
         assert loading.read_yaml(CHIPS) == _fresh(CHIPS)
-    key, _ = marshal.loads(entry.read_bytes())
-    assert isinstance(key, bytes)
+        assert entry.read_bytes() == good
 
 
 def test_user_files_are_not_cached(cache: Path, tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_no_cache_when_the_folder_is_empty_or_unwritable(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
     monkeypatch.setenv("SUPERPOD_CACHE_DIR", "")
-    assert parse_cache.cache_dir() is None
+    assert load_cache.cache_dir() is None
     assert loading.read_yaml(CHIPS) == _fresh(CHIPS)
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")
@@ -130,7 +130,7 @@ def test_no_cache_when_the_folder_is_empty_or_unwritable(tmp_path: Path,
 def test_default_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SUPERPOD_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert parse_cache.cache_dir() == tmp_path / "superpod"
+    assert load_cache.cache_dir() == tmp_path / "superpod"
 
 
 def test_a_run_from_the_cache_imports_no_yaml(tmp_path: Path) -> None:
@@ -146,6 +146,112 @@ def test_a_run_from_the_cache_imports_no_yaml(tmp_path: Path) -> None:
     assert runs[0].stdout == runs[1].stdout
     assert runs[0].stderr.strip().splitlines()[-1] == "True"  # parsed, entries written
     assert runs[1].stderr.strip().splitlines()[-1] == "False"  # all from the cache
+
+
+# ------------------------------------------------------------------ validated objects
+
+
+def _builders() -> dict[str, object]:
+    from superpod.compute import calibration
+    from superpod.cost import prices
+    from superpod.hardware import catalog
+    from superpod.network import calibration as net
+    from superpod.reliability import rates
+    from superpod.trust import bands
+    from superpod.workload import model
+
+    return {
+        "catalog": catalog._builtin.__wrapped__,
+        "kernels": lambda: calibration._read_calibration.__wrapped__(
+            str(calibration.CALIBRATION_FILE)),
+        "prices": prices._default_book.__wrapped__,
+        "collectives": lambda: net._read.__wrapped__(str(net.COLLECTIVES_FILE)),
+        "reliability": rates._default_book.__wrapped__,
+        "bands": bands.load_bands_file.__wrapped__,
+        "presets": lambda: load_cache.cached_build("model-presets", [model.CATALOG_FILE],
+                                                   model.load_presets),
+    }
+
+
+def test_validated_objects_from_the_cache_equal_fresh_ones(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builders = _builders()
+    monkeypatch.setenv("SUPERPOD_CACHE_DIR", "")
+    fresh = {k: b() for k, b in builders.items()}  # type: ignore[operator]
+    monkeypatch.setenv("SUPERPOD_CACHE_DIR", str(cache))
+    first = {k: b() for k, b in builders.items()}  # type: ignore[operator]
+    assert len(list(cache.glob("*.pickle"))) >= len(builders)
+    from superpod.boundary import files
+
+    monkeypatch.setattr(files, "read_text", _refuse)  # no file is read, parsed or validated
+    second = {k: b() for k, b in builders.items()}  # type: ignore[operator]
+    for k in builders:
+        assert first[k] == fresh[k] and second[k] == fresh[k], k
+        assert second[k] is not first[k]
+
+
+def _build_counter(calls: list[str], path: Path) -> object:
+    calls.append(str(path))
+    return loading.parse_yaml_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def test_a_build_is_cached_for_its_texts_and_code_only(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load_cache, "PACKAGE_DIR", tmp_path)
+    f = tmp_path / "book.yaml"
+    f.write_text("a: 1\n", encoding="utf-8")
+    calls: list[str] = []
+
+    def build() -> object:
+        return load_cache.cached_build("book", [f], lambda: _build_counter(calls, f))
+
+    assert build() == {"a": 1} and build() == {"a": 1}
+    assert len(calls) == 1
+    f.write_text("a: 2\n", encoding="utf-8")  # an edited file: built again
+    assert build() == {"a": 2} and build() == {"a": 2}
+    assert len(calls) == 2
+    monkeypatch.setattr(load_cache, "_code_salt", lambda: b"edited code")
+    assert build() == {"a": 2}  # edited code: built again
+    assert len(calls) == 3
+    f.write_text("a: 2\na: 3\n", encoding="utf-8")  # a bad file raises every time
+    for _ in range(2):
+        with pytest.raises(SpecError, match="duplicate key"):
+            build()
+    f.unlink()
+    with pytest.raises(FileNotFoundError):
+        build()  # a missing file: the build's own error
+
+
+def test_code_identity_follows_the_package_modules(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n", encoding="utf-8")
+    (pkg / "sub" / "b.py").write_text("y = 1\n", encoding="utf-8")
+    monkeypatch.setattr(load_cache, "PACKAGE_DIR", pkg)
+    load_cache._code_salt.cache_clear()
+    try:
+        before = load_cache._code_salt()
+        load_cache._code_salt.cache_clear()
+        assert load_cache._code_salt() == before  # stable
+        (pkg / "sub" / "b.py").write_text("y = 22\n", encoding="utf-8")
+        load_cache._code_salt.cache_clear()
+        assert load_cache._code_salt() != before
+    finally:
+        load_cache._code_salt.cache_clear()
+
+
+def test_a_user_catalog_file_is_validated_each_time(cache: Path, tmp_path: Path) -> None:
+    from superpod.hardware.catalog import load_catalog
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("systems:\n  - id: mine\n    extends: dgx-h100\n    name: Mine\n",
+                    encoding="utf-8")
+    assert "mine" in load_catalog(mine).systems
+    assert not any("mine" in p.name for p in cache.glob("*")) if cache.exists() else True
+    mine.write_text("systems:\n  - id: mine\n    extends: no-such\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="extends an unknown system"):
+        load_catalog(mine)
 
 
 # ----------------------------------------------------------------- the one-command app

@@ -117,9 +117,9 @@ def _construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or malformed YAML is a ``SpecError``. The package's
     own files come from the parse cache when it holds their text
-    (``superpod.boundary.parse_cache``)."""
+    (``superpod.boundary.load_cache``)."""
     from superpod.boundary.files import read_text
-    from superpod.boundary.parse_cache import cached_parse
+    from superpod.boundary.load_cache import cached_parse
 
     return cached_parse(path, read_text(path), parse_yaml_text)
 
@@ -194,11 +194,18 @@ def allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str
 
 
 def read_model_file(path: str | Path, model: type[M]) -> M:
-    """A YAML file validated as ``model``; any problem is one ``SpecError`` line."""
-    try:
-        return model.model_validate(read_yaml(path))
-    except ValidationError as exc:
-        raise spec_error(exc, file=str(path), model=model) from None
+    """A YAML file validated as ``model``; any problem is one ``SpecError`` line. A package
+    file's validated object comes from the load cache when it holds it for this text and
+    code (``superpod.boundary.load_cache``)."""
+    from superpod.boundary.load_cache import cached_build
+
+    def validate() -> M:
+        try:
+            return model.model_validate(read_yaml(path))
+        except ValidationError as exc:
+            raise spec_error(exc, file=str(path), model=model) from None
+
+    return cached_build(f"{model.__module__}.{model.__qualname__}", [path], validate)
 
 
 def spec_error(exc: ValidationError, *, file: str, model: type[BaseModel],
