@@ -7,10 +7,11 @@ each in a fresh process, against baselines measured in the same run: ``python -c
 <= 0.25 s, train <= 0.5 s. Each line also gives the best CPU time (user + system) of the
 same runs, which a busy machine inflates less than wall time. Bytecode is compiled first
 (``compileall``), as an installed package has it; the environment's PYTHONDONTWRITEBYTECODE
-would otherwise make every run recompile the sources. ``train, cold parse cache`` is the
-train example with the parse cache of the package's YAML off (``SUPERPOD_CACHE_DIR=``):
-what a first run after installing, or after editing the YAML, costs. Also prints the
-slowest imports of the train command (``-X importtime``, cumulative).
+would otherwise make every run recompile the sources. ``train, no load cache`` is the train
+example with the load cache of the package's YAML off (``SUPERPOD_CACHE_DIR=``, see
+``superpod.boundary.load_cache``): what a first run after installing, or after editing the
+package, costs. Also prints the slowest imports of the train command (``-X importtime``,
+cumulative).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def main() -> None:
     print(f"  baseline: import numpy          {numpy[0]:6.3f} s ({numpy[1]:.3f})")
     for name, (wall, cpu), target in (("superpod --help", helps, "0.25 s"),
                                       ("superpod train (README)", train, "0.5 s"),
-                                      ("train, cold parse cache", cold, "")):
+                                      ("train, no load cache", cold, "")):
         goal = f"; target {target}" if target else ""
         print(f"  {name:30s}  {wall:6.3f} s ({cpu:.3f})  {wall / numpy[0]:.1f}x import "
               f"numpy{goal}")

@@ -8,7 +8,6 @@ what is allowed, and exits with code 2; it never prints a traceback.
 from __future__ import annotations
 
 import copy
-import gc
 import os
 import sys
 
@@ -24,17 +23,8 @@ __all__ = ["app", "plan_app", "main", "catalog", "network", "sweep", "train", "v
            "versus"]
 
 
-#: young-generation collection threshold of the command's process (CPython's default 700):
-#: start-up allocates ~10^6 objects, nearly none of them garbage, and collections every 700
-#: re-examine them all along, ~15 % of ``superpod train``'s start-up; collections still run
-#: (every 50,000 net allocations), so a long search's cyclic garbage is still collected
-GC_YOUNG_THRESHOLD = 50_000
-
-
 def main() -> None:
     """Entry point of the ``superpod`` script."""
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
     app_for(sys.argv[1:])()
 
 
