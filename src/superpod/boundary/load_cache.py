@@ -79,22 +79,26 @@ def _parse_salt() -> bytes:
 def _code_salt() -> bytes:
     """The installed code's identity: every module of the package (path, size, mtime) and
     the versions of Python, pydantic and PyYAML."""
-    import pydantic
+    import pydantic  # the cached objects are pydantic models: imported to load them anyway
 
-    h = hashlib.sha256(FORMAT + b"\0build\0" + sys.version.encode() + b"\0"
-                       + pydantic.VERSION.encode())
+    root = str(PACKAGE_DIR)
+    parts = [FORMAT, b"build", sys.version.encode(), pydantic.VERSION.encode()]
     try:
-        h.update(_yaml_init())
-        for root, dirs, files in os.walk(PACKAGE_DIR):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(root, name))
-                    rel = os.path.relpath(os.path.join(root, name), PACKAGE_DIR)
-                    h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        parts.append(_yaml_init())
+        folders = [root]
+        while folders:
+            with os.scandir(folders.pop()) as it:
+                for e in sorted(it, key=lambda e: e.name):
+                    if e.is_dir(follow_symlinks=False):
+                        if e.name != "__pycache__":
+                            folders.append(e.path)
+                    elif e.name.endswith(".py"):
+                        st = e.stat()
+                        parts.append(f"{e.path[len(root):]}:{st.st_size}:{st.st_mtime_ns}"
+                                     .encode())
     except OSError:  # pragma: no cover - cannot tell the code: never cached
         return os.urandom(16)
-    return h.digest()
+    return hashlib.sha256(b"\0".join(parts)).digest()
 
 
 def _ours(path: Path) -> Path | None:
