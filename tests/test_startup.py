@@ -301,3 +301,85 @@ def test_one_command_app_holds_just_that_command() -> None:
 def test_shell_completion_gets_the_whole_app(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_SUPERPOD_COMPLETE", "complete_bash")
     assert app_for(["train"]) is app
+
+
+# ------------------------------------------------------------ plain option conversion
+
+
+_INTS = ["0", "7", "-3", "64", "007", "-0", "+5", " 5", "5 ", "1_000", "1e3", "4.0", "",
+         "\u0663", "x", 5, -2, 0, True, 2.0, None]
+_FLOATS = ["0.5", ".5", "5.", "1e-3", "-2.5e10", "3", "inf", "nan", "1_0", " 1", "", "x",
+           3, 0.25, True, float("nan")]
+
+
+def _typers(annotation: object, info: object, value: object) -> object:
+    """Typer's own conversion of ``value`` (its TypeAdapter), or ``ERROR``."""
+    from typer._adapters import try_build_adapter
+
+    adapter = try_build_adapter(annotation, info)  # type: ignore[arg-type]
+    assert adapter is not None
+    try:
+        return adapter.validate_python(value)
+    except Exception:  # a ValidationError, or Typer's BadParameter (a path)
+        return ERROR
+
+
+ERROR = object()
+
+
+@pytest.mark.parametrize(("annotation", "bounds", "values"), [
+    (int, {}, _INTS), (int, {"min": 1}, _INTS), (int, {"min": 0, "max": 8}, _INTS),
+    (float, {}, _FLOATS), (float, {"min": 0.001}, _FLOATS),
+    (float, {"min": 0.0, "max": 1.0}, _FLOATS),
+    (str, {}, ["abc", "", "-", 5, None]),
+    (list[str], {}, [("a", "b"), (), ["x"], ("a", 5), "ab"]),
+    (list[int], {"min": 1}, [("1", "2"), ("0",), ("x",)]),
+])
+def test_plain_conversion_equals_typers(annotation: object, bounds: dict[str, float],
+                                        values: list[object]) -> None:
+    from typer.models import OptionInfo
+
+    from superpod.cli.coerce import MISS, convert
+
+    info = OptionInfo(**bounds)  # type: ignore[arg-type]
+    for value in values:
+        out, expected = convert(annotation, info, value), _typers(annotation, info, value)
+        if out is MISS:
+            continue  # Typer's converter decides (its value or its message)
+        assert expected is not ERROR, (annotation, bounds, value)
+        assert out == expected and type(out) is type(expected), (annotation, value)
+
+
+def test_plain_paths_are_typers(tmp_path: Path) -> None:
+    from typer.models import OptionInfo
+
+    from superpod.cli.coerce import MISS, convert_path
+
+    (tmp_path / "f.yaml").write_text("", encoding="utf-8")
+    for info in (OptionInfo(), OptionInfo(exists=True), OptionInfo(dir_okay=False)):
+        for value in (str(tmp_path / "f.yaml"), str(tmp_path / "nope.yaml"), str(tmp_path),
+                      "rel/x.json", "", "-"):
+            out, expected = convert_path(info, value), _typers(Path, info, value)
+            if out is MISS:
+                continue
+            assert expected is not ERROR and out == expected, (value, info)
+            assert type(out) is type(expected)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--system", "dgx-h100", "--model", "llama3-70b", "--global-batch", "0",
+     "--seq-len", "8192"],
+    ["train", "--system", "dgx-h100", "--model", "llama3-70b", "--global-batch", "1.5",
+     "--seq-len", "8192", "--json"],
+    ["train", "--system", "dgx-h100", "--model", "llama3-70b", "--global-batch", "8",
+     "--seq-len", "8192", "--tp", "0x10"],
+    ["infer", "--help"],
+])
+def test_typers_messages_for_what_is_not_plain(argv: list[str]) -> None:
+    """Out of range or malformed: Typer's own converter and message, exit 2."""
+    r = runner.invoke(app_for(argv), argv, env={"COLUMNS": "80"})
+    if "--help" in argv:
+        assert r.exit_code == 0
+        return
+    assert r.exit_code == 2, r.output
+    assert "Invalid value" in r.stderr or '"error"' in r.stderr, r.stderr
