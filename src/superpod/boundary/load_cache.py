@@ -8,8 +8,8 @@ milliseconds:
 
 * ``cached_parse``: a file's parsed document (plain dicts, lists, strings, numbers) as
   ``marshal`` data, keyed by a SHA-256 of the file's text, of the loader
-  (``superpod.hardware.loading``'s source: its limits and constructors) and of PyYAML's
-  ``__init__`` (which carries its version);
+  (``superpod.hardware.loading``'s source: its limits and constructors) and of the
+  installed PyYAML (its ``__init__``'s path, size and modification time);
 * ``cached_build``: what a loader built from some of the package's files, validated, as
   ``pickle`` data, keyed by a SHA-256 of those files' texts and of the installed code: the
   size and modification time of every module of the package, and the versions of Python,
@@ -58,12 +58,15 @@ def cache_dir() -> Path | None:
 
 
 def _yaml_init() -> bytes:
-    """PyYAML's ``__init__`` (read, not imported: a run whose files all come from the
-    cache never imports PyYAML)."""
+    """PyYAML's ``__init__`` (where, size, modified): which PyYAML is installed, found, not
+    imported (a run whose files all come from the cache never imports PyYAML)."""
     import importlib.util
 
     spec = importlib.util.find_spec("yaml")
-    return Path(spec.origin).read_bytes() if spec and spec.origin else b""
+    if spec is None or not spec.origin:
+        return b""
+    st = os.stat(spec.origin)
+    return f"{spec.origin}:{st.st_size}:{st.st_mtime_ns}".encode()
 
 
 @lru_cache(maxsize=1)
