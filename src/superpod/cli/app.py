@@ -22,9 +22,6 @@ class SuperpodGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
-        from superpod.cli.coerce import install
-
-        install()  # option values without a pydantic TypeAdapter each (start-up)
         argv = list(sys.argv[1:] if args is None else args)
         if not standalone_mode or "--json" not in argv:
             return super().main(argv, prog_name, complete_var, standalone_mode,
