@@ -12,6 +12,30 @@ from superpod.validate.cases import PUBLIC_CASES
 REPO = Path(__file__).resolve().parent.parent
 
 
+_CACHE_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The load cache of the package's YAML in a folder of this run (commands run in
+    subprocesses inherit it), never the user's ``~/.cache/superpod``; set before any test
+    module is imported (some read the catalog at import)."""
+    import os
+    import tempfile
+
+    if "SUPERPOD_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="superpod-cache-")
+        os.environ["SUPERPOD_CACHE_DIR"] = folder
+        config.stash[_CACHE_KEY] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    folder = config.stash.get(_CACHE_KEY, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def cat() -> Catalog:
     return load_catalog()

@@ -31,7 +31,7 @@ def allows_bool(annotation: Any) -> bool:
 class FileModel(BaseModel):
     """Booleans only where a field is a boolean; no NaN or infinity anywhere."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # a base: never built
 
     @field_validator("*", mode="before")
     @classmethod

@@ -237,12 +237,22 @@ def merge_doc(cat: Catalog, doc: Any, raw: Raw, file: str) -> tuple[Catalog, Raw
     return replace(cat, systems=systems, origins=origins), new_raw
 
 
+BUILTIN_FILES = tuple(CATALOG_DIR / n for n in ("chips.yaml", "parts.yaml", "systems.yaml"))
+
+
 @lru_cache(maxsize=1)
 def _builtin() -> tuple[Catalog, Raw]:
-    cat, raw = Catalog(), Raw()
-    for name in ("chips.yaml", "parts.yaml", "systems.yaml"):
-        cat, raw = merge_file(cat, CATALOG_DIR / name, raw)
-    return cat, raw
+    """The built-in catalog, validated; from the load cache when it holds it for these
+    files' texts and this code (``superpod.boundary.load_cache``)."""
+    from superpod.boundary.load_cache import cached_build
+
+    def build() -> tuple[Catalog, Raw]:
+        cat, raw = Catalog(), Raw()
+        for path in BUILTIN_FILES:
+            cat, raw = merge_file(cat, path, raw)
+        return cat, raw
+
+    return cached_build("catalog", BUILTIN_FILES, build)
 
 
 def builtin_raw_system(system_id: str) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import types
 import typing
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from superpod.errors import SpecError
@@ -31,18 +31,31 @@ MAX_NODES = 200_000
 #: digits of the largest integer read (Python refuses to convert more than 4,300)
 MAX_INT_DIGITS = 30
 
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where present: ~10x
+
+@lru_cache(maxsize=1)
+def _loader() -> Any:
+    """The strict loader class: a SafeLoader (libyaml's parser where available: ~10x) that
+    refuses duplicate and non-scalar keys and giant integers; ``_check_graph`` refuses
+    recursive aliases, deep nesting and alias bombs before anything is constructed. Built at
+    first use: PyYAML is imported only when a file is parsed, not read from the cache."""
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(base):  # type: ignore[misc]
+        pass
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_mapping)
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    return StrictLoader
 
 
-class _StrictLoader(_Base):  # type: ignore[misc]
-    """A SafeLoader (libyaml's parser where available) that refuses duplicate and non-scalar
-    keys and giant integers; ``_check_graph`` refuses recursive aliases, deep nesting and
-    alias bombs before anything is constructed."""
-
-
-def _check_graph(root: yaml.Node) -> None:
+def _check_graph(root: Any) -> None:
     """Walk the composed node graph (iteratively): an alias that refers to a node containing
     it makes a cycle; nesting deeper than ``MAX_DEPTH``; more than ``MAX_NODES`` expanded."""
+    import yaml
+
     on_path: set[int] = set()
     stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, True)]
     visits = 0
@@ -72,7 +85,9 @@ def _check_graph(root: yaml.Node) -> None:
         stack.extend((child, depth + 1, True) for child in reversed(children))
 
 
-def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
+def _construct_int(loader: Any, node: Any) -> Any:
+    import yaml
+
     digits = sum(c.isdigit() for c in str(node.value))
     if digits > MAX_INT_DIGITS:
         raise yaml.constructor.ConstructorError(
@@ -81,7 +96,9 @@ def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> Any:
     return loader.construct_yaml_int(node)
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+def _construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+    import yaml
+
     seen: set[Any] = set()
     for key_node, _ in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
@@ -97,21 +114,22 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     return loader.construct_mapping(node, deep=deep)
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-
-
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or malformed YAML is a ``SpecError``."""
+    """Parse a YAML file; a missing file or malformed YAML is a ``SpecError``. The package's
+    own files come from the parse cache when it holds their text
+    (``superpod.boundary.load_cache``)."""
     from superpod.boundary.files import read_text
+    from superpod.boundary.load_cache import cached_parse
 
-    return parse_yaml_text(read_text(path), str(path))
+    return cached_parse(path, read_text(path), parse_yaml_text)
 
 
 def parse_yaml_text(text: str, file: str) -> Any:
     """Parse YAML text; errors name the file, line and column."""
+    import yaml
+
     try:
-        loader = _StrictLoader(text)
+        loader = _loader()(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -176,11 +194,18 @@ def allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str
 
 
 def read_model_file(path: str | Path, model: type[M]) -> M:
-    """A YAML file validated as ``model``; any problem is one ``SpecError`` line."""
-    try:
-        return model.model_validate(read_yaml(path))
-    except ValidationError as exc:
-        raise spec_error(exc, file=str(path), model=model) from None
+    """A YAML file validated as ``model``; any problem is one ``SpecError`` line. A package
+    file's validated object comes from the load cache when it holds it for this text and
+    code (``superpod.boundary.load_cache``)."""
+    from superpod.boundary.load_cache import cached_build
+
+    def validate() -> M:
+        try:
+            return model.model_validate(read_yaml(path))
+        except ValidationError as exc:
+            raise spec_error(exc, file=str(path), model=model) from None
+
+    return cached_build(f"{model.__module__}.{model.__qualname__}", [path], validate)
 
 
 def spec_error(exc: ValidationError, *, file: str, model: type[BaseModel],

@@ -211,7 +211,7 @@ def _chip_key(chip: Chip) -> str:
         return hit[1]
     if len(_KEYS) > 256:
         _KEYS.clear()
-    key = chip.model_dump_json()
+    key = repr(chip)  # every field, exactly (floats round-trip); no serializer to build
     _KEYS[id(chip)] = (chip, key)
     _CHIPS.setdefault(key, chip)
     return key

@@ -39,7 +39,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 LEVEL = 0.80  #: central probability of a band (10th to 90th percentile)
@@ -227,6 +226,8 @@ def dump(stats: Mapping[str, ClassStats], source: str,
                            "q90": round(s.q90, 4)} for n, s in stats.items()},
            "validated": {k: d.model_dump(exclude_none=True)
                          for k, d in (validated or {}).items()}}
+    import yaml  # at use: a run that writes no bands need not import PyYAML (start-up)
+
     return yaml.safe_dump(doc, sort_keys=False)
 
 

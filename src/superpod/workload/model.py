@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from superpod.boundary.load_cache import cached_build
 from superpod.errors import SpecError
 from superpod.hardware.loading import read_yaml, spec_error
 from superpod.hardware.specs import Evidence, Slug, Spec
@@ -600,8 +601,10 @@ def load_presets(path: str | Path = CATALOG_FILE) -> dict[str, ModelPreset]:
     return out
 
 
-#: The built-in model presets (``superpod/catalog/models.yaml``), by id.
-MODEL_PRESETS: Mapping[str, ModelPreset] = load_presets()
+#: The built-in model presets (``superpod/catalog/models.yaml``), by id (from the load cache
+#: when it holds them for this file's text and this code: ``superpod.boundary.load_cache``).
+MODEL_PRESETS: Mapping[str, ModelPreset] = cached_build("model-presets", [CATALOG_FILE],
+                                                        load_presets)
 
 
 def _read_config_file(path: Path) -> Any:
