@@ -69,6 +69,7 @@ def test_ep320_decode_breakdown_adds_up() -> None:
                        context=4096, check_memory=False))
     assert math.isclose(sum(it.breakdown_s.values()), it.time_s, rel_tol=1e-12)
     assert it.breakdown_s["ep_comm"] > 0
+    assert any("shared expert served from 36 ranks" in n for n in it.notes)
 
 
 def test_mtp_pays_most_at_small_batches() -> None:

@@ -592,6 +592,9 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         g = eng.gamma(math.ceil(b / 2) if prefill and b >= 2 else b, prefill)
         notes.append(f"busiest expert rank {g:.2f}x the mean load"
                      + (" (EPLB)" if opts.eplb and opts.ep_imbalance is None else ""))
+    if eng.shared_ranks:
+        notes.append(f"shared expert served from {eng.shared_ranks} ranks of its own (EP "
+                     f"{lay.ep} > {model.n_routed_experts} routed experts)")
     if opts.mtp and eng.mtp_layer is None:
         notes.append("the model has no MTP block: the draft's cost is not counted")
     candidates = [opts.two_batch_overlap] if opts.two_batch_overlap is not None \
