@@ -21,6 +21,11 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   it streams over the copy bandwidth - 10 h-wide BF16 passes a token (two RMSNorms read and
   write 4h, two residual adds 6h), 1.5 x the fc1 output (SwiGLU reads it, writes half) and
   2 x h per token-expert pair (permute, un-permute).
+* shared experts at EP larger than the routed-expert count (``infer.expert_placement``;
+  DeepSeek-V3 §3.4 decode, CloudMatrix-Infer EP320): replicas on ranks of their own, served
+  like a routed expert every token selects - no shared-expert GEMM on the attention ranks,
+  ``k + 1`` dispatch destinations a token, the busiest expert rank the slower of a routed one
+  (``T k gamma / (ep - S)`` rows) and a shared one (``T / S``).
 * tensor parallel: two all-reduces of ``T h`` BF16 per layer (Megatron) on the TP group;
 * expert parallel: dispatch (8-bit when the weights are) + combine (BF16) per MoE layer via
   ``network.collectives`` (DeepEP-style kernels on the real topology). DeepEP's normal
@@ -72,6 +77,7 @@ from superpod.infer.config import (
     check_layout,
     gemm_dtype,
 )
+from superpod.infer.expert_placement import shared_expert_ranks
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.network.expert_parallel import LOW_LATENCY_MAX_TOKENS
 from superpod.trust.holdout import excluded
@@ -186,6 +192,8 @@ class _Engine:
                                 * attention_efficiency(self.chip, self.cal) / self.r)
         self.kv_elems = mem.kv_elements_per_token_layer_rank(model, layout.tp)
         self.imbalance = opts.imbalance(model, layout)
+        #: ranks serving the shared expert as a routed one (0: every rank runs it)
+        self.shared_ranks = shared_expert_ranks(model, layout.ep)
         first_dense = next((i for i in range(model.num_hidden_layers)
                             if not model.is_moe_layer(i)), None)
         first_moe = next((i for i in range(model.num_hidden_layers)
@@ -282,10 +290,19 @@ class _Engine:
         m, lay = self.model, self.layout
         e, k = m.n_routed_experts, m.num_experts_per_tok
         group_tokens = tokens * lay.dp  # the stage's tokens (tp ranks share a group's)
+        routed_ranks = lay.ep - self.shared_ranks
         # each expert rank works on 1/etp slices of the pairs its experts receive
-        pairs = group_tokens * k / lay.ep * gamma
-        local = e / lay.ep if lay.ep <= e else 1.0
-        replicas = max(1.0, lay.ep / e)
+        pairs = group_tokens * k / routed_ranks * gamma
+        if self.shared_ranks:  # shared-expert replicas on ranks of their own
+            shared_rows = group_tokens / self.shared_ranks
+            width = m.shared_intermediate_size // lay.etp
+            shared: Parts = {}
+            for n_, k_ in (((2 if m.gated_mlp else 1) * width, m.hidden_size),
+                           (m.hidden_size, width)):
+                t, mb = self.gemm(shared_rows, n_, k_, 1.0, self.opts.weight_bytes)
+                self._gemm_parts(shared, t, mb)
+        local = e / routed_ranks if routed_ranks <= e else 1.0
+        replicas = max(1.0, routed_ranks / e)
         miss = 1.0 - k / e
         f = 1.0 - miss ** (group_tokens / replicas)
         active = max(min(local, 1.0), local * f)
@@ -293,9 +310,14 @@ class _Engine:
         width = m.moe_intermediate_size // lay.etp
         up = 2 * width if m.gated_mlp else width
         w = self.opts.weight_bytes
+        routed: Parts = {}
         for n_, k_ in ((up, m.hidden_size), (m.hidden_size, width)):
             t, mb = self.gemm(per_expert, n_, k_, active, w)
-            self._gemm_parts(parts, t, mb)
+            self._gemm_parts(routed, t, mb)
+        if self.shared_ranks and sum(shared.values()) > sum(routed.values()):
+            _add(parts, shared)  # the slowest expert rank is a shared-expert one
+            return shared_rows
+        _add(parts, routed)
         return pairs
 
     def _attention(self, b: float, q: float, ctx: float, prefill: bool, parts: Parts) -> None:
@@ -324,7 +346,8 @@ class _Engine:
         if lay.ep <= 1:
             return 0.0, False
         per_rank = max(1, math.ceil(tokens / lay.tp))
-        k = m.num_experts_per_tok
+        # a shared expert served like a routed one is one more destination a token
+        k = m.num_experts_per_tok + (1 if self.shared_ranks else 0)
         domain_ranks = self.system.counts.chips_per_domain * self.r
         g = math.ceil(lay.ep / domain_ranks)
         normal = per_rank > LOW_LATENCY_MAX_TOKENS
@@ -350,10 +373,12 @@ class _Engine:
         the token count), memoised per layer."""
         hit = self._shapes.get(layer)
         if hit is None:
+            # shared experts served from ranks of their own run no GEMM here
             hit = self._shapes[layer] = [
                 (g.n, g.k, g.count) for g in ops.layer_gemms(self.model, layer, 1.0,
                                                              tp=self.layout.tp)
-                if g.kind != "expert"]
+                if g.kind != "expert"
+                and not (self.shared_ranks and g.name.startswith("shared_"))]
         return hit
 
     def layer(self, layer: int, b: float, q: float, ctx: float, prefill: bool
@@ -567,6 +592,9 @@ def _iteration(eng: _Engine, phase: str, batch: int, context: float,
         g = eng.gamma(math.ceil(b / 2) if prefill and b >= 2 else b, prefill)
         notes.append(f"busiest expert rank {g:.2f}x the mean load"
                      + (" (EPLB)" if opts.eplb and opts.ep_imbalance is None else ""))
+    if eng.shared_ranks:
+        notes.append(f"shared expert served from {eng.shared_ranks} ranks of its own (EP "
+                     f"{lay.ep} > {model.n_routed_experts} routed experts)")
     if opts.mtp and eng.mtp_layer is None:
         notes.append("the model has no MTP block: the draft's cost is not counted")
     candidates = [opts.two_batch_overlap] if opts.two_batch_overlap is not None \
