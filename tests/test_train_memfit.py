@@ -163,3 +163,23 @@ def test_profiles_state_what_their_stacks_save_and_revert_when_held_out() -> Non
 def test_in_flight_never_exceeds_the_micro_batches() -> None:
     assert mem.in_flight_microbatches(16, 8, 4, "interleaved", 2) == 4.0
     assert math.isclose(mem.in_flight_microbatches(1, 1, 4, "1f1b"), 1.0)
+
+
+def test_sharded_gradients_sync_once_a_group_under_interleaving() -> None:
+    from superpod.train.step import _grad_syncs
+
+    p = TrainPlan(pp=4, vpp=2, global_batch=16, pp_schedule="interleaved",
+                  fsdp_shard_grads=True, zero=3, fsdp_regather=False)
+    assert _grad_syncs(p) == 4  # 16 micro-batches in groups of pp = 4
+    assert _grad_syncs(p.derive(pp_group=3)) == 6  # ceil(16 / 3)
+    assert _grad_syncs(p.derive(vpp=1, pp_schedule="1f1b")) == 16  # every micro-batch
+    s = api.system("dgx-h100", 64)
+    plan = TrainPlan(tp=8, pp=4, vpp=2, dp=2, zero=3, fsdp_regather=False, global_batch=16,
+                     seq_len=4096, sequence_parallel=True, pp_schedule="interleaved")
+    a = _ok(evaluate_train(s, L70, plan, check_memory=False))
+    b = _ok(evaluate_train(s, L70, plan.derive(fsdp_shard_grads=True), check_memory=False))
+    from superpod.train.modelfacts import model_facts
+    dense, expert = model_facts(L70).params_per_rank(8, 4, 1, 1)
+    # the unsharded BF16 gradients give way to one virtual stage's FP32 buffer
+    assert a.memory.gradients - b.memory.gradients == pytest.approx(
+        (dense + expert) * (mem.WEIGHT_BYTES - mem.GRAD_BYTES / 2))

@@ -70,6 +70,11 @@ def in_flight_microbatches(pp: int, vpp: int, microbatches: int, schedule: str,
     vpp - 1 virtual stages and 2 (pp - 1) + 1 on the last before the first backward
     returns (Megatron-LM's get_num_warmup_microbatches at N = pp): (vpp - 1) N + 2 pp - 1
     chunk-forwards of 1/vpp of the stage's layers each, pp + (pp - 1)/vpp at N = pp."""
+    return min(warmup_microbatches(pp, vpp, schedule, group), float(microbatches))
+
+
+def warmup_microbatches(pp: int, vpp: int, schedule: str, group: int = 0) -> float:
+    """``in_flight_microbatches`` before the cap at the step's micro-batches."""
     if pp == 1:
         return 1.0
     if vpp > 1:
@@ -81,4 +86,4 @@ def in_flight_microbatches(pp: int, vpp: int, microbatches: int, schedule: str,
         # DualPipe: activations of PP + 1 micro-batches, parameters twice (DeepSeek-V3
         # technical report, arXiv 2412.19437, Table 2)
         held = pp + 1.0
-    return min(held, float(microbatches))
+    return held

@@ -93,8 +93,10 @@ class TrainPlan:
     #: next (N); 0: the pipeline degree, Megatron's interleaved 1F1B
     pp_group: int = 0
     #: FSDP keeping parameters gathered across the step (``fsdp_regather`` False) still
-    #: shards the gradients: each micro-batch's are reduce-scattered after its backward,
-    #: so no unsharded gradient is held (Llama 3, arXiv 2407.21783 section 3.3.2)
+    #: shards the gradients: they are reduce-scattered after each micro-batch (1F1B) or
+    #: after each group run back to back on a virtual stage (interleaved), so only one
+    #: virtual stage's FP32 accumulation buffer is held unsharded (Llama 3, arXiv
+    #: 2407.21783 section 3.3.2)
     fsdp_shard_grads: bool = False
     #: the input embedding and the output head each take one layer's place in the pipeline
     #: (the first virtual stage of the first rank holds only the embedding, the last of the

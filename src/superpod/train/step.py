@@ -675,13 +675,22 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         exposed = max(per_mb - per_mb_compute, rs_tail + ag_tail, 0.0)
         return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
     if p.zero >= 3 and p.fsdp_shard_grads:
-        # parameters gathered once a step under the first forward; each micro-batch's
-        # gradients reduce-scattered after its backward, overlapped with its compute
-        per_mb = both("reduce_scatter", mem.GRAD_BYTES)
+        # parameters gathered once a step under the first forward; gradients accumulated
+        # in FP32 over the micro-batches that run back to back on a virtual stage and
+        # reduce-scattered in FP32 after them (``_grad_syncs``): each sync but the last
+        # under the next group's compute, the last - the step's final reduction - under
+        # the last micro-batch's backward, as the one reduction of the path below
+        syncs = _grad_syncs(p)
+        per_sync = both("reduce_scatter", mem.GRAD_BYTES)
         ag = both("all_gather", mem.WEIGHT_BYTES)
-        rs_exposed = max(per_mb - per_mb_compute, rs_tail, 0.0) if p.dp_overlap else per_mb
-        exposed = p.microbatches * rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
-        return exposed, p.microbatches * per_mb + ag - exposed
+        under = per_mb_compute * p.microbatches / syncs
+        if p.dp_overlap:
+            rs_exposed = (syncs - 1) * max(per_sync - under, rs_tail, 0.0) \
+                + max(per_sync - bwd_mb, rs_tail, 0.0)
+        else:
+            rs_exposed = syncs * per_sync
+        exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
+        return exposed, syncs * per_sync + ag - exposed
     if p.zero >= 1:
         # distributed optimizer, or FSDP keeping parameters gathered across the step's
         # micro-batches (Llama 3, arXiv 2407.21783 section 3.3.2; torchtitan under PP): one
@@ -695,6 +704,18 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
     rs_exposed = rs if not p.dp_overlap else max(rs - bwd_mb, rs_tail, 0.0)
     exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
     return exposed, rs + ag - exposed
+
+
+def _grad_syncs(p: TrainPlan) -> int:
+    """Gradient reduce-scatters a step under FSDP with sharded gradients
+    (``TrainPlan.fsdp_shard_grads``): one per micro-batch without interleaving (a
+    micro-batch's backward visits the whole stage), one per group of micro-batches run back
+    to back on each virtual stage with it (Llama 3, arXiv 2407.21783 section 3.3.2: FP32
+    gradient accumulation over micro-batches and FP32 reduce-scatter; the group trades
+    communication against memory)."""
+    if p.vpp == 1:
+        return p.microbatches
+    return math.ceil(p.microbatches / (p.pp_group or p.pp))
 
 
 def _dp_tail_params(ctx: _Ctx) -> float:
@@ -1072,7 +1093,9 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     if p.pp_edge_slots and p.pp > 1:
         # the first rank holds one layer fewer (its first virtual stage is the embedding);
         # the second holds them all, two chunk-forwards fewer in flight (its warm-up)
-        second = max(0.0, held - (2.0 / p.vpp if p.vpp > 1 else 1.0))
+        warm = mem.warmup_microbatches(p.pp, p.vpp, p.pp_schedule, p.pp_group)
+        second = min(max(0.0, warm - (2.0 / p.vpp if p.vpp > 1 else 1.0)),
+                     float(p.microbatches))
         acts = per_layer * max((dense_n + moe_n - 1) * held, (dense_n + moe_n) * second)
     if p.pp_schedule == "dualpipe":  # both pipeline directions hold the stage's weights
         w, we = 2 * w, 2 * we
@@ -1084,6 +1107,8 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
         w += (params_rank + expert_rank) * mem.WEIGHT_BYTES
         if not p.fsdp_shard_grads:
             g += (params_rank + expert_rank) * mem.WEIGHT_BYTES
+        elif p.vpp > 1:  # one virtual stage's FP32 accumulation buffer until its sync
+            g += (params_rank + expert_rank) / p.vpp * mem.GRAD_BYTES
     return mem.MemoryBreakdown(weights=w + we, gradients=g + ge, optimizer=o + oe,
                                activations=acts, workspace=mem.WORKSPACE_BYTES)
 
