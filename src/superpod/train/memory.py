@@ -16,6 +16,12 @@ Korthikanti et al. (arXiv 2205.05198) per layer (linear-layer inputs as one-byte
 under FP8, as Transformer Engine saves them), times the micro-batches a stage holds in
 flight: ``pp`` on the first stage of 1F1B, ``pp (1 + (pp-1)/(pp vpp))`` interleaved with
 Megatron's groups of pp micro-batches (``in_flight_microbatches`` for other group sizes).
+What a stack discards or narrows among the saved activations (module-level recompute,
+router probabilities inside the expert activation, FP8 activation inputs) is
+``workload.ops.SavedActivations``; FSDP with sharded gradients under interleaving holds one
+virtual stage's FP32 accumulation buffer instead of the unsharded gradients, and with the
+embedding and head in pipeline slots of their own the first rank holds one layer fewer
+(``train.step._memory``; Llama 3, arXiv 2407.21783 section 3.3.2).
 A fixed workspace covers NCCL buffers, cuBLAS/cuDNN workspaces and allocator slack.
 """
 
