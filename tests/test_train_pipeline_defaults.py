@@ -68,7 +68,14 @@ def test_llama3_8k_rows_run_without_recompute_and_128k_keeps_the_search(
     short, assumed = best_train_result(cases["train-llama3-405B-h100-16384gpu-seq8192"], cat)
     assert short.plan.recompute == "none" and short.plan.sequence_parallel
     assert short.breakdown_s["recompute"] == 0.0
-    # the memory model here does not fit the layout; the result says so instead of hiding it
-    assert "does not fit" in assumed
+    # the layout fits the memory model: the schedule's group, the embedding / head slots and
+    # FSDP's sharded gradients (Llama 3 section 3.3.2) leave room for every activation
+    assert "does not fit" not in assumed
+    assert short.plan.pp_edge_slots and short.plan.fsdp_shard_grads
+    assert short.memory.total <= cat.chips["h100-sxm"].hbm_bytes * 0.95
+    # the paper's statement is about 8K tokens only: at 128K the recompute stays a search
+    # (the fastest feasible mode; with CP 16 a rank holds 8K tokens, so none fits too)
     long, _ = best_train_result(cases["train-llama3-405B-h100-16384gpu-seq131072"], cat)
-    assert long.plan.recompute != "none"  # the paper's statement is about 8K tokens only
+    full, _ = best_train_result(cases["train-llama3-405B-h100-16384gpu-seq131072"].model_copy(
+        update={"notes": ""}), cat)
+    assert long.step_time_s <= full.step_time_s

@@ -30,7 +30,16 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   backward, not overlapped.
 * MindSpeed (Ascend): MC2 matmul-communication fusion overlaps TP collectives where the run
   says it was on.
-* "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none.
+* "DualPipe" (DeepSeek-V3's HAI-LLM): the DualPipe schedule, when the case gives none;
+  HAI-LLM recomputes every RMSNorm and the MLA up-projections, caches the SwiGLU inputs in
+  FP8 and recomputes its output (``recompute_modules`` layernorm, mla_up_proj, moe_act;
+  ``act_fp8_store``).
+* Megatron-Bridge (Megatron-Core 0.14+): router probabilities applied in the expert
+  activation (no expert output kept for the combine's backward).
+* Meta's Llama 3 stack (arXiv 2407.21783 section 3.3.2): the interleaved schedule's group
+  N is open (best feasible taken), the embedding and the output head each take a layer's
+  place in the pipeline, and FSDP shards the gradients (reduce-scattered every
+  micro-batch) while keeping the parameters gathered.
 * Meta's internal 4D parallelism (Llama 3, arXiv 2407.21783 section 3.3.2): an interleaved
   schedule with an open number of stages per rank; tensor parallelism after Korthikanti et
   al. (the paper's citation for its TP), i.e. with sequence parallelism; 8K-token sequences
@@ -114,6 +123,24 @@ SRC_MBRIDGE_A2A = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/"
                    "qwen_provider.py (Qwen3MoEModelProvider: moe_token_dispatcher_type = "
                    "'alltoall'; gpt_oss/gpt_oss_provider.py likewise; the 25.11 performance "
                    "recipes for H100 name no flex backend)")
+SRC_MCORE_PROBS = ("https://github.com/NVIDIA/Megatron-LM/blob/core_r0.13.0/megatron/core/"
+                   "transformer/moe/experts.py (TEGroupedMLP.forward: the router probabilities "
+                   "enter weighted_bias_swiglu_impl, so the combine keeps no expert output; "
+                   "Megatron-Bridge runs Megatron-Core 0.14 and later)")
+SRC_DSV3_MEM = ("https://arxiv.org/abs/2412.19437 (DeepSeek-V3 technical report, section "
+                "3.2.3: recomputation of all RMSNorm operations and the MLA up-projections; "
+                "section 3.3.2: the SwiGLU inputs cached in FP8 and its output recomputed)")
+SRC_LLAMA3_GROUP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
+                    "the schedule 'allows setting N flexibly', fewer micro-batches than stages "
+                    "in a round, a sweet spot between depth-first and breadth-first for "
+                    "communication and memory)")
+SRC_LLAMA3_FSDP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
+                   "FSDP shards optimizer states and gradients; model shards are not "
+                   "resharded after forward)")
+SRC_LLAMA3_EDGES = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section "
+                    "3.3.2: one Transformer layer fewer on the first and last stages; the "
+                    "first model chunk of the first stage holds only the embedding, the last "
+                    "of the last stage only the output projection and loss)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -164,6 +191,16 @@ class TrainFramework:
     cp_rotate: str = "p2p"  #: context-parallel K/V exchange (TrainPlan.cp_rotate)
     cp_kv_expanded: bool = False  #: K/V repeated to every query head before attention
     ep_dispatcher: str = "fused"  #: expert token exchange (TrainPlan.ep_dispatcher)
+    #: output-discarding module recompute the stack applies where the run states selective
+    #: or no recompute (TrainPlan.recompute_modules)
+    recompute_modules: str = ""
+    moe_probs_in_act: bool = False  #: TrainPlan.moe_probs_in_act
+    act_fp8_store: bool = False  #: TrainPlan.act_fp8_store (FP8 runs only)
+    #: the interleaved schedule's micro-batch group (N) is open: the evaluator takes the best
+    #: feasible one, as for an unstated micro-batch
+    flexible_pp_group: bool = False
+    fsdp_shard_grads: bool = False  #: TrainPlan.fsdp_shard_grads (FSDP runs)
+    pp_edge_slots: bool = False  #: TrainPlan.pp_edge_slots
     sources: tuple[str, ...] = field(default=())
 
     def regathers(self, pp: int) -> bool:
@@ -241,6 +278,9 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
             cp_kv_expanded=pick(Choice(True, SRC_TT_CP), False), sources=tuple(used))
     if "meta internal" in fw:
         return TrainFramework(interleaves=pick(Choice(True, SRC_LLAMA3), False),
+                              flexible_pp_group=pick(Choice(True, SRC_LLAMA3_GROUP), False),
+                              fsdp_shard_grads=pick(Choice(True, SRC_LLAMA3_FSDP), False),
+                              pp_edge_slots=pick(Choice(True, SRC_LLAMA3_EDGES), False),
                               sequence_parallel=pick(Choice(True, SRC_LLAMA3_TP), False),
                               no_recompute_max_seq=pick(Choice(8192, SRC_LLAMA3_AC), 0) or None,
                               sources=tuple(used))
@@ -251,6 +291,7 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
                         f"{fw} {notes.lower()}") is not None
     bridge = "megatron-bridge" in fw and not re.search(r"\b(deepep|hybridep|flex)\b",
                                                         f"{fw} {notes.lower()}")
+    dsv3 = "hai-llm" in fw  # DeepSeek's in-house framework (DeepSeek-V3 report)
     mc2 = "mindspeed" in fw and re.search(r"\bmc2\b", f"{fw} {notes.lower()}") is not None
     return TrainFramework(
         attention_kernel="unfused" if legacy else
@@ -265,4 +306,9 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         fp8_split_accumulation=pick(Choice(True, SRC_TE_ACC), False) if te else False,
         dp_overlap=not pick(Choice(True, SRC_MEGATRON_2021), False) if legacy else True,
         ep_dispatcher=pick(Choice("alltoall", SRC_MBRIDGE_A2A), "fused") if bridge else "fused",
+        moe_probs_in_act=pick(Choice(True, SRC_MCORE_PROBS), False)
+        if "megatron-bridge" in fw else False,
+        recompute_modules=pick(Choice("layernorm,mla_up_proj,moe_act", SRC_DSV3_MEM), "")
+        if dsv3 else "",
+        act_fp8_store=pick(Choice(True, SRC_DSV3_MEM), False) if dsv3 else False,
         sources=tuple(used))

@@ -14,7 +14,14 @@ gathered across the step's micro-batches - the stage's whole BF16 weights and un
 gradients in the parameter dtype until the step's one reduce-scatter). Activations follow
 Korthikanti et al. (arXiv 2205.05198) per layer (linear-layer inputs as one-byte FP8 casts
 under FP8, as Transformer Engine saves them), times the micro-batches a stage holds in
-flight: ``pp`` on the first stage of 1F1B, ``pp (1 + (pp-1)/(pp vpp))`` interleaved.
+flight: ``pp`` on the first stage of 1F1B, ``pp (1 + (pp-1)/(pp vpp))`` interleaved with
+Megatron's groups of pp micro-batches (``in_flight_microbatches`` for other group sizes).
+What a stack discards or narrows among the saved activations (module-level recompute,
+router probabilities inside the expert activation, FP8 activation inputs) is
+``workload.ops.SavedActivations``; FSDP with sharded gradients under interleaving holds one
+virtual stage's FP32 accumulation buffer instead of the unsharded gradients, and with the
+embedding and head in pipeline slots of their own the first rank holds one layer fewer
+(``train.step._memory``; Llama 3, arXiv 2407.21783 section 3.3.2).
 A fixed workspace covers NCCL buffers, cuBLAS/cuDNN workspaces and allocator slack.
 """
 
@@ -58,13 +65,31 @@ def state_bytes(params_per_rank: float, shard: float, zero: int
     return w, g, o
 
 
-def in_flight_microbatches(pp: int, vpp: int, microbatches: int, schedule: str) -> float:
-    """Micro-batches whose activations the first (fullest) stage holds at once."""
+def in_flight_microbatches(pp: int, vpp: int, microbatches: int, schedule: str,
+                           group: int = 0) -> float:
+    """Micro-batches whose activations the first (fullest) stage holds at once, in units of
+    one micro-batch through all the stage's layers.
+
+    Interleaved schedules run ``group`` (N) micro-batches back to back on each virtual stage
+    (Megatron-LM: N = pp; Llama 3's schedule, arXiv 2407.21783 section 3.3.2, "allows
+    setting N flexibly"). The first rank's warm-up runs N forwards on each of its first
+    vpp - 1 virtual stages and 2 (pp - 1) + 1 on the last before the first backward
+    returns (Megatron-LM's get_num_warmup_microbatches at N = pp): (vpp - 1) N + 2 pp - 1
+    chunk-forwards of 1/vpp of the stage's layers each, pp + (pp - 1)/vpp at N = pp."""
+    return min(warmup_microbatches(pp, vpp, schedule, group), float(microbatches))
+
+
+def warmup_microbatches(pp: int, vpp: int, schedule: str, group: int = 0) -> float:
+    """``in_flight_microbatches`` before the cap at the step's micro-batches."""
     if pp == 1:
         return 1.0
-    held = pp * (1.0 + (pp - 1) / (pp * vpp)) if vpp > 1 else float(pp)
+    if vpp > 1:
+        n = group or pp
+        held = ((vpp - 1) * n + 2 * pp - 1) / vpp
+    else:
+        held = float(pp)
     if schedule == "dualpipe":
         # DualPipe: activations of PP + 1 micro-batches, parameters twice (DeepSeek-V3
         # technical report, arXiv 2412.19437, Table 2)
         held = pp + 1.0
-    return min(held, float(microbatches))
+    return held

@@ -100,12 +100,14 @@ class ModelFacts:
             self.model, tokens, seq_len, causal=True, tp=tp)))
 
     def activation_bytes(self, seq_len: int, micro_batch: int, tp: int, sp: bool,
-                         recompute: str, fp8: bool = False) -> float:
-        """Stored activation bytes per layer; ``fp8``: linear-layer inputs saved as FP8."""
+                         recompute: str, fp8: bool = False,
+                         saved: ops.SavedActivations = ops.KEEP_ALL) -> float:
+        """Stored activation bytes per layer; ``fp8``: linear-layer inputs saved as FP8;
+        ``saved``: what the stack discards or narrows (``ops.SavedActivations``)."""
         mode = activation_mode(recompute)
-        key = ("act", seq_len, micro_batch, tp, sp, mode, fp8)
+        key = ("act", seq_len, micro_batch, tp, sp, mode, fp8, saved)
         return float(self._cached(key, lambda: _activation(self.model, seq_len, micro_batch,
-                                                           tp, sp, mode, fp8)))
+                                                           tp, sp, mode, fp8, saved)))
 
     def params_per_rank(self, tp: int, pp: int, ep: int, etp: int) -> tuple[float, float]:
         """(non-expert, expert) parameters on the rank holding the most layers."""
@@ -160,12 +162,14 @@ def _layer_gemms(model: ModelSpec, layer: int, tokens: int, tp: int, ep: int, et
 
 @lru_cache(maxsize=4096)
 def _activation(model: ModelSpec, seq_len: int, micro_batch: int, tp: int, sp: bool,
-                recompute: str, fp8: bool = False) -> float:
+                recompute: str, fp8: bool = False,
+                saved: ops.SavedActivations = ops.KEEP_ALL) -> float:
     # modern LLM training runs without dropout (no masks stored)
     return ops.activation_bytes_per_layer(model, seq_len, micro_batch, tp=tp, sp=sp,
                                           recompute=recompute,  # type: ignore[arg-type]
                                           dropout=False,
-                                          gemm_input_bytes=1.0 if fp8 else None)
+                                          gemm_input_bytes=1.0 if fp8 else None,
+                                          saved=saved)
 
 
 @lru_cache(maxsize=4096)

@@ -22,6 +22,9 @@ ATTENTION_KERNELS = ("auto", "fa2", "fa3", "cudnn", "unfused")
 FP8_RECIPES = ("delayed", "current", "dynamic", "mx")
 CP_ROTATES = ("p2p", "allgather")
 EP_DISPATCHERS = ("fused", "alltoall")
+#: modules whose outputs are discarded after forward and recomputed in backward
+#: (Megatron-Core's output-discarding ``--recompute-modules``; ``workload.ops``)
+RECOMPUTE_MODULES = ("layernorm", "mla_up_proj", "moe_act")
 ORDER_DIMS = ("tp", "cp", "dp", "pp")
 
 
@@ -76,6 +79,30 @@ class TrainPlan:
     #: MoEAlltoAllTokenDispatcher: an NCCL all-to-all of every (token, expert) row in the
     #: activation dtype, dispatch and combine)
     ep_dispatcher: str = "fused"
+    #: comma-separated modules of RECOMPUTE_MODULES recomputed on top of ``recompute``
+    #: (Megatron-Core --recompute-modules layernorm / moe_act / mla_up_proj: their outputs
+    #: are discarded after forward and recomputed before their consumer's backward)
+    recompute_modules: str = ""
+    #: the router probabilities are applied inside the expert activation function, so the
+    #: combine's scatter-add keeps no expert output for backward (Megatron-Core >= 0.13)
+    moe_probs_in_act: bool = False
+    #: the gated MLP's activation input (fc1 output) is saved in FP8, one byte an element
+    #: (Megatron-Core activation_func_fp8_input_store; DeepSeek-V3's FP8 SwiGLU input cache)
+    act_fp8_store: bool = False
+    #: interleaved schedule: micro-batches run back to back on one virtual stage before the
+    #: next (N); 0: the pipeline degree, Megatron's interleaved 1F1B
+    pp_group: int = 0
+    #: FSDP keeping parameters gathered across the step (``fsdp_regather`` False) still
+    #: shards the gradients: they are reduce-scattered after each micro-batch (1F1B) or
+    #: after each group run back to back on a virtual stage (interleaved), so only one
+    #: virtual stage's FP32 accumulation buffer is held unsharded (Llama 3, arXiv
+    #: 2407.21783 section 3.3.2)
+    fsdp_shard_grads: bool = False
+    #: the input embedding and the output head each take one layer's place in the pipeline
+    #: (the first virtual stage of the first rank holds only the embedding, the last of the
+    #: last rank only the head and loss: Llama 3, arXiv 2407.21783 section 3.3.2), so the
+    #: first and last ranks hold one transformer layer fewer
+    pp_edge_slots: bool = False
     # rank placement, innermost first (Megatron's --order convention): consecutive ranks
     # (one scale-up domain, then the next) fill the first dimension, then the second, ...
     order: str = "tp-cp-dp-pp"
@@ -97,6 +124,14 @@ class TrainPlan:
             if getattr(self, name) not in allowed:
                 raise SpecError("not a known choice", field=name, value=getattr(self, name),
                                 allowed=", ".join(allowed))
+
+        for mod in filter(None, self.recompute_modules.split(",")):
+            if mod not in RECOMPUTE_MODULES:
+                raise SpecError("not a known recompute module", field="recompute_modules",
+                                value=mod, allowed=", ".join(RECOMPUTE_MODULES))
+        if not isinstance(self.pp_group, int) or self.pp_group < 0:
+            raise SpecError("must be a non-negative integer", field="pp_group",
+                            value=self.pp_group)
 
         dims = self.order.split("-")
         if sorted(dims) != sorted(ORDER_DIMS):
@@ -155,7 +190,7 @@ def check_plan(plan: TrainPlan, ranks: int, layers: int, experts: int, heads: in
     if p.global_batch % (p.dp * p.micro_batch):
         return Infeasible("batch_divisibility", f"global batch {p.global_batch} is not a "
                           f"multiple of dp*micro_batch = {p.dp * p.micro_batch}")
-    if layers < p.pp * p.vpp:
+    if layers + (2 if p.pp_edge_slots and p.pp > 1 else 0) < p.pp * p.vpp:
         return Infeasible("too_few_layers", f"{layers} layers cannot fill pp*vpp = "
                           f"{p.pp * p.vpp} stages")
     if heads % p.tp or (kv_heads % p.tp and p.tp % kv_heads):
@@ -175,9 +210,14 @@ def check_plan(plan: TrainPlan, ranks: int, layers: int, experts: int, heads: in
         return Infeasible("no_experts", "ep/etp > 1 on a dense model")
     if p.vpp > 1 and p.pp == 1:
         return Infeasible("vpp_without_pp", "virtual stages need pp > 1")
-    if p.vpp > 1 and p.microbatches % p.pp:
+    # Megatron's interleaved schedule runs whole groups of pp micro-batches; a schedule with
+    # a chosen group runs any number (Llama 3, arXiv 2407.21783 section 3.3.2)
+    if p.vpp > 1 and not p.pp_group and p.microbatches % p.pp:
         return Infeasible("interleave_microbatches", f"{p.microbatches} micro-batches are "
                           f"not a multiple of pp = {p.pp} (interleaved schedule)")
+    if p.pp_group > p.pp:
+        return Infeasible("pp_group", f"a group of {p.pp_group} micro-batches exceeds "
+                          f"pp = {p.pp}")
     if p.tp > ranks_per_domain:
         return Infeasible("tp_beyond_scale_up", f"tp = {p.tp} spans beyond the scale-up "
                           f"domain of {ranks_per_domain} ranks")

@@ -31,10 +31,12 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
   which overlaps them with the compute of the other direction's chunk, up to that compute
   (DeepSeek-V3 report, arXiv 2412.19437);
 * pipeline: 1F1B takes (m + p - 1) stage-slots, interleaving cuts the bubble to
-  (p - 1)/v slots (Narayanan et al. SC'21); zero-bubble / DualPipe schedules are modelled
-  with a bubble of (p - 1)/3 slots (Qi et al. 2023); activations and gradients cross a
-  stage boundary once per virtual stage, blocking under 1F1B, overlapped with the next
-  chunk under interleaving (Megatron-LM's overlap_p2p_comm);
+  (p - 1)/v slots (Narayanan et al. SC'21), with (v - 1)(p - N)/v more for groups of
+  N < p micro-batches per virtual stage (``TrainPlan.pp_group``, Llama 3's schedule);
+  zero-bubble / DualPipe schedules are modelled with a bubble of (p - 1)/3 slots (Qi et
+  al. 2023); activations and gradients cross a stage boundary once per virtual stage,
+  blocking under 1F1B, overlapped with the next chunk under interleaving (Megatron-LM's
+  overlap_p2p_comm);
 * data parallel: gradient reduce-scatter (or all-reduce) overlapped with the last
   micro-batch's backward and parameter all-gather with the first forward (Megatron's
   distributed optimizer), except the unit reduced last and gathered first (the input
@@ -83,6 +85,7 @@ from superpod.train import memory as mem
 from superpod.train.modelfacts import ModelFacts, activation_mode, model_facts
 from superpod.train.plan import TrainPlan, check_plan
 from superpod.trust.holdout import excluded
+from superpod.workload import ops
 from superpod.workload.model import ModelSpec
 
 # assumption: NCCL on Hopper runs 16-32 channels, one thread block each on its own SM
@@ -307,7 +310,8 @@ class _Layer:
 
 _LAYER_CACHE: dict[tuple[Any, ...], tuple[Any, _LayerParts]] = {}
 _NOT_LAYER_FIELDS = frozenset({"pp", "vpp", "dp", "zero", "global_batch", "order",
-                               "fsdp_regather", "pp_schedule"})
+                               "fsdp_regather", "pp_schedule", "pp_group",
+                               "moe_probs_in_act", "act_fp8_store"})
 #: a dense layer reads no expert degree either (its GEMMs, element-wise work and
 #: communication are those of attention and the dense MLP)
 _NOT_DENSE_FIELDS = _NOT_LAYER_FIELDS | {"ep", "etp", "ep_dispatcher"}
@@ -441,6 +445,8 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     # checkpointing, torchtitan): every other matmul and the element-wise work; full: all
     recompute = {"full": fwd, "selective": attn, "op": gemm / 2 + elem + perm + cast_fwd
                  }.get(p.recompute, 0.0)
+    if p.recompute != "full" and p.recompute_modules:
+        recompute += _module_recompute_s(ctx, moe, tokens)
     act = tokens * f.hidden * ACT_BYTES
     if p.tp > 1:
         st = p.stride("tp")
@@ -464,6 +470,36 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     return _LayerParts(fwd_s=fwd, bwd_s=bwd, recompute_s=recompute, tp_s=tp_s, cp_s=cp_s,
                        hidden_s=hidden, ep_one_s=ep_one, cast_fwd_s=cast_fwd,
                        cast_bwd_s=cast_bwd)
+
+
+def _module_recompute_s(ctx: _Ctx, moe: bool, tokens: int) -> float:
+    """Seconds one layer spends recomputing the modules of ``plan.recompute_modules``
+    before their consumers' backward (Megatron-Core output-discarding checkpoints,
+    ``workload.ops``): a norm reads its input and writes its output (2 + 2 B an element),
+    the routed experts' SwiGLU reads the fc1 output and writes its own (2 x 2 + 2 B per
+    intermediate element), MLA's up-projections rerun their GEMMs."""
+    p, f = ctx.plan, ctx.facts
+    m = f.model
+    mods = set(p.recompute_modules.split(","))
+    nbytes, out = 0.0, 0.0
+    if "layernorm" in mods:
+        h = f.hidden / (p.tp if p.sequence_parallel else 1)
+        norms = (float(m.is_mla) + float(moe)) * h
+        if m.is_mla:
+            norms += (m.q_lora_rank or 0) + (m.kv_lora_rank or 0)
+        nbytes += 4.0 * tokens * norms
+    if "moe_act" in mods and moe:
+        local = tokens // p.tp if p.sequence_parallel else tokens
+        nbytes += 6.0 * local * f.top_k * m.moe_intermediate_size
+    if nbytes:
+        out += _copy_s(ctx, nbytes)
+    if "mla_up_proj" in mods and m.is_mla:
+        heads = m.num_attention_heads // p.tp
+        ups = [(tokens, heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank or 0, 1)]
+        if m.q_lora_rank:
+            ups.append((tokens, heads * m.head_dim_qk, m.q_lora_rank, 1))
+        out += _gemm_s(ctx, tuple(ups))
+    return out
 
 
 def _ep_exchange_s(ctx: _Ctx, tokens: int) -> float:
@@ -600,7 +636,13 @@ def _bubble_slots(p: TrainPlan) -> float:
         return 0.0
     if p.pp_schedule in ("dualpipe", "zero_bubble"):
         return (p.pp - 1) / 3.0
-    return (p.pp - 1) / (p.vpp if p.vpp > 1 else 1)
+    if p.vpp == 1:
+        return float(p.pp - 1)
+    # a group of N < pp micro-batches leaves the first rank idle for pp - N chunk-forwards
+    # at each of its vpp - 1 virtual-stage changes in warm-up, and as long in backward at
+    # cool-down: (vpp - 1)(pp - N)/vpp stage-slots beyond the interleaved (pp - 1)/vpp
+    n = p.pp_group or p.pp
+    return ((p.pp - 1) + (p.vpp - 1) * (p.pp - n)) / p.vpp
 
 
 def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
@@ -632,6 +674,23 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
                   + both("reduce_scatter", mem.GRAD_BYTES))
         exposed = max(per_mb - per_mb_compute, rs_tail + ag_tail, 0.0)
         return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
+    if p.zero >= 3 and p.fsdp_shard_grads:
+        # parameters gathered once a step under the first forward; gradients accumulated
+        # in FP32 over the micro-batches that run back to back on a virtual stage and
+        # reduce-scattered in FP32 after them (``_grad_syncs``): each sync but the last
+        # under the next group's compute, the last - the step's final reduction - under
+        # the last micro-batch's backward, as the one reduction of the path below
+        syncs = _grad_syncs(p)
+        per_sync = both("reduce_scatter", mem.GRAD_BYTES)
+        ag = both("all_gather", mem.WEIGHT_BYTES)
+        under = per_mb_compute * p.microbatches / syncs
+        if p.dp_overlap:
+            rs_exposed = (syncs - 1) * max(per_sync - under, rs_tail, 0.0) \
+                + max(per_sync - bwd_mb, rs_tail, 0.0)
+        else:
+            rs_exposed = syncs * per_sync
+        exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
+        return exposed, syncs * per_sync + ag - exposed
     if p.zero >= 1:
         # distributed optimizer, or FSDP keeping parameters gathered across the step's
         # micro-batches (Llama 3, arXiv 2407.21783 section 3.3.2; torchtitan under PP): one
@@ -645,6 +704,18 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
     rs_exposed = rs if not p.dp_overlap else max(rs - bwd_mb, rs_tail, 0.0)
     exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
     return exposed, rs + ag - exposed
+
+
+def _grad_syncs(p: TrainPlan) -> int:
+    """Gradient reduce-scatters a step under FSDP with sharded gradients
+    (``TrainPlan.fsdp_shard_grads``): one per micro-batch without interleaving (a
+    micro-batch's backward visits the whole stage), one per group of micro-batches run back
+    to back on each virtual stage with it (Llama 3, arXiv 2407.21783 section 3.3.2: FP32
+    gradient accumulation over micro-batches and FP32 reduce-scatter; the group trades
+    communication against memory)."""
+    if p.vpp == 1:
+        return p.microbatches
+    return math.ceil(p.microbatches / (p.pp_group or p.pp))
 
 
 def _dp_tail_params(ctx: _Ctx) -> float:
@@ -797,7 +868,8 @@ def bubble_slots(plan: TrainPlan) -> float:
 def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     """(dense, MoE) layers on the slowest rank (all its virtual stages)."""
     p, f = ctx.plan, ctx.facts
-    per_rank = math.ceil(f.layers / (p.pp * p.vpp)) * p.vpp
+    slots = f.layers + (2 if p.pp_edge_slots and p.pp > 1 else 0)
+    per_rank = min(math.ceil(slots / (p.pp * p.vpp)) * p.vpp, f.layers)
     moe = min(per_rank, f.moe_layers)
     return per_rank - moe, moe
 
@@ -994,6 +1066,17 @@ def _timeline(ctx: _Ctx, memory: mem.MemoryBreakdown, notes: list[str]) -> Train
                        breakdown_s=breakdown, notes=tuple(notes))
 
 
+@lru_cache(maxsize=256)
+def _saved(modules: str, probs_in_act: bool, fp8_store: bool) -> ops.SavedActivations:
+    return ops.SavedActivations(frozenset(filter(None, modules.split(","))), probs_in_act,
+                                fp8_store)
+
+
+def saved_activations(p: TrainPlan) -> ops.SavedActivations:
+    """What the plan's stack discards or narrows among the saved activations."""
+    return _saved(p.recompute_modules, p.moe_probs_in_act, p.act_fp8_store)
+
+
 def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     p, f = ctx.plan, ctx.facts
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
@@ -1003,9 +1086,17 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     dense_n, moe_n = _stage_layers(ctx)
     per_layer = f.activation_bytes(p.seq_len // p.cp, p.micro_batch, p.tp,
                                    p.sequence_parallel, p.recompute,
-                                   fp8=ctx.gemm_dtype in ("fp8", "fp4"))
-    held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule)
+                                   fp8=ctx.gemm_dtype in ("fp8", "fp4"), saved=saved_activations(p))
+    held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule,
+                                      p.pp_group)
     acts = per_layer * (dense_n + moe_n) * held
+    if p.pp_edge_slots and p.pp > 1:
+        # the first rank holds one layer fewer (its first virtual stage is the embedding);
+        # the second holds them all, two chunk-forwards fewer in flight (its warm-up)
+        warm = mem.warmup_microbatches(p.pp, p.vpp, p.pp_schedule, p.pp_group)
+        second = min(max(0.0, warm - (2.0 / p.vpp if p.vpp > 1 else 1.0)),
+                     float(p.microbatches))
+        acts = per_layer * max((dense_n + moe_n - 1) * held, (dense_n + moe_n) * second)
     if p.pp_schedule == "dualpipe":  # both pipeline directions hold the stage's weights
         w, we = 2 * w, 2 * we
     if p.zero >= 3 and p.fsdp_regather:  # one gathered layer (and the next) in flight
@@ -1014,7 +1105,10 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
         # parameters kept gathered across the step, gradients accumulated unsharded in the
         # parameter dtype until the one reduce-scatter (FSDP2 without gradient sync)
         w += (params_rank + expert_rank) * mem.WEIGHT_BYTES
-        g += (params_rank + expert_rank) * mem.WEIGHT_BYTES
+        if not p.fsdp_shard_grads:
+            g += (params_rank + expert_rank) * mem.WEIGHT_BYTES
+        elif p.vpp > 1:  # one virtual stage's FP32 accumulation buffer until its sync
+            g += (params_rank + expert_rank) / p.vpp * mem.GRAD_BYTES
     return mem.MemoryBreakdown(weights=w + we, gradients=g + ge, optimizer=o + oe,
                                activations=acts, workspace=mem.WORKSPACE_BYTES)
 

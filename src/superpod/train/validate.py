@@ -84,7 +84,12 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 fsdp_regather=fw.regathers(p.pp), compiled=fw.compiled,
                 fp8_recipe=fw.fp8_recipe, fp8_split_accumulation=fw.fp8_split_accumulation,
                 dp_overlap=fw.overlaps_dp(p.pp, zero), cp_rotate=fw.cp_rotate,
-                cp_kv_expanded=fw.cp_kv_expanded, ep_dispatcher=fw.ep_dispatcher)
+                cp_kv_expanded=fw.cp_kv_expanded, ep_dispatcher=fw.ep_dispatcher,
+                recompute_modules=fw.recompute_modules if p.recompute != "full" else "",
+                moe_probs_in_act=fw.moe_probs_in_act,
+                fsdp_shard_grads=fw.fsdp_shard_grads and not fw.regathers(p.pp),
+                pp_edge_slots=fw.pp_edge_slots,
+                act_fp8_store=fw.act_fp8_store and p.precision in ("fp8", "fp4"))
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
     # ranks per package: as the case states, else the devices the runtime exposes (the
@@ -105,7 +110,12 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     if open_interleave and p.pp > 1 and vpp == 1 and not p.pp_schedule:
         # interleaved with an unstated count: every count the layers allow, and 1F1B
         layouts += [{"vpp": v, "pp_schedule": "interleaved"} for v in (2, 4, 8)
-                    if model.num_hidden_layers >= p.pp * v]
+                    if model.num_hidden_layers + (2 if fw.pp_edge_slots else 0) >= p.pp * v]
+    if fw.flexible_pp_group and p.pp > 1:
+        # the schedule's micro-batch group is open too: every group below pp as well
+        layouts += [{**lay, "pp_group": n} for lay in layouts
+                    if lay.get("pp_schedule") == "interleaved" or (vpp > 1 and not lay)
+                    for n in range(1, p.pp)]
 
     documented_none = fw.no_recompute_max_seq is not None and \
         p.seq_len <= fw.no_recompute_max_seq

@@ -73,6 +73,25 @@ mask bytes 1 (0 without dropout):
     attention scores:       a s (e softmax output + e dropout output + mask)          (5as)
 
 so the paper's numbers come back exactly for the GPT case (MHA, I = 4h, gelu, dropout).
+
+What a stack saves beyond that accounting (``SavedActivations``):
+
+* module-level recompute with output-discarding checkpoints (Megatron-Core
+  ``--recompute-modules``, transformer_config.py at
+  https://github.com/NVIDIA/Megatron-LM/blob/core_r0.14.0/megatron/core/transformer/transformer_config.py:
+  "layernorm", "moe_act" and "mla_up_proj" discard their outputs after forward and recompute
+  them before the consumer's backward): ``layernorm`` drops the outputs of the norms not
+  fused into the next linear layer (a MoE layer's pre-MLP norm feeding router and experts,
+  MLA's input norm and its two latent norms), ``moe_act`` the routed experts' activation
+  output (their fc2 input), ``mla_up_proj`` MLA's q, k and v (the up-projections' outputs,
+  the attention kernel's inputs);
+* router probabilities applied inside the expert activation (Megatron-Core's
+  ``weighted_bias_swiglu_impl`` in TEGroupedMLP, experts.py at
+  https://github.com/NVIDIA/Megatron-LM/blob/core_r0.13.0/megatron/core/transformer/moe/experts.py):
+  the combine is an unweighted scatter-add that keeps no expert output;
+* the activation input in FP8 (``activation_func_fp8_input_store``; DeepSeek-V3, arXiv
+  2412.19437 section 3.3.2, "cache the inputs of the SwiGLU operator ... in FP8"): the gated
+  MLP's fc1 output at one byte an element.
 Routed-expert activations assume etp = 1, where the expert-parallel token split divides
 them by t like the rest of the TP region.
 """
@@ -331,6 +350,20 @@ def layer_weight_bytes(model: ModelSpec, layer: int, bytes_per_param: float, tp:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedActivations:
+    """What a training stack keeps beyond Korthikanti et al.'s accounting (module docstring):
+    module outputs discarded and recomputed, router probabilities applied in the expert
+    activation, the activation input stored in FP8."""
+
+    discard: frozenset[str] = frozenset()  #: of "layernorm", "moe_act", "mla_up_proj"
+    moe_probs_in_act: bool = False
+    act_fp8_store: bool = False
+
+
+KEEP_ALL = SavedActivations()
+
+
+@dataclass(frozen=True, slots=True)
 class _ActivationTerms:
     """Stored activation bytes per token of one layer, by how they shard."""
 
@@ -340,33 +373,46 @@ class _ActivationTerms:
 
 
 def _activation_terms(model: ModelSpec, layer: int, seq_len: float, e: float,
-                      dropout: bool, g: float | None = None) -> _ActivationTerms:
+                      dropout: bool, g: float | None = None,
+                      saved: SavedActivations = KEEP_ALL) -> _ActivationTerms:
     """``g``: bytes an element of a saved GEMM input (default ``e``; 1 under FP8, where
     Transformer Engine saves the FP8 cast of each linear layer's input for its weight
     gradient: the two LayerNorm outputs, the gated MLP's fc2 input, the routed tokens, and
-    an FP8 copy of the attention output beside the BF16 one flash attention keeps)."""
+    an FP8 copy of the attention output beside the BF16 one flash attention keeps);
+    ``saved``: what the stack discards or narrows (``SavedActivations``)."""
     h, heads = model.hidden_size, model.num_attention_heads
     g = e if g is None else g
+    norms = "layernorm" in saved.discard
+    moe = model.is_moe_layer(layer)
     extra_o = g if g != e else 0.0  # the FP8 copy of the attention output for o_proj
     mask = MASK_BYTES_PER_EL if dropout else 0.0
-    outside = e * 2 * h + g * 2 * h + mask * 2 * h
+    # two norm inputs; two norm outputs as GEMM inputs, less those discarded: the MLA input
+    # norm (not fused: two down-projections read it) and a MoE layer's pre-MLP norm
+    norm_out = 2.0 - (float(model.is_mla) + float(moe) if norms else 0.0)
+    outside = e * 2 * h + g * norm_out * h + mask * 2 * h
     if model.is_mla:
-        outside += e * (2 * (model.q_lora_rank or 0) + 2 * (model.kv_lora_rank or 0)
-                        + model.qk_rope_head_dim)
-        qkvo = heads * (2 * model.head_dim_qk + 2 * model.head_dim_v)
+        r_q, r_kv = model.q_lora_rank or 0, model.kv_lora_rank or 0
+        latent_norms = 0 if norms else r_q + r_kv
+        outside += e * (r_q + r_kv + model.qk_rope_head_dim + latent_norms)
+        qkv = 0.0 if "mla_up_proj" in saved.discard else \
+            heads * (2 * model.head_dim_qk + model.head_dim_v)
+        qkvo = qkv + heads * model.head_dim_v
         o_dim = heads * model.head_dim_v
     else:
         qkvo = (2 * heads + 2 * model.num_key_value_heads) * model.head_dim
         o_dim = heads * model.head_dim
     inside = e * qkvo + extra_o * o_dim
-    if model.is_moe_layer(layer):
+    act_in = 1.0 if saved.act_fp8_store else e
+    if moe:
         outside += e * model.n_routed_experts
         k_top = model.num_experts_per_tok
-        inside += k_top * (g * h + e * h + _mlp_act_bytes(model, model.moe_intermediate_size,
-                                                          e, g))
-        inside += _mlp_act_bytes(model, model.shared_intermediate_size, e, g)
+        expert_out = 0.0 if saved.moe_probs_in_act else e * h
+        inside += k_top * (g * h + expert_out + _mlp_act_bytes(
+            model, model.moe_intermediate_size, act_in, 0.0 if "moe_act" in saved.discard
+            else g))
+        inside += _mlp_act_bytes(model, model.shared_intermediate_size, act_in, g)
     else:
-        inside += _mlp_act_bytes(model, model.intermediate_size, e, g)
+        inside += _mlp_act_bytes(model, model.intermediate_size, act_in, g)
     scores = heads * seq_len * (2 * e + mask if dropout else e)
     return _ActivationTerms(outside, inside, scores)
 
@@ -380,11 +426,13 @@ def activation_bytes_per_layer(model: ModelSpec, seq_len: int, micro_batch: int,
                                tp: int = 1, sp: bool = False, recompute: Recompute = "none",
                                bytes_per_el: float = 2.0, dropout: bool = True,
                                layer: int | None = None,
-                               gemm_input_bytes: float | None = None) -> float:
+                               gemm_input_bytes: float | None = None,
+                               saved: SavedActivations = KEEP_ALL) -> float:
     """Activation bytes one layer keeps for the backward pass on one rank.
 
     Korthikanti et al. 2022 Table 2, generalised (module docstring). ``layer=None`` averages
-    over the model's layers (dense and MoE layers differ).
+    over the model's layers (dense and MoE layers differ); ``saved``: what the stack
+    discards or narrows (``SavedActivations``).
     """
     _check_recompute(recompute)
     _check_degree("tp", tp, model.num_attention_heads, "num_attention_heads")
@@ -395,7 +443,7 @@ def activation_bytes_per_layer(model: ModelSpec, seq_len: int, micro_batch: int,
     layers = range(model.num_hidden_layers) if layer is None else (layer,)
     total = 0.0
     for i in layers:
-        t = _activation_terms(model, i, seq_len, bytes_per_el, dropout, gemm_input_bytes)
+        t = _activation_terms(model, i, seq_len, bytes_per_el, dropout, gemm_input_bytes, saved)
         scores = 0.0 if recompute in ("selective", "op") else t.scores
         total += tokens * (t.outside_tp / outside_div + (t.inside_tp + scores) / tp)
     return total / len(layers)
