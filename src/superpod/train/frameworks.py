@@ -46,7 +46,9 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   pre-trained without activation checkpointing (its stated result of balanced stages and
   freeing each stage's input and output tensors), so a run of at most 8K tokens that leaves
   recompute unstated runs none - even where the memory model here says it needs more than
-  the HBM (the result then says so).
+  the HBM (the result then says so) - and a longer one checkpoints activations (the paper
+  states the no-checkpointing result for 8K sequences only): selective or full, the best
+  feasible.
 """
 
 from __future__ import annotations
@@ -179,7 +181,8 @@ class TrainFramework:
     interleaves: bool = False
     sequence_parallel: bool = False  #: tensor parallelism always shards the sequence too
     #: sequences of at most this many tokens train without activation recompute where the
-    #: run does not say (the framework's documented practice); None: no such statement
+    #: run does not say, longer ones with it (the framework's documented practice); None:
+    #: no such statement
     no_recompute_max_seq: int | None = None
     compiled: bool = True  #: element-wise ops fused (torch.compile / TE fused kernels)
     fp8_recipe: str = "delayed"

@@ -117,14 +117,14 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                     if lay.get("pp_schedule") == "interleaved" or (vpp > 1 and not lay)
                     for n in range(1, p.pp)]
 
-    documented_none = fw.no_recompute_max_seq is not None and \
-        p.seq_len <= fw.no_recompute_max_seq
+    documented = fw.no_recompute_max_seq
     if p.recompute == "none" and _RECOMPUTE_UNSTATED.search(case.notes or "") and \
-            not documented_none:
-        # the source leaves activation recompute open (and the framework documents no
-        # practice for this length): the best feasible mode, as for an unstated micro-batch
-        layouts = [{**lay, "recompute": fw.recompute(r)} for lay in layouts
-                   for r in ("none", "selective", "full")]
+            (documented is None or p.seq_len > documented):
+        # the source leaves activation recompute open: the best feasible mode, as for an
+        # unstated micro-batch - with recompute when the framework documents running
+        # without it only up to a shorter length
+        modes = ("none", "selective", "full") if documented is None else ("selective", "full")
+        layouts = [{**lay, "recompute": fw.recompute(r)} for lay in layouts for r in modes]
 
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:
         plans = [TrainPlan(micro_batch=mb, **{**base, "zero": zero, **lay})  # type: ignore[arg-type]
