@@ -359,6 +359,63 @@ def test_ring_merges_cost_their_bytes_per_step() -> None:
     assert te[0] < fwd and te[1] < bwd
 
 
+def test_llama3_context_parallelism_gathers_kv_before_attention() -> None:
+    # arXiv 2407.21783 section 3.3.2: all-gather based CP, K/V gathered first
+    assert framework_for("Meta internal 4D parallelism").cp_rotate == "gather_kv"
+
+
+def test_gathered_kv_stays_saved_for_the_backward_unless_fully_recomputed() -> None:
+    from superpod.train import step as st_
+
+    facts = st_.model_facts(L70)
+    base = dict(tp=8, cp=8, micro_batch=1, global_batch=1, seq_len=131072,
+                sequence_parallel=True)
+    plan = TrainPlan(**base, recompute="selective", cp_rotate="gather_kv")  # type: ignore[arg-type]
+    # Llama 3 70B: 8 K/V heads of 128 in bf16, one per TP rank; 7/8 of the sequence
+    # arrives from the other CP ranks
+    expected = 131072 * 7 / 8 * (2 * 2 * 8 * 128) / 8
+    assert math.isclose(st_.cp_gathered_kv_bytes(facts, plan), expected, rel_tol=1e-12)
+    for other in (dict(recompute="full", cp_rotate="gather_kv"),
+                  dict(recompute="selective", cp_rotate="p2p"),
+                  dict(recompute="selective", cp_rotate="allgather")):
+        assert st_.cp_gathered_kv_bytes(facts, TrainPlan(**base, **other)) == 0.0  # type: ignore[arg-type]
+    s = api.system("dgx-h100", 64)
+    ring = TrainPlan(**base, recompute="selective", cp_rotate="p2p")  # type: ignore[arg-type]
+    got = {pl.cp_rotate: _ok(evaluate_train(s, L70, pl, check_memory=False))
+           for pl in (plan, ring)}
+    held = st_.mem.in_flight_microbatches(1, 1, plan.microbatches, plan.pp_schedule)
+    extra = got["gather_kv"].memory.activations - got["p2p"].memory.activations
+    assert math.isclose(extra, expected * L70.num_hidden_layers * held, rel_tol=1e-9)
+
+
+def test_gather_kv_exposes_one_gather_and_one_reduce_scatter_without_ring_merges() -> None:
+    from superpod.train import step as st_
+
+    s = api.system("dgx-h100", 64)
+    facts = st_.model_facts(L70)
+    for recompute, gathers in (("selective", 1), ("full", 2)):
+        plan = TrainPlan(tp=8, cp=8, micro_batch=1, global_batch=1, seq_len=131072,
+                         sequence_parallel=True, recompute=recompute, cp_rotate="gather_kv")
+        ctx = st_._Ctx(s, facts, plan, 1, "bf16")
+        tokens = plan.seq_len // plan.cp
+        kv = tokens * 2 * 2 * 8 * 128 / 8  # local K/V bytes per TP rank
+        stride = plan.stride("cp")
+        gather = st_._coll(ctx, "all_gather", 8, 8 * kv, stride)
+        scatter = st_._coll(ctx, "reduce_scatter", 8, 8 * kv, stride)
+        exposed, hidden = st_._cp_exchange(ctx, tokens, attn=1.0)
+        assert hidden == 0.0
+        assert math.isclose(exposed, gathers * gather + scatter, rel_tol=1e-12)
+        res = _ok(evaluate_train(s, L70, plan, check_memory=False))
+        assert math.isclose(sum(res.breakdown_s.values()), res.step_time_s, rel_tol=1e-12)
+    # one attention call over the gathered K/V: no per-step merge of partial outputs
+    parts = st_._layer_costs(ctx, False)
+    ring_ctx = st_._Ctx(s, facts, TrainPlan(**{**plan.__dict__, "cp_rotate": "p2p"}), 1, "bf16")
+    ring = st_._layer_costs(ring_ctx, False)
+    merge_fwd, merge_bwd = st_._ring_merge_s(ring_ctx, tokens)
+    assert math.isclose(ring.fwd_s - parts.fwd_s, merge_fwd, rel_tol=1e-9)
+    assert math.isclose(ring.bwd_s - parts.bwd_s, merge_bwd, rel_tol=1e-9)
+
+
 def test_backward_fp8_gemms_without_fast_accumulation_cost_time_on_hopper_only() -> None:
     from superpod.compute.calibration import split_accumulator_ratio
 

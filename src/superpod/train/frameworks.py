@@ -48,7 +48,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   recompute unstated runs none - even where the memory model here says it needs more than
   the HBM (the result then says so) - and a longer one checkpoints activations (the paper
   states the no-checkpointing result for 8K sequences only): selective or full, the best
-  feasible.
+  feasible. Its context parallelism is all-gather based (``cp_rotate`` gather_kv): K/V
+  all-gathered, then one attention call for the local queries, the gather exposed.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ SRC_LLAMA3 = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section
 SRC_LLAMA3_TP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
                  "tensor parallelism after Shoeybi et al. 2019 and Korthikanti et al. 2023, "
                  "whose tensor parallelism shards the sequence outside the TP region)")
+SRC_LLAMA3_CP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2, "
+                 "context parallelism: 'all-gather based': K and V all-gathered first, then "
+                 "attention computed for the local Q chunk; 'the all-gather communication "
+                 "latency is exposed in the critical path')")
 SRC_LLAMA3_AC = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2, "
                  "pipeline parallelism improvements: 'we could pre-train Llama 3 on sequences "
                  "of 8K tokens without activation checkpointing')")
@@ -285,6 +290,7 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
                               fsdp_shard_grads=pick(Choice(True, SRC_LLAMA3_FSDP), False),
                               pp_edge_slots=pick(Choice(True, SRC_LLAMA3_EDGES), False),
                               sequence_parallel=pick(Choice(True, SRC_LLAMA3_TP), False),
+                              cp_rotate=pick(Choice("gather_kv", SRC_LLAMA3_CP), "p2p"),
                               no_recompute_max_seq=pick(Choice(8192, SRC_LLAMA3_AC), 0) or None,
                               sources=tuple(used))
     legacy = re.search(r"\b20(19|20|21)\b", fw) is not None

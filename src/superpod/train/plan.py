@@ -20,7 +20,7 @@ SCHEDULES = ("1f1b", "interleaved", "dualpipe", "zero_bubble")
 PRECISIONS = ("bf16", "fp8", "fp4")
 ATTENTION_KERNELS = ("auto", "fa2", "fa3", "cudnn", "unfused")
 FP8_RECIPES = ("delayed", "current", "dynamic", "mx")
-CP_ROTATES = ("p2p", "allgather")
+CP_ROTATES = ("p2p", "allgather", "gather_kv")
 EP_DISPATCHERS = ("fused", "alltoall")
 #: modules whose outputs are discarded after forward and recomputed in backward
 #: (Megatron-Core's output-discarding ``--recompute-modules``; ``workload.ops``)
@@ -69,7 +69,10 @@ class TrainPlan:
     dp_overlap: bool = True
     #: context parallel K/V exchange: p2p (Transformer Engine's ring, one hop per step under
     #: the step's attention) or allgather (PyTorch context_parallel's default: all shards
-    #: gathered once, under the first step only; gradients passed back in fp32)
+    #: gathered once, under the first step only; gradients passed back in fp32) or gather_kv
+    #: (Llama 3's all-gather-based CP: K/V all-gathered before one attention call over the
+    #: local queries, exposed; their gradients reduce-scattered back; the gathered K/V are
+    #: the kernel's saved inputs, kept for the backward unless the layer is recomputed)
     cp_rotate: str = "p2p"
     #: K/V expanded to every query head before attention (torchtitan's repeat_kv), so
     #: context parallelism exchanges query-head-sized K/V

@@ -23,7 +23,9 @@ Per micro-batch and pipeline stage (the slowest stage sets the pace):
 * context parallel: ring attention passes K/V chunks to the next rank (cp - 1 hops per
   layer), overlapped with attention compute: only the excess is exposed; PyTorch's
   context_parallel (torchtitan) instead all-gathers the shards under the first step and
-  passes fp32 K/V gradients back step by step (``_cp_exchange``);
+  passes fp32 K/V gradients back step by step, and Llama 3's all-gather-based CP gathers
+  the K/V once before one attention call, exposed, and reduce-scatters their gradients,
+  keeping the gathered K/V for the backward (``_cp_exchange``, ``cp_gathered_kv_bytes``);
 * expert parallel: dispatch + combine all-to-all per MoE layer each way, by the plan's token
   dispatcher (``_ep_exchange_s``: fused DeepEP-style kernels, one row per token and
   destination rank, FP8 dispatch under FP8; or Megatron-Core's all-to-all dispatcher, every
@@ -416,7 +418,7 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     else:
         attn = _attention_s(ctx, f.attention_flops(tokens, p.seq_len, p.tp))
         attn_bwd = 2 * attn
-        if p.cp > 1:
+        if p.cp > 1 and p.cp_rotate in RING_MERGE_BYTES:  # gather_kv: one call, no merge
             merge_fwd, merge_bwd = _ring_merge_s(ctx, tokens)
             attn, attn_bwd = attn + merge_fwd, attn_bwd + merge_bwd
     cast_fwd = cast_bwd = 0.0
@@ -567,12 +569,22 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
     ALL_GATHER, convert_to_f32): forward all-gathers every K/V shard once, waited for after
     the first (diagonal) step; backward gathers again, and passes dK/dV accumulated in fp32
     to the next rank after each step, waited for under the next step, the last one after
-    the loop. A fully recomputed forward repeats its exchange.
+    the loop.
+    gather_kv (Llama 3, arXiv 2407.21783 section 3.3.2: K/V all-gathered, then attention
+    for the local queries; "the all-gather communication latency is exposed in the
+    critical path"): forward one exposed all-gather of every K/V shard, backward the
+    all-gather's adjoint, one exposed reduce-scatter of the full-sequence dK/dV (bf16);
+    the backward reads the gathered K/V the forward kept (``cp_gathered_kv_bytes``).
+    A fully recomputed forward repeats its exchange.
     """
     p = ctx.plan
     kv = tokens * _cp_kv_per_token(ctx.facts, p) / p.tp
     stride, steps = p.stride("cp"), p.cp
     fwd_times = 2 if p.recompute == "full" else 1
+    if p.cp_rotate == "gather_kv":
+        gather = _coll(ctx, "all_gather", steps, kv * steps, stride)
+        scatter = _coll(ctx, "reduce_scatter", steps, kv * steps, stride)
+        return fwd_times * gather + scatter, 0.0
     if p.cp_rotate == "allgather":
         gather = _coll(ctx, "all_gather", steps, kv * steps, stride)
         grads = _coll(ctx, "send_recv", 2, 2 * kv, stride=stride)  # fp32 dK, dV
@@ -587,6 +599,27 @@ def _cp_exchange(ctx: _Ctx, tokens: int, attn: float) -> tuple[float, float]:
         total = (fwd_times + 2) * (steps - 1) * hop
     exposed = fwd_times * fwd + bwd
     return exposed, total - exposed
+
+
+def cp_gathered_kv_bytes(f: ModelFacts, p: TrainPlan) -> float:
+    """Bytes of other ranks' K/V one layer keeps per micro-batch for its backward pass.
+
+    Under gather_kv (Llama 3's all-gather-based CP) the attention kernel's inputs are the
+    gathered full-sequence K/V, and an attention kernel saves its inputs for the backward
+    (FlashAttention's FlashAttnFunc.forward: ctx.save_for_backward(q, k, v, out,
+    softmax_lse), https://github.com/Dao-AILab/flash-attention/blob/v2.6.3/flash_attn/
+    flash_attn_interface.py), so the (cp - 1) / cp of the sequence gathered from the
+    other ranks stay alive until then, unless the layer is fully recomputed (its forward,
+    gather included, rerun in the backward). The ring methods keep only the local shard:
+    Transformer Engine's AttnFuncWithCP saves its own K/V and rotates again backward, and
+    PyTorch's context_parallel (torch/distributed/tensor/experimental/_attention.py,
+    _templated_ring_attention_backward) re-gathers through its own rotater, the autograd
+    node holding the local shards only.
+    """
+    if p.cp <= 1 or p.cp_rotate != "gather_kv" or p.recompute == "full":
+        return 0.0
+    others = p.micro_batch * p.seq_len * (p.cp - 1) // p.cp
+    return others * _cp_kv_per_token(f, p) / p.tp
 
 
 def _split_accumulation(ctx: _Ctx) -> float:
@@ -1087,6 +1120,7 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     per_layer = f.activation_bytes(p.seq_len // p.cp, p.micro_batch, p.tp,
                                    p.sequence_parallel, p.recompute,
                                    fp8=ctx.gemm_dtype in ("fp8", "fp4"), saved=saved_activations(p))
+    per_layer += cp_gathered_kv_bytes(f, p)
     held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule,
                                       p.pp_group)
     acts = per_layer * (dense_n + moe_n) * held
