@@ -606,15 +606,18 @@ def cp_gathered_kv_bytes(f: ModelFacts, p: TrainPlan) -> float:
 
     Under gather_kv (Llama 3's all-gather-based CP) the attention kernel's inputs are the
     gathered full-sequence K/V, and an attention kernel saves its inputs for the backward
-    (FlashAttention's FlashAttnFunc.forward: ctx.save_for_backward(q, k, v, out,
-    softmax_lse), https://github.com/Dao-AILab/flash-attention/blob/v2.6.3/flash_attn/
-    flash_attn_interface.py), so the (cp - 1) / cp of the sequence gathered from the
-    other ranks stay alive until then, unless the layer is fully recomputed (its forward,
-    gather included, rerun in the backward). The ring methods keep only the local shard:
-    Transformer Engine's AttnFuncWithCP saves its own K/V and rotates again backward, and
-    PyTorch's context_parallel (torch/distributed/tensor/experimental/_attention.py,
-    _templated_ring_attention_backward) re-gathers through its own rotater, the autograd
-    node holding the local shards only.
+    (FlashAttention's FlashAttnFunc.forward: ctx.save_for_backward(q, k, v, out_padded,
+    softmax_lse, rng_state), https://github.com/Dao-AILab/flash-attention/blob/v2.6.3/
+    flash_attn/flash_attn_interface.py), so the (cp - 1) / cp of the sequence gathered
+    from the other ranks stay alive until then, unless the layer is fully recomputed (its
+    forward, gather included, rerun in the backward). The paper names no re-gather in the
+    backward; this is the plain autograd behaviour. The ring methods keep only the local
+    shard: Transformer Engine's AttnFuncWithCP (v1.4 attention.py) rotates K/V again in
+    its backward, and PyTorch's context_parallel dispatches the SDPA forward and backward
+    aten ops to its own handlers, so autograd saves the local shards and
+    _templated_ring_attention_backward gathers them again through a new rotater
+    (https://github.com/pytorch/pytorch/blob/0123248a484ffe531edb5098b986c1bac08cd296/
+    torch/distributed/tensor/experimental/_attention.py).
     """
     if p.cp <= 1 or p.cp_rotate != "gather_kv" or p.recompute == "full":
         return 0.0
