@@ -272,7 +272,7 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
                         mtp=s.mtp, eplb=rt.eplb_for(layout.ep),
                         ep_imbalance=1.0 if perfect else None,
                         graph_batch_sizes=rt.graphs(), two_batch_overlap=rt.tbo(),
-                        ep_library=rt.ep_library_name())
+                        ep_library=rt.ep_library_name(), moe_allgather=rt.allgather_moe())
     if rt is not DEFAULT:
         notes.append(f"runtime {rt.name}")
     if perfect:
