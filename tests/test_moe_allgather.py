@@ -46,6 +46,10 @@ def test_allgather_payload_by_format() -> None:
     assert InferOptions(precision="mxfp4", kv_precision="bf16",
                         weight_only=True).allgather_bytes == 2.0
     assert InferOptions(precision="bf16", kv_precision="bf16").allgather_bytes == 2.0
+    # block-scaled FP8 (DeepSeek's checkpoints) is quantised after the gather: BF16
+    assert dataclasses.replace(FP8, fp8_block_scales=True).allgather_bytes == 2.0
+    assert InferOptions(precision="fp4", kv_precision="fp8",
+                        fp8_block_scales=True).allgather_bytes == 0.5 + 1 / 16
 
 
 def test_trtllm_runtime_exchanges_by_allgather() -> None:

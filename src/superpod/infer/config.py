@@ -69,7 +69,10 @@ DISPATCH_DTYPE = {"fp8": "fp8", "fp4": "fp8", "int8": "int8", "int4": "int8", "m
 #: bytes an element of the all-gathered MoE input takes where it is gathered quantised
 #: (``InferOptions.moe_allgather``): NVFP4 as FP4 with one FP8 scale a 16-element block
 #: (TensorRT-LLM tech blog 3, "FP4 Allgather"; NVFP4: E2M1 + E4M3 per 16); other formats
-#: at their dispatch type's bytes
+#: at their dispatch type's bytes - except FP8 with block scales, whose activations
+#: TensorRT-LLM quantises inside the fused MoE op ("dynamic quant + scatter + gemm1 + ...",
+#: CutlassFusedMoE: ``use_deepseek_fp8_block_scale``, no quantisation before the
+#: all-gather; ``runtime.TRTLLM_MOE_ALLGATHER``): BF16
 ALLGATHER_BYTES = {"fp4": 0.5 + 1.0 / 16.0}
 
 #: DeepSeek-V3 report (arXiv 2412.19437, §5.4.3): the second token predicted by MTP is
@@ -146,6 +149,10 @@ class InferOptions:
     #: experts a token selects - TensorRT-LLM's rule (``iteration`` module docstring); False:
     #: dispatch / combine kernels at every EP degree
     moe_allgather: bool = False
+    #: FP8 weights stored with 128 x 128 block scales (DeepSeek's published checkpoints):
+    #: TensorRT-LLM quantises their activations inside its fused MoE op, after the
+    #: all-gather, which therefore carries BF16 (``allgather_bytes``)
+    fp8_block_scales: bool = False
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
@@ -222,7 +229,7 @@ class InferOptions:
     @property
     def allgather_bytes(self) -> float:
         """Bytes an element of the all-gathered MoE input takes (``ALLGATHER_BYTES``)."""
-        if self.weight_only:
+        if self.weight_only or (self.fp8_block_scales and self.precision == "fp8"):
             return 2.0
         return ALLGATHER_BYTES.get(self.precision,
                                    {"fp8": 1.0, "int8": 1.0}.get(self.dispatch_dtype, 2.0))
