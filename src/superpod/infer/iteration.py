@@ -35,7 +35,7 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   The busiest expert rank receives and returns ``gamma`` x the mean: the time scales by it.
 * TensorRT-LLM's attention-DP MoE (``InferOptions.moe_allgather``): where the EP degree is at
   most the experts a token selects (``moe_ep_size <= top_k``) no all-to-all is enabled
-  (``CutlassFusedMoE.select_alltoall_method_type``; ``runtime.TRTLLM_MOE_ALLGATHER``):
+  (``CutlassFusedMoE.enable_alltoall``; ``runtime.TRTLLM_MOE_ALLGATHER``):
   every EP rank all-gathers the DP ranks' tokens (quantised first where the format allows:
   ``InferOptions.allgather_bytes``) and reduce-scatters its BF16 expert outputs - an NCCL
   ``all_gather`` of ``T ep h`` elements and a ``reduce_scatter`` of ``T ep h`` BF16 per MoE

@@ -59,10 +59,13 @@ TRTLLM_PERF_BENCHMARKING = (
 #: the PyTorch backend's attention-DP MoE: no all-to-all at EP <= top_k, an all-gather of
 #: the (quantised) tokens and a reduce-scatter of the outputs instead
 TRTLLM_MOE_ALLGATHER = (
-    "https://github.com/NVIDIA/TensorRT-LLM/blob/main/tensorrt_llm/_torch/modules/fused_moe/"
-    "fused_moe_cutlass.py; CutlassFusedMoE.select_alltoall_method_type (moe_ep_size <= "
-    "top_k: AlltoallMethodType.NotEnabled) and forward_chunk (allgather before, "
-    "reducescatter after the fused MoE op)")
+    "https://github.com/NVIDIA/TensorRT-LLM/blob/7b437aaa73bf5a44b1102aee5c631074da763b8f/"
+    "tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py; CutlassFusedMoE."
+    "enable_alltoall (only moe_ep_size > experts_per_token, with attention DP, on an MNNVL "
+    "fabric), forward_chunk (else allgather of the quantised x before fused_moe: FP8 per "
+    "tensor and NVFP4 / MXFP8 quantised first, DeepSeek FP8 block scales inside the op) and "
+    "forward_impl (reducescatter after); WideEPMoE.select_alltoall_method_type has the same "
+    "moe_ep_size <= top_k rule")
 SGLANG_LARGE_EP = (
     "https://github.com/lm-sys/lm-sys.github.io/blob/2db4e4042b31f3c3c9f4f93068ae80946d25a115/"
     "blog/2025-05-05-large-scale-ep.md")
