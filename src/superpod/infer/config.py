@@ -66,6 +66,14 @@ NATIVE_NEEDS = {"mxfp4": "fp4"}
 #: MoE dispatch payload element: 8-bit when the weights are 8-bit or narrower (DeepEP
 #: dispatches FP8, CloudMatrix-Infer INT8); combine is always BF16
 DISPATCH_DTYPE = {"fp8": "fp8", "fp4": "fp8", "int8": "int8", "int4": "int8", "mxfp4": "fp8"}
+#: bytes an element of the all-gathered MoE input takes where it is gathered quantised
+#: (``InferOptions.moe_allgather``): NVFP4 as FP4 with one FP8 scale a 16-element block
+#: (TensorRT-LLM tech blog 3, "FP4 Allgather"; NVFP4: E2M1 + E4M3 per 16); other formats
+#: at their dispatch type's bytes - except FP8 with block scales, whose activations
+#: TensorRT-LLM quantises inside the fused MoE op ("dynamic quant + scatter + gemm1 + ...",
+#: CutlassFusedMoE: ``use_deepseek_fp8_block_scale``, no quantisation before the
+#: all-gather; ``runtime.TRTLLM_MOE_ALLGATHER``): BF16
+ALLGATHER_BYTES = {"fp4": 0.5 + 1.0 / 16.0}
 
 #: DeepSeek-V3 report (arXiv 2412.19437, §5.4.3): the second token predicted by MTP is
 #: accepted 85-90% of the time. superpod takes 0.80, below that range, for sampling at
@@ -136,6 +144,15 @@ class InferOptions:
     #: expert-parallel kernel library (a name in ``calibration/collectives.yaml``
     #: ``ep_libraries``); None: the newest one calibrated on the system's fabrics
     ep_library: str | None = None
+    #: attention data parallel's MoE exchange is an all-gather of the DP ranks' tokens and
+    #: a reduce-scatter of the expert outputs (NCCL) wherever the EP degree is at most the
+    #: experts a token selects - TensorRT-LLM's rule (``iteration`` module docstring); False:
+    #: dispatch / combine kernels at every EP degree
+    moe_allgather: bool = False
+    #: FP8 weights stored with 128 x 128 block scales (DeepSeek's published checkpoints):
+    #: TensorRT-LLM quantises their activations inside its fused MoE op, after the
+    #: all-gather, which therefore carries BF16 (``allgather_bytes``)
+    fp8_block_scales: bool = False
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
@@ -208,6 +225,14 @@ class InferOptions:
         """Dispatch payload element: 8-bit for 8-bit-or-narrower GEMM inputs; BF16 when the
         activations stay 16-bit (weight-only)."""
         return "bf16" if self.weight_only else DISPATCH_DTYPE.get(self.precision, "bf16")
+
+    @property
+    def allgather_bytes(self) -> float:
+        """Bytes an element of the all-gathered MoE input takes (``ALLGATHER_BYTES``)."""
+        if self.weight_only or (self.fp8_block_scales and self.precision == "fp8"):
+            return 2.0
+        return ALLGATHER_BYTES.get(self.precision,
+                                   {"fp8": 1.0, "int8": 1.0}.get(self.dispatch_dtype, 2.0))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"tokens_per_step": self.tokens_per_step}

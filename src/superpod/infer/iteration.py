@@ -33,6 +33,13 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   over NVLink (DeepEP README, "asymmetric-domain bandwidth forwarding"): the RDMA payload is
   ``E[distinct remote domains] = (G - 1)(1 - (1 - 1/G)^k)`` copies a token, not k (G domains).
   The busiest expert rank receives and returns ``gamma`` x the mean: the time scales by it.
+* TensorRT-LLM's attention-DP MoE (``InferOptions.moe_allgather``): where the EP degree is at
+  most the experts a token selects (``moe_ep_size <= top_k``) no all-to-all is enabled
+  (``CutlassFusedMoE.enable_alltoall``; ``runtime.TRTLLM_MOE_ALLGATHER``):
+  every EP rank all-gathers the DP ranks' tokens (quantised first where the format allows:
+  ``InferOptions.allgather_bytes``) and reduce-scatters its BF16 expert outputs - an NCCL
+  ``all_gather`` of ``T ep h`` elements and a ``reduce_scatter`` of ``T ep h`` BF16 per MoE
+  layer, the same on every rank (no ``gamma``: each receives every token).
 * CUDA graphs (``InferOptions.graph_batch_sizes``; TensorRT-LLM ``enable_padding``): a
   decode step of ``b`` sequences a rank runs as the next captured batch - the padded rows
   cost what real ones do and generate nothing.
@@ -345,6 +352,8 @@ class _Engine:
         lay, m = self.layout, self.model
         if lay.ep <= 1:
             return 0.0, False
+        if self.opts.moe_allgather and lay.dp > 1 and lay.ep <= m.num_experts_per_tok:
+            return self._allgather_exchange(tokens), True
         per_rank = max(1, math.ceil(tokens / lay.tp))
         # a shared expert served like a routed one is one more destination a token
         k = m.num_experts_per_tok + (1 if self.shared_ranks else 0)
@@ -367,6 +376,14 @@ class _Engine:
              + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
         # the busiest expert rank receives (and returns) ``imbalance`` x the mean
         return t * gamma, normal
+
+    def _allgather_exchange(self, tokens: float) -> float:
+        """Seconds of one MoE layer's all-gather + reduce-scatter over the EP group
+        (``InferOptions.moe_allgather``): ``tokens`` a rank, ``ep`` ranks' worth gathered."""
+        lay, h = self.layout, self.model.hidden_size
+        gathered = max(1, math.ceil(tokens / lay.tp)) * lay.ep * h
+        return (self.coll("all_gather", lay.ep, gathered * self.opts.allgather_bytes)
+                + self.coll("reduce_scatter", lay.ep, gathered * ACT_BYTES))
 
     def dense_shapes(self, layer: int) -> list[tuple[int, int, float]]:
         """(n, k, count) of the layer's GEMMs other than the routed experts (their ``m`` is

@@ -56,6 +56,16 @@ TRTLLM_PERF_OVERVIEW = (
 TRTLLM_PERF_BENCHMARKING = (
     "https://github.com/NVIDIA/TensorRT-LLM/blob/b93e14ca093e446615f3009cae6ca5a33c4f2f56/"
     "docs/source/developer-guide/perf-benchmarking.md")
+#: the PyTorch backend's attention-DP MoE: no all-to-all at EP <= top_k, an all-gather of
+#: the (quantised) tokens and a reduce-scatter of the outputs instead
+TRTLLM_MOE_ALLGATHER = (
+    "https://github.com/NVIDIA/TensorRT-LLM/blob/7b437aaa73bf5a44b1102aee5c631074da763b8f/"
+    "tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py; CutlassFusedMoE."
+    "enable_alltoall (only moe_ep_size > experts_per_token, with attention DP, on an MNNVL "
+    "fabric), forward_chunk (else allgather of the quantised x before fused_moe: FP8 per "
+    "tensor and NVFP4 / MXFP8 quantised first, DeepSeek FP8 block scales inside the op) and "
+    "forward_impl (reducescatter after); WideEPMoE.select_alltoall_method_type has the same "
+    "moe_ep_size <= top_k rule")
 SGLANG_LARGE_EP = (
     "https://github.com/lm-sys/lm-sys.github.io/blob/2db4e4042b31f3c3c9f4f93068ae80946d25a115/"
     "blog/2025-05-05-large-scale-ep.md")
@@ -162,6 +172,9 @@ class Runtime:
     #: (``infer.service_load``): its operating point. An input describing the measured run,
     #: not a calibration: it is not held out with its document.
     service: Sourced[ServiceProfile] | None = None
+    #: attention-DP MoE exchanged by all-gather + reduce-scatter where EP <= top_k
+    #: (``InferOptions.moe_allgather``); None or held out: dispatch / combine kernels
+    moe_allgather: Sourced[bool] | None = None
 
     def routes_balanced(self) -> bool:
         """Whether the runtime's runs simulate perfectly balanced expert routing."""
@@ -171,6 +184,10 @@ class Runtime:
     def ep_library_name(self) -> str | None:
         """The runtime's EP kernel library, or None (its document held out, or none named)."""
         return self.ep_library.get(None) if self.ep_library is not None else None
+
+    def allgather_moe(self) -> bool:
+        """Whether the runtime's attention-DP MoE all-gathers tokens where EP <= top_k."""
+        return self.moe_allgather.get(False) if self.moe_allgather is not None else False
 
     def service_profile(self) -> ServiceProfile | None:
         """The service's day-average operating point, or None (not a production service)."""
@@ -210,7 +227,7 @@ class Runtime:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
                                         self.two_batch_overlap, self.offline_requests,
                                         self.request, self.ep_library, self.balanced_routing,
-                                        self.service)
+                                        self.service, self.moe_allgather)
                      if s is not None)
 
 
@@ -223,7 +240,8 @@ TRTLLM_BENCH = Runtime(
                                      "micro-batch overlap option)"),
     offline_requests=Sourced(TRTLLM_BENCH_REQUESTS,
                              f"{TRTLLM_PERF_OVERVIEW}; Preparing a Dataset, $num_requests"),
-    trtllm_bench_scheduler=True)
+    trtllm_bench_scheduler=True,
+    moe_allgather=Sourced(True, TRTLLM_MOE_ALLGATHER))
 SGLANG = Runtime(name="SGLang", eplb=Sourced(
     True, f"{SGLANG_LARGE_EP}; Evaluation, Experimental Setup (EPLB matching the data)"))
 #: DeepSeek's online service (Day 6 write-up, 202502OpenSourceWeek/day_6_one_more_thing_

@@ -240,6 +240,11 @@ def _service_prefill(case: Any, cat: Any, run: tuple[Any, Any, ServingLayout, In
 #: gpt-oss-20b model cards, https://huggingface.co/openai/gpt-oss-120b; OpenAI ships no
 #: FP8 or NVFP4 gpt-oss checkpoint)
 NATIVE_CHECKPOINTS = {"gpt-oss": "mxfp4"}
+#: model families whose published FP8 checkpoint stores 128 x 128 block-scaled weights
+#: (DeepSeek-V3 / R1 config.json ``quantization_config``: ``"weight_block_size": [128, 128]``,
+#: https://huggingface.co/deepseek-ai/DeepSeek-R1-0528/blob/main/config.json; DeepSeek-V3
+#: technical report, arXiv 2412.19437 §3.3.1 fine-grained quantisation)
+BLOCK_SCALED_FP8 = ("deepseek",)
 
 
 def _weight_format(case: Any, notes: list[str]) -> str:
@@ -272,7 +277,9 @@ def evaluate_infer_case(case: Any, cat: Any) -> tuple[float, str]:
                         mtp=s.mtp, eplb=rt.eplb_for(layout.ep),
                         ep_imbalance=1.0 if perfect else None,
                         graph_batch_sizes=rt.graphs(), two_batch_overlap=rt.tbo(),
-                        ep_library=rt.ep_library_name())
+                        ep_library=rt.ep_library_name(), moe_allgather=rt.allgather_moe(),
+                        fp8_block_scales=(case.model.name or "").lower().startswith(
+                            BLOCK_SCALED_FP8))
     if rt is not DEFAULT:
         notes.append(f"runtime {rt.name}")
     if perfect:
