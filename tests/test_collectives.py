@@ -90,7 +90,10 @@ def test_busbw_never_above_the_physical_link(sid: str, op: str, n: int, nbytes: 
     s = api.system(sid, max(n, 8))
     r = collective(s, CollectiveRequest(op, n, float(nbytes)))
     link = max(s.scale_up_injection_bytes_per_s, s.nic_bandwidth_bits_per_s / 8 * s.spec.node.chips)
-    bw = r.algbw_bytes_per_s if r.algorithm == "nvls" else r.busbw_bytes_per_s
+    # NVLink SHARP (nvls, nvls_tree) reduces in the switch: a rank sends and receives less
+    # than the 2 (n - 1) / n of busbw's ring convention, so only its algbw is bounded by the
+    # link (NCCL's NVLS all-reduce reports busbw above the NVLink rate)
+    bw = r.algbw_bytes_per_s if r.algorithm.startswith("nvls") else r.busbw_bytes_per_s
     assert bw <= link * (1 + 1e-6)  # floating-point slack (a seen example: 1.3e-9 over)
 
 
