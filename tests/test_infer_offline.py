@@ -12,16 +12,20 @@ from hypothesis import strategies as st
 
 from superpod import api
 from superpod.errors import Infeasible
+from superpod.infer import memory as mem
 from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
 from superpod.infer.serving import Workload, best_batch
-from superpod.infer.simulate import Requests, _State, simulate
+from superpod.infer.simulate import Requests, _capacity, _State, simulate
 from superpod.infer.trtllm_bench import (
+    PROFILE_SOURCE,
     SCHEDULER_SOURCE,
     SOURCE,
     BenchSettings,
     bench_settings,
     in_flight_cap,
+    moe_rows,
+    profile_bytes,
 )
 from superpod.infer.validate import PERFECT_BALANCE
 from superpod.trust.holdout import holding_out
@@ -91,6 +95,45 @@ def test_max_batch_size_caps_the_sequences_in_flight() -> None:
     capped = offline(s, L8, lay, FP8, work, 600, Scheduler(max_in_flight=64))
     assert capped.batch == 64 < free.batch
     assert capped.tokens_per_s < free.tokens_per_s
+
+
+def test_profiling_forward_closed_form() -> None:
+    """Qwen3-235B-A22B (h 4096, expert i 1536 gated, k 8) at DEP4 with the all-gather MoE
+    and max_num_tokens 1024: dense activations 1024 x activation_bytes_per_token, plus the
+    CUTLASS workspace 8 x (1024 x 4) rows x (max(4096, 1536) + max(2 x 1536, 4096)) x 2 B;
+    without the all-gather the MoE takes the rank's own 1024 tokens."""
+    q = load_model("qwen3-235b-a22b")
+    lay = ServingLayout(dp=4, ep=4)
+    gather = InferOptions(precision="fp8", moe_allgather=True)
+    act = 1024 * mem.activation_bytes_per_token(q, lay)
+    assert moe_rows(q, lay, gather, 1024) == 4096
+    assert profile_bytes(q, lay, gather, 1024) == pytest.approx(
+        act + 8 * 4096 * (4096 + 4096) * 2.0)
+    assert moe_rows(q, lay, FP8, 1024) == 1024
+    assert profile_bytes(q, lay, FP8, 1024) == pytest.approx(
+        act + 8 * 1024 * (4096 + 4096) * 2.0)
+    # a dense model holds only its activations; held out, nothing is reserved
+    assert profile_bytes(L8, ServingLayout(tp=8), FP8, 2048) == pytest.approx(
+        2048 * mem.activation_bytes_per_token(L8, ServingLayout(tp=8)))
+    with holding_out([source_key(PROFILE_SOURCE)]):
+        assert profile_bytes(q, lay, gather, 1024) == 0.0
+
+
+def test_reserved_bytes_shrink_the_kv_pool() -> None:
+    """The pool is 0.9 x (what is free - the reserved bytes): the KV tokens drop by
+    0.9 x reserved / bytes per token a rank, times dp."""
+    s = api.system("dgx-h100", 8)
+    lay = ServingLayout(dp=2, tp=4)
+    opts = FP8.for_chip(s.chip)
+    full = _capacity(s, L70, lay, opts)
+    less = _capacity(s, L70, lay, opts, reserved_bytes=4 * 2**30)
+    per = mem.kv_bytes_per_token_rank(L70, lay, opts)
+    assert full - less == pytest.approx(0.9 * 4 * 2**30 / per * 2)
+    work = Workload(input_len=1000, output_len=1000)
+    free = offline(s, L70, lay, FP8, work, 3000)
+    held = offline(s, L70, lay, FP8, work, 3000, Scheduler(reserved_bytes=20 * 2**30))
+    assert held.max_batch < free.max_batch
+    assert held.tokens_per_s < free.tokens_per_s
 
 
 @given(st.floats(60e9, 400e9), st.sampled_from([1, 2, 4, 8]), st.integers(64, 32768),

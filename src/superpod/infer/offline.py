@@ -46,6 +46,9 @@ class Scheduler:
     #: captured decode batches the runtime generates itself where the options give none
     #: (trtllm-bench: ``trtllm_bench.default_graph_batches``); () for none
     default_graphs: tuple[int, ...] = ()
+    #: bytes a rank the runtime holds when it sizes the KV pool, beside weights and
+    #: workspace (trtllm-bench: its profiling forward, ``trtllm_bench.profile_bytes``)
+    reserved_bytes: float = 0.0
     note: str = ""
 
 
@@ -63,7 +66,8 @@ def offline(system: System, model: ModelSpec, layout: ServingLayout, opts: Infer
     reqs = Requests(np.zeros(requests), np.full(requests, work.input_len, dtype=np.int64),
                     np.full(requests, work.output_len, dtype=np.int64))
     sim = simulate(system, model, layout, opts, reqs, token_budget=sch.token_budget,
-                   chunked_prefill=sch.chunked_prefill, max_batch=sch.max_in_flight)
+                   chunked_prefill=sch.chunked_prefill, max_batch=sch.max_in_flight,
+                   reserved_bytes=sch.reserved_bytes)
     batch = min(requests, sim.max_batch)
     dec = iteration(system, model, layout, opts, phase="decode", batch=batch,
                     context=work.decode_context, kv_context=work.reserved_context,

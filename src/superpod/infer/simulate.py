@@ -207,12 +207,13 @@ def batch_grid(limit: int, dp: int) -> list[int]:
 
 
 def _capacity(system: System, model: ModelSpec, layout: ServingLayout, opts: InferOptions,
-              kv_pool_fraction: float | None = None) -> float:
-    """KV tokens the instance holds (all DP groups)."""
+              kv_pool_fraction: float | None = None, reserved_bytes: float = 0.0) -> float:
+    """KV tokens the instance holds (all DP groups); ``reserved_bytes`` a rank are taken
+    by the runtime before it sizes the pool (TensorRT-LLM: its profiling forward)."""
     base = mem.serving_memory(model, layout, opts, system.chip.hbm_bytes, batch=0,
                               context=0.0, tokens_in_flight=0.0)
     per_token = mem.kv_bytes_per_token_rank(model, layout, opts)
-    pool = base.kv_pool
+    pool = max(0.0, base.kv_pool - mem.KV_POOL_FRACTION * reserved_bytes)
     if kv_pool_fraction is not None:
         pool = pool / mem.KV_POOL_FRACTION * kv_pool_fraction
     return pool / per_token * layout.dp if per_token > 0 else math.inf
@@ -222,8 +223,8 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
              requests: Requests, *, max_batch: int | None = None, bin_s: float = 60.0,
              progress: bool = False, token_budget: int | None = None,
              chunked_prefill: bool = True, kv_pool_fraction: float | None = None,
-             cached_tokens: np.ndarray | None = None, load_s: np.ndarray | None = None
-             ) -> SimResult:
+             cached_tokens: np.ndarray | None = None, load_s: np.ndarray | None = None,
+             reserved_bytes: float = 0.0) -> SimResult:
     """Run the instance on ``requests`` until every admitted request has finished.
 
     Scheduler (``infer.runtime``'s profiles set it): ``max_batch`` - sequences in flight in
@@ -236,10 +237,11 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     ``memory.KV_POOL_FRACTION``). ``cached_tokens`` / ``load_s`` (per request,
     ``superpod.infer.prefix_sim``): prompt tokens found in a prefix cache, skipped by
     prefill, and the seconds to load their KV, waited for in the iteration where the
-    request's prefill starts."""
+    request's prefill starts. ``reserved_bytes``: bytes a rank the runtime holds beside
+    weights and workspace when it sizes the KV pool (``trtllm_bench.profile_bytes``)."""
     start_wall = time.perf_counter()
     opts = opts.for_chip(system.chip)
-    cap_tokens = _capacity(system, model, layout, opts, kv_pool_fraction)
+    cap_tokens = _capacity(system, model, layout, opts, kv_pool_fraction, reserved_bytes)
     n = len(requests)
     arr, inp, out = requests.arrival_s, requests.input_len, requests.output_len
     if n and (inp + out).max() > cap_tokens:

@@ -42,6 +42,23 @@ tensorrt_llm/llmapi/llm_args.py): with padding ``[1, 2, 4, 8, 16, ..., 128]`` (m
 max_batch_size": ``range(8, ceil(log2 max_batch_size))``; some mid-2025 releases wrote
 ``floor``, which drops the largest power below a ``max_batch_size`` that is not one), and
 ``max_batch_size`` itself (``default_graph_batches``).
+
+The KV pool is sized after a profiling forward (tensorrt_llm/_torch/pyexecutor/_util.py
+``KvCacheCreator``: ``_create_dummy_context_requests`` fills ``max_num_tokens`` prompt tokens
+a rank - replicated to every rank under attention DP - and ``configure_kv_cache_capacity``
+/ ``_cal_max_memory`` give the cache ``fraction x (total - peak)``, ``peak`` the torch peak of
+that forward plus what lies outside torch). So the pool loses that forward's activations as
+well as the weights (``profile_bytes``): those of ``max_num_tokens`` tokens through a layer
+(``memory.activation_bytes_per_token``), and the fused MoE's workspace, which the CUTLASS
+runner sizes per call for its ``num_rows`` tokens (cpp/tensorrt_llm/kernels/cutlass_kernels/
+moe_gemm/moe_kernels.cu ``getWorkspaceDeviceBufferSizes``): of its ``k num_rows`` permuted
+rows, one buffer shared by the GEMM inputs (``max(h, i)`` a row: permuted data, FC2 result,
+FC1 result) and one by the GEMM outputs (``max(g i, h)``, ``g`` 2 for a gated activation:
+GLU intermediate, FC2 result), BF16 taken for all. With attention DP and the all-gather MoE
+(``InferOptions.moe_allgather``, EP <= top_k) every rank's MoE takes all ranks' tokens: the
+MoE modules size for ``max_num_tokens x dp_size`` (``moe_max_num_tokens`` default, "The
+maximum number of tokens in MoE are multiplied by DP size when attention DP is enabled",
+fused_moe_cutlass.py), so ``num_rows = max_num_tokens x dp``; otherwise ``max_num_tokens``.
 """
 
 from __future__ import annotations
@@ -49,6 +66,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from superpod.infer import memory as mem
+from superpod.infer.config import InferOptions, ServingLayout
 from superpod.trust.holdout import held_out
 from superpod.workload.model import ModelSpec
 
@@ -75,6 +94,15 @@ GRAPH_SOURCE = ("https://github.com/NVIDIA/TensorRT-LLM/blob/a7e572fb20c694e7711
                 "tensorrt_llm/bench/benchmark/utils/general.py; get_settings (cuda_graph_config "
                 "padding on); tensorrt_llm/llmapi/llm_args.py CudaGraphConfig."
                 "_generate_cuda_graph_batch_sizes")
+
+PROFILE_SOURCE = (
+    "https://github.com/NVIDIA/TensorRT-LLM/blob/0004396720054fd8e205cbf616f21f0b57c6b412/"
+    "tensorrt_llm/_torch/pyexecutor/_util.py; KvCacheCreator._create_dummy_context_requests, "
+    "configure_kv_cache_capacity, _cal_max_memory (pool = fraction x (total - profiling peak)); "
+    "tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py moe_max_num_tokens = "
+    "max_num_tokens x dp_size; https://github.com/NVIDIA/TensorRT-LLM/blob/"
+    "ac73e3116fb44f06ec9873d68b114a3fc11c19a7/cpp/tensorrt_llm/kernels/cutlass_kernels/moe_gemm/"
+    "moe_kernels.cu getWorkspaceDeviceBufferSizes")
 
 
 @dataclass(frozen=True)
@@ -163,3 +191,26 @@ def default_graph_batches(max_batch_size: int) -> tuple[int, ...]:
     if not out or out[-1] != max_batch_size:
         out.append(max_batch_size)
     return tuple(out)
+
+
+def moe_rows(model: ModelSpec, layout: ServingLayout, opts: InferOptions, tokens: int) -> int:
+    """Tokens one rank's fused MoE takes in a forward of ``tokens`` a rank (module
+    docstring): all DP ranks' with the all-gather MoE, else its own."""
+    gathered = opts.moe_allgather and layout.dp > 1 and layout.ep <= model.num_experts_per_tok
+    return tokens * layout.dp if gathered else tokens
+
+
+def profile_bytes(model: ModelSpec, layout: ServingLayout, opts: InferOptions,
+                  max_num_tokens: int) -> float:
+    """Bytes a rank's profiling forward of ``max_num_tokens`` tokens holds beside the weights
+    and the KV cache, which the KV pool does not get (module docstring); 0 while that source
+    is held out."""
+    if held_out(PROFILE_SOURCE) or max_num_tokens <= 0:
+        return 0.0
+    act = max_num_tokens * mem.activation_bytes_per_token(model, layout)
+    if not model.is_moe:
+        return act
+    h, inter = model.hidden_size, model.moe_intermediate_size / layout.etp
+    width = max(h, inter) + max((2.0 if model.gated_mlp else 1.0) * inter, h)
+    rows = model.num_experts_per_tok * moe_rows(model, layout, opts, max_num_tokens)
+    return act + rows * width * mem.ACT_BYTES

@@ -55,7 +55,12 @@ from superpod.infer.offline import Scheduler, offline
 from superpod.infer.runtime import DEFAULT, Runtime, ServiceProfile, runtime_for
 from superpod.infer.service_load import decode_occupancy, service_prefill
 from superpod.infer.serving import ServingResult, Workload, best_batch, disaggregated, serve
-from superpod.infer.trtllm_bench import bench_settings, default_graph_batches, in_flight_cap
+from superpod.infer.trtllm_bench import (
+    bench_settings,
+    default_graph_batches,
+    in_flight_cap,
+    profile_bytes,
+)
 from superpod.validate.system import case_system
 
 _METRICS: dict[str, Callable[[ServingResult], float]] = {
@@ -162,13 +167,16 @@ def _scheduler(rt: Runtime, model: Any, system: Any, layout: ServingLayout,
                         kv_precision=kv)
     if bs is None:
         return Scheduler()
+    reserved = profile_bytes(model, layout, opts, bs.max_num_tokens)
     return Scheduler(token_budget=bs.max_num_tokens, chunked_prefill=False,
-                     graph_limit=bs.max_batch_size,
+                     graph_limit=bs.max_batch_size, reserved_bytes=reserved,
                      max_in_flight=in_flight_cap(bs, layout.dp, layout.pp),
                      default_graphs=default_graph_batches(bs.max_batch_size),
                      note=f"trtllm-bench limits: max_batch_size {bs.max_batch_size}, "
                           f"max_num_tokens {bs.max_num_tokens} a rank (in flight at most "
-                          f"{bs.max_batch_size * layout.pp} a rank), no chunked prefill")
+                          f"{bs.max_batch_size * layout.pp} a rank), no chunked prefill; KV pool "
+                          f"sized after a profiling forward holding {reserved / 2**30:.1f} GiB "
+                          "a rank")
 
 
 def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
