@@ -154,6 +154,17 @@ class TrainPlan:
     def microbatches(self) -> int:
         return self.global_batch // (self.dp * self.micro_batch)
 
+    @property
+    def edge_slots(self) -> bool:
+        """Whether the embedding and the head take pipeline slots of their own
+        (``pp_edge_slots``, with a pipeline to take them)."""
+        return self.pp_edge_slots and self.pp > 1
+
+    def pipeline_slots(self, layers: int) -> int:
+        """Layer slots the pipeline distributes: the layers, and the embedding and head
+        where they take slots of their own."""
+        return layers + (2 if self.edge_slots else 0)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -193,7 +204,7 @@ def check_plan(plan: TrainPlan, ranks: int, layers: int, experts: int, heads: in
     if p.global_batch % (p.dp * p.micro_batch):
         return Infeasible("batch_divisibility", f"global batch {p.global_batch} is not a "
                           f"multiple of dp*micro_batch = {p.dp * p.micro_batch}")
-    if layers + (2 if p.pp_edge_slots and p.pp > 1 else 0) < p.pp * p.vpp:
+    if p.pipeline_slots(layers) < p.pp * p.vpp:
         return Infeasible("too_few_layers", f"{layers} layers cannot fill pp*vpp = "
                           f"{p.pp * p.vpp} stages")
     if heads % p.tp or (kv_heads % p.tp and p.tp % kv_heads):

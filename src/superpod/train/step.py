@@ -482,7 +482,7 @@ def _module_recompute_s(ctx: _Ctx, moe: bool, tokens: int) -> float:
     intermediate element), MLA's up-projections rerun their GEMMs."""
     p, f = ctx.plan, ctx.facts
     m = f.model
-    mods = set(p.recompute_modules.split(","))
+    mods = saved_activations(p).discard
     nbytes, out = 0.0, 0.0
     if "layernorm" in mods:
         h = f.hidden / (p.tp if p.sequence_parallel else 1)
@@ -904,8 +904,7 @@ def bubble_slots(plan: TrainPlan) -> float:
 def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     """(dense, MoE) layers on the slowest rank (all its virtual stages)."""
     p, f = ctx.plan, ctx.facts
-    slots = f.layers + (2 if p.pp_edge_slots and p.pp > 1 else 0)
-    per_rank = min(math.ceil(slots / (p.pp * p.vpp)) * p.vpp, f.layers)
+    per_rank = min(math.ceil(p.pipeline_slots(f.layers) / (p.pp * p.vpp)) * p.vpp, f.layers)
     moe = min(per_rank, f.moe_layers)
     return per_rank - moe, moe
 
@@ -1127,7 +1126,7 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     held = mem.in_flight_microbatches(p.pp, p.vpp, p.microbatches, p.pp_schedule,
                                       p.pp_group)
     acts = per_layer * (dense_n + moe_n) * held
-    if p.pp_edge_slots and p.pp > 1:
+    if p.edge_slots:
         # the first rank holds one layer fewer (its first virtual stage is the embedding);
         # the second holds them all, two chunk-forwards fewer in flight (its warm-up)
         warm = mem.warmup_microbatches(p.pp, p.vpp, p.pp_schedule, p.pp_group)
