@@ -137,6 +137,11 @@ SRC_MCORE_PROBS = ("https://github.com/NVIDIA/Megatron-LM/blob/core_r0.13.0/mega
 SRC_DSV3_MEM = ("https://arxiv.org/abs/2412.19437 (DeepSeek-V3 technical report, section "
                 "3.2.3: recomputation of all RMSNorm operations and the MLA up-projections; "
                 "section 3.3.2: the SwiGLU inputs cached in FP8 and its output recomputed)")
+SRC_DSV3_COMBINE = ("https://arxiv.org/abs/2412.19437 (DeepSeek-V3 technical report, section "
+                    "3.3.2: the SwiGLU output is recomputed in the backward pass, so the gate "
+                    "weight's gradient <dL/dh, h> / g comes from the down-projection's input "
+                    "gradient and the recomputed SwiGLU output, and no expert output is kept "
+                    "for the combine)")
 SRC_LLAMA3_GROUP = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, section 3.3.2: "
                     "the schedule 'allows setting N flexibly', fewer micro-batches than stages "
                     "in a round, a sweet spot between depth-first and breadth-first for "
@@ -316,7 +321,8 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         dp_overlap=not pick(Choice(True, SRC_MEGATRON_2021), False) if legacy else True,
         ep_dispatcher=pick(Choice("alltoall", SRC_MBRIDGE_A2A), "fused") if bridge else "fused",
         moe_probs_in_act=pick(Choice(True, SRC_MCORE_PROBS), False)
-        if "megatron-bridge" in fw else False,
+        if "megatron-bridge" in fw else
+        (pick(Choice(True, SRC_DSV3_COMBINE), False) if dsv3 else False),
         recompute_modules=pick(Choice("layernorm,mla_up_proj,moe_act", SRC_DSV3_MEM), "")
         if dsv3 else "",
         act_fp8_store=pick(Choice(True, SRC_DSV3_MEM), False) if dsv3 else False,
