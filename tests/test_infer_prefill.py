@@ -99,3 +99,25 @@ def test_deepseek_profile_runs_are_perfectly_balanced() -> None:
     assert rt is DEEPSEEK_PROFILE and rt.routes_balanced()
     assert runtime_for("DeepSeek production inference system") is DEEPSEEK
     assert not DEEPSEEK.routes_balanced()
+
+
+def test_prefill_ep_exchange_sends_every_token_once_per_domain() -> None:
+    """A prefill micro-batch's dispatch + combine on 4 H800 nodes (EP32) is DeepEP's
+    internode table scaled to its tokens, each token counted once per destination node
+    (the network model's de-duplication) and no second time: hand-checked from the README
+    (de8cfca, EP32: 58 GB/s dispatch, 57 GB/s combine, RDMA bandwidth counting
+    ``4 (1 - (3/4)^8)`` = 3.60 node rows a token), 8,192 tokens x 3.60 x 7,168 B x
+    (1 / 58 + 2 / 57) / 1e9 = 11.06 ms."""
+    s = api.system("hgx-h800", 32)
+    lay = ServingLayout(dp=32, ep=32)
+    eng = engine(s, DS, lay, FP8.for_chip(s.chip))
+    rows = 8192 * 4 * (1 - 0.75**8) * 7168
+    want = rows * (1 / 58e9 + 2 / 57e9)
+    assert math.isclose(want, 11.06e-3, rel_tol=1e-3)
+    t, holds_units = eng._ep_comm(8192.0, 1.0)
+    assert holds_units  # normal kernels at prefill sizes
+    assert math.isclose(t, want, rel_tol=0.03)  # the fits reproduce the table to ~1 %
+    # linear in tokens (no fixed cost in the normal-mode fits) and in the busiest rank's load
+    half, _ = eng._ep_comm(4096.0, 1.0)
+    assert math.isclose(t, 2 * half, rel_tol=1e-3)
+    assert math.isclose(eng._ep_comm(8192.0, 1.2)[0], 1.2 * t, rel_tol=1e-12)

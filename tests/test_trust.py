@@ -34,7 +34,7 @@ from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
 TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 7.5
-INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 12.0
+INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 9.0  # 8.10 after the EP de-duplication fix (11.57)
 COLLECTIVE_LOSO_MEDIAN_ABS_ERROR_PCT = 11.0
 #: no collective source's LOSO median above this (issue target 25 %)
 COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
@@ -42,10 +42,12 @@ COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
 #: leave-one-source-out: the serving-prefill ones (the lmsys large-scale-EP blog,
 #: CloudMatrix-Infer), DeepSeek's production statistics and TensorRT-LLM's perf overview
 INFER_PREFILL_SOURCE_LOSO_MAX_PCT = {
-    "github.com/lm-sys/lm-sys.github.io/blog/2025-05-05-large-scale-ep.md": 20.0,
+    # 2.91 once prefill EP sends every token to the network model (was 17.97)
+    "github.com/lm-sys/lm-sys.github.io/blog/2025-05-05-large-scale-ep.md": 5.0,
     "arxiv.org/abs/2506.12708": 12.5,
     # DeepSeek's production day averages (issue 13: 44.9 % before the service load factor)
-    "github.com/deepseek-ai/open-infra-index/readme.md": 15.0,
+    # 8.58 after the EP de-duplication fix (was 11.57)
+    "github.com/deepseek-ai/open-infra-index/readme.md": 10.0,
     "github.com/nvidia/tensorrt-llm/docs/source/developer-guide/perf-overview.md": 11.0}
 H200_DOC = ("https://github.com/Azure/AI-benchmarking-guide/blob/7f20e5f/Azure_Results/"
             "ND_H200_v5_results.md")

@@ -28,10 +28,16 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   (``T k gamma / (ep - S)`` rows) and a shared one (``T / S``).
 * tensor parallel: two all-reduces of ``T h`` BF16 per layer (Megatron) on the TP group;
 * expert parallel: dispatch (8-bit when the weights are) + combine (BF16) per MoE layer via
-  ``network.collectives`` (DeepEP-style kernels on the real topology). DeepEP's normal
-  (prefill) kernels send a token once per destination scale-up domain over RDMA and fan out
-  over NVLink (DeepEP README, "asymmetric-domain bandwidth forwarding"): the RDMA payload is
-  ``E[distinct remote domains] = (G - 1)(1 - (1 - 1/G)^k)`` copies a token, not k (G domains).
+  ``network.collectives`` (DeepEP-style kernels on the real topology) for every token the
+  rank holds. DeepEP's normal (prefill) kernels send a token once per destination scale-up
+  domain over RDMA and fan out over NVLink (DeepEP README, "asymmetric-domain bandwidth
+  forwarding"); that per-domain de-duplication is the network model's
+  (``network.expert_parallel.ep_traffic``, fitted to the README's internode table at its own
+  4,096 tokens a rank), so the engine passes the tokens as they are. At 8,192 tokens a rank
+  (one prefill micro-batch of DeepSeek's profile) on 4 H800 nodes that is
+  ``8192 x 4(1 - (3/4)^8) x 7168 B x (1 / 58 + 2 / 57 GB/s) ~ 11 ms`` a MoE layer
+  (https://github.com/deepseek-ai/DeepEP/blob/de8cfca3cf86464c856f0e393f6a17359ff28c70/README.md,
+  internode EP32: 58 GB/s dispatch, 57 GB/s combine RDMA bandwidth).
   The busiest expert rank receives and returns ``gamma`` x the mean: the time scales by it.
 * TensorRT-LLM's attention-DP MoE (``InferOptions.moe_allgather``): where the EP degree is at
   most the experts a token selects (``moe_ep_size <= top_k``) no all-to-all is enabled
@@ -360,13 +366,9 @@ class _Engine:
         domain_ranks = self.system.counts.chips_per_domain * self.r
         g = math.ceil(lay.ep / domain_ranks)
         normal = per_rank > LOW_LATENCY_MAX_TOKENS
-        sent = per_rank
-        if g > 1 and normal:  # DeepEP normal kernels: one RDMA copy per remote domain
-            in_dom = min(lay.ep, domain_ranks)
-            model_copies = k * (lay.ep - in_dom) / lay.ep
-            true_copies = (g - 1) * (1.0 - (1.0 - 1.0 / g) ** k)
-            sent = max(1, round(per_rank * true_copies / model_copies))
-        kw: dict[str, Any] = {"tokens": sent, "hidden": m.hidden_size, "top_k": k,
+        # every token the rank holds: ``network.expert_parallel`` sends it once per distinct
+        # destination domain itself (scaling the tokens here as well counted that twice)
+        kw: dict[str, Any] = {"tokens": per_rank, "hidden": m.hidden_size, "top_k": k,
                               "ep_library": self.opts.ep_library}
         up = self.system.spec.scale_up
         if (g == 1 and not normal and up.kind != "none"
