@@ -74,7 +74,8 @@ def test_plan_infer_and_serve_sim_json() -> None:
 #: 144-case file: offline benchmarks, runtime EPLB, EP on NVLink (was 21.5)
 # 12.5 on its branch; the collective fixes (NVLS, EP once per rank) bring partner errors back
 # 9.84 after trtllm-bench's in-flight cap and the DeepSeek service load (issue 13)
-INFER_MEDIAN_ABS_ERROR_PCT = 9.5
+# 8.50 after the NVFP4 DeepSeek checkpoints' BF16 MLA projections
+INFER_MEDIAN_ABS_ERROR_PCT = 9.0
 
 
 def test_infer_cases_evaluated_and_within_tolerance(public_cases) -> None:  # type: ignore[no-untyped-def]
