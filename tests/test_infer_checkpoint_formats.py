@@ -77,15 +77,15 @@ def test_fp8_mla_decode_needs_mla_an_fp8_cache_and_blackwell() -> None:
     assert decode_attention_dtype(b200, load_model("llama3-70b"), on) == "bf16"
 
 
-def test_fp8_mla_decode_halves_compute_bound_attention_on_b200() -> None:
+def test_fp8_mla_decode_speeds_compute_bound_attention_as_measured_on_b200() -> None:
     s = api.system("dgx-b200", 4)
     kw = {"phase": "decode", "batch": 1536, "context": 1536}
     base = _it(iteration(s, DS, DEP4, FP4, **kw))
     fp8 = _it(iteration(s, DS, DEP4, dataclasses.replace(FP4, fp8_mla_decode=True), **kw))
-    # B200: 4.5 PFLOP/s FP8 against 2.25 BF16 dense, at the same attention efficiency; the
-    # latent read (384 x 1536 x 576 B a layer) stays below the halved compute time
+    # TensorRT-LLM's B200 kernels: 1,523.57 FP8 against 1,029.13 BF16 TFLOP/s (1.480x, not
+    # the peaks' 2x); the latent read (384 x 1536 x 576 B a layer) stays below the compute
     assert fp8.breakdown_s["attention_compute"] == pytest.approx(
-        base.breakdown_s["attention_compute"] / 2, rel=1e-9)
+        base.breakdown_s["attention_compute"] / 1.4804, rel=1e-4)
     assert fp8.breakdown_s.get("kv_memory", 0.0) == 0.0
     # prefill attention is untouched (the context phase computes in 16-bit)
     pre = {"phase": "prefill", "batch": 4, "context": 2048}

@@ -161,7 +161,11 @@ class InferOptions:
     #: MLA decode attention as FP8 multi-query attention - the query quantised to FP8
     #: against the FP8 latent cache, on the FP8 tensor cores - where the KV cache is FP8
     #: and the chip has FP4 tensor cores (Blackwell): TensorRT-LLM's generation MLA kernels
-    #: (``runtime.TRTLLM_FP8_MLA``); False: 16-bit attention math (FlashMLA)
+    #: (its tech blog 3, "FP8 KV Cache": "In the generation phase, both Q and KV are
+    #: quantized to FP8, and FP8 Multi-Query Attention (MQA) is used"; github.com/NVIDIA/
+    #: TensorRT-LLM/blob/02643c1f8dd5e0f3bed08da2b90f515d8884a1d7/docs/source/blogs/
+    #: tech_blog/blog3_Optimizing_DeepSeek_R1_Throughput_on_NVIDIA_Blackwell_GPUs.md);
+    #: False: 16-bit attention math (FlashMLA)
     fp8_mla_decode: bool = False
 
     def __post_init__(self) -> None:
