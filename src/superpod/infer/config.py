@@ -153,6 +153,20 @@ class InferOptions:
     #: TensorRT-LLM quantises their activations inside its fused MoE op, after the
     #: all-gather, which therefore carries BF16 (``allgather_bytes``)
     fp8_block_scales: bool = False
+    #: layer GEMMs (``workload.ops`` names) whose weights the checkpoint keeps in BF16 beside
+    #: lower-precision ones: read at 2 bytes an element and run on the 16-bit tensor cores
+    #: (NVIDIA's NVFP4 DeepSeek checkpoints keep the MLA projections but ``o_proj`` in BF16,
+    #: ``runtime.MODELOPT_MLA_BF16``)
+    bf16_gemms: tuple[str, ...] = ()
+    #: MLA decode attention as FP8 multi-query attention - the query quantised to FP8
+    #: against the FP8 latent cache, on the FP8 tensor cores - where the KV cache is FP8
+    #: and the chip has FP4 tensor cores (Blackwell): TensorRT-LLM's generation MLA kernels
+    #: (its tech blog 3, "FP8 KV Cache": "In the generation phase, both Q and KV are
+    #: quantized to FP8, and FP8 Multi-Query Attention (MQA) is used"; github.com/NVIDIA/
+    #: TensorRT-LLM/blob/02643c1f8dd5e0f3bed08da2b90f515d8884a1d7/docs/source/blogs/
+    #: tech_blog/blog3_Optimizing_DeepSeek_R1_Throughput_on_NVIDIA_Blackwell_GPUs.md);
+    #: False: 16-bit attention math (FlashMLA)
+    fp8_mla_decode: bool = False
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
@@ -170,6 +184,7 @@ class InferOptions:
                             value=self.graph_batch_sizes)
         object.__setattr__(self, "graph_batch_sizes",
                            tuple(sorted(set(self.graph_batch_sizes))))
+        object.__setattr__(self, "bf16_gemms", tuple(sorted(set(self.bf16_gemms))))
 
     def imbalance(self, model: ModelSpec, layout: ServingLayout,
                   prompts: float | None = None) -> float:
@@ -295,6 +310,17 @@ def attention_dtype(chip: Chip) -> str:
     peaks = chip.peak_flop_per_s
     return "bf16" if "bf16" in peaks else "fp16" if "fp16" in peaks else max(
         peaks, key=lambda p: peaks[p])
+
+
+def decode_attention_dtype(chip: Chip, model: ModelSpec, opts: InferOptions) -> str:
+    """The tensor-core format decode attention runs in: FP8 for MLA over an FP8 latent cache
+    on a chip with FP4 (Blackwell) tensor cores where the runtime runs FP8 generation MLA
+    (``InferOptions.fp8_mla_decode``), else ``attention_dtype``."""
+    peaks = chip.peak_flop_per_s
+    if (opts.fp8_mla_decode and model.is_mla and opts.kv_precision == "fp8"
+            and "fp8" in peaks and "fp4" in peaks):
+        return "fp8"
+    return attention_dtype(chip)
 
 
 def check_layout(model: ModelSpec, layout: ServingLayout, ranks_available: int

@@ -6,9 +6,12 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
 * GEMMs (``workload.ops.layer_gemms``; routed experts below): the calibrated roofline of
   ``compute.kernels`` - ``max(2mnk / (P e q_wave) + waves c_tile, bytes / B_copy) + t0`` - with
   the weight bytes of the stored format, so a small-``m`` GEMM is bound by streaming its
-  weights. Routed experts run as one grouped GEMM over the ``f E / ep`` local experts that
-  receive tokens (f = 1 - (1 - k/E)^(T_group / replicas), uniform routing), ``T dp k / ep``
-  token-expert pairs a rank times the busiest rank's excess ``gamma`` (``infer.imbalance``:
+  weights; a GEMM the checkpoint keeps in BF16 beside lower-precision ones
+  (``InferOptions.bf16_gemms``: the MLA projections of NVIDIA's NVFP4 DeepSeek checkpoints)
+  streams 2-byte weights and runs on the 16-bit tensor cores. Routed experts run as one
+  grouped GEMM over the ``f E / ep`` local experts that receive tokens (f = 1 - (1 -
+  k/E)^(T_group / replicas), uniform routing), ``T dp k / ep`` token-expert pairs a rank
+  times the busiest rank's excess ``gamma`` (``infer.imbalance``:
   measured, by EP size, with or without EPLB; in prefill with a per-prompt term over the
   ``b ep / tp`` prompts of the EP group's micro-batch), weights read once per active expert.
 * attention: prefill is compute-bound, ``ops.attention_core_flops`` (causal) at the chip's
@@ -16,7 +19,11 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   FLOPs and streaming the KV cache, ``b x L x (KV bytes per token per layer)`` over the copy
   bandwidth. MLA decodes in the absorbed form (DeepSeek-V2 §2.1.2; FlashMLA): every head
   attends over the 512 + 64 latent, ``2 q L H (2 r_kv + d_r)`` FLOPs - compute-bound on
-  Hopper at serving batches, while MHA / GQA decode is memory-bound.
+  Hopper at serving batches, while MHA / GQA decode is memory-bound. With
+  ``InferOptions.fp8_mla_decode`` over an FP8 latent cache on a chip with FP4 tensor cores
+  those FLOPs run on the FP8 tensor cores (``config.decode_attention_dtype``), at the
+  measured FP8 / BF16 speed-up of TensorRT-LLM's attention kernels
+  (``FP8_ATTENTION_SPEEDUP``).
 * element-wise work (norms, residual adds, activation function, MoE permutation): the bytes
   it streams over the copy bandwidth - 10 h-wide BF16 passes a token (two RMSNorms read and
   write 4h, two residual adds 6h), 1.5 x the fc1 output (SwiGLU reads it, writes half) and
@@ -84,10 +91,12 @@ from superpod.hardware.system import System
 from superpod.infer import memory as mem
 from superpod.infer.config import (
     GEMM_FORMATS,
+    WEIGHT_BYTES,
     InferOptions,
     ServingLayout,
     attention_dtype,
     check_layout,
+    decode_attention_dtype,
     gemm_dtype,
 )
 from superpod.infer.expert_placement import shared_expert_ranks
@@ -130,6 +139,14 @@ SM_PARTITION = "_partitions_units"
 #: asked for the two-tier kernel, whose intra-domain traffic is costed on the scale-up
 #: fabric (the seam: change this one name when ``network.expert_parallel`` gains it).
 INTRA_DOMAIN_EP_ALGORITHM = "normal"
+#: FP8 over BF16 attention-kernel throughput where the math runs on the FP8 tensor cores:
+#: TensorRT-LLM's trtllm-gen kernels on B200, 1,523.57 against 1,029.13 TFLOP/s (16k keys,
+#: 64 query / 4 KV heads, head dim 128, batch 1; 1,621 / 1,038 at 64k) - not the 2x of the
+#: peaks (https://github.com/NVIDIA/TensorRT-LLM/blob/0cedc79224f3e8f7afad29b7c6ede012a355d25e/
+#: docs/source/blogs/tech_blog/blog16_Accelerating_Long_Context_Inference_with_Skip_Softmax_
+#: Attention.md, "Prefill Baseline"). Taken for MLA decode, a compute-bound MQA of the same
+#: kernel family (``InferOptions.fp8_mla_decode``).
+FP8_ATTENTION_SPEEDUP = 1523.57 / 1029.13
 COMPUTE_PARTS = ("gemm_compute", "weight_memory", "attention_compute", "kv_memory",
                  "elementwise")
 COMM_PARTS = ("tp_comm", "ep_comm")
@@ -203,6 +220,11 @@ class _Engine:
         self.bw = kernels.copy_bandwidth(self.chip, self.cal)[0] / self.r
         self.attn_flop_per_s = (kernels.peak_for(self.chip, attention_dtype(self.chip))
                                 * attention_efficiency(self.chip, self.cal) / self.r)
+        #: decode attention: FP8 MQA where the runtime runs it (``fp8_mla_decode``), at the
+        #: measured FP8 / BF16 speed-up of TensorRT-LLM's attention kernels
+        fp8 = decode_attention_dtype(self.chip, model, opts) == "fp8"
+        self.decode_attn_flop_per_s = self.attn_flop_per_s * (
+            FP8_ATTENTION_SPEEDUP if fp8 else 1.0)
         self.kv_elems = mem.kv_elements_per_token_layer_rank(model, layout.tp)
         self.imbalance = opts.imbalance(model, layout)
         #: ranks serving the shared expert as a routed one (0: every rank runs it)
@@ -220,7 +242,7 @@ class _Engine:
         self._gemm: dict[tuple[float, ...], tuple[float, float]] = {}
         self._coll: dict[tuple[Any, ...], float] = {}
         self._gamma: dict[float, float] = {}
-        self._shapes: dict[int, list[tuple[int, int, float]]] = {}
+        self._shapes: dict[int, list[tuple[int, int, float, bool]]] = {}
         consts = {}
         for head, dtype, fit in ((False, self.dtype, self.fit),
                                  (True, attention_dtype(self.chip), self.head_fit)):
@@ -238,7 +260,8 @@ class _Engine:
              head: bool = False) -> tuple[float, float]:
         """(seconds, share of it due to memory) of ``count`` (m x k)(k x n) GEMMs run as one
         grouped kernel: ``compute.kernels.gemm``'s terms with explicit weight bytes, joined
-        as ``sqrt(t_compute^2 + t_memory^2) + t0``."""
+        as ``sqrt(t_compute^2 + t_memory^2) + t0``. ``head``: on the 16-bit tensor cores
+        (the LM head, and weights the checkpoint keeps in BF16)."""
         key = (m, n, k, count, w_bytes, head)
         hit = self._gemm.get(key)
         if hit is not None:
@@ -348,7 +371,7 @@ class _Engine:
                 2 * r_kv + m.qk_rope_head_dim)
         else:
             flops = b * ops.attention_core_flops(m, q, ctx, causal=False, tp=tp)
-        t_flops = flops / self.attn_flop_per_s
+        t_flops = flops / self.decode_attn_flop_per_s
         t_bytes = b * ctx * self.kv_elems * self.opts.kv_bytes / self.bw
         key = "kv_memory" if t_bytes >= t_flops else "attention_compute"
         parts[key] = parts.get(key, 0.0) + max(t_flops, t_bytes)
@@ -390,12 +413,16 @@ class _Engine:
     def dense_shapes(self, layer: int) -> list[tuple[int, int, float]]:
         """(n, k, count) of the layer's GEMMs other than the routed experts (their ``m`` is
         the token count), memoised per layer."""
+        return [(n, k, c) for n, k, c, _ in self._dense_gemms(layer)]
+
+    def _dense_gemms(self, layer: int) -> list[tuple[int, int, float, bool]]:
+        """``dense_shapes`` with whether each GEMM's weights stay BF16 (``bf16_gemms``)."""
         hit = self._shapes.get(layer)
         if hit is None:
             # shared experts served from ranks of their own run no GEMM here
             hit = self._shapes[layer] = [
-                (g.n, g.k, g.count) for g in ops.layer_gemms(self.model, layer, 1.0,
-                                                             tp=self.layout.tp)
+                (g.n, g.k, g.count, g.name in self.opts.bf16_gemms)
+                for g in ops.layer_gemms(self.model, layer, 1.0, tp=self.layout.tp)
                 if g.kind != "expert"
                 and not (self.shared_ranks and g.name.startswith("shared_"))]
         return hit
@@ -407,8 +434,9 @@ class _Engine:
         tokens = b * q
         comp: Parts = {}
         moe = m.is_moe_layer(layer)
-        for n_, k_, count in self.dense_shapes(layer):
-            t, mb = self.gemm(tokens, n_, k_, count, self.opts.weight_bytes)
+        for n_, k_, count, bf16 in self._dense_gemms(layer):
+            w = WEIGHT_BYTES["bf16"] if bf16 else self.opts.weight_bytes
+            t, mb = self.gemm(tokens, n_, k_, count, w, head=bf16)
             self._gemm_parts(comp, t, mb)
         fc1 = (m.moe_intermediate_size if moe else m.intermediate_size) / (
             lay.etp if moe else lay.tp)

@@ -14,7 +14,8 @@ MTP block's attention keeps a KV cache too.
 Weights per rank (busiest stage: the first, with the embedding; with pp = 1 also the head):
 non-expert parameters split by ``tp`` (``ops.layer_weight_params``), ``ceil(E / ep)`` routed
 experts (at least one: ep > E replicates) each split ``etp`` ways, at the weight format's
-bytes; embedding and LM head in BF16, vocabulary-parallel over ``tp``.
+bytes, except the GEMMs the checkpoint keeps in BF16 (``InferOptions.bf16_gemms``) at 2 bytes;
+embedding and LM head in BF16, vocabulary-parallel over ``tp``.
 
 KV pool: 0.90 of the memory left after weights, workspace and activations - TensorRT-LLM's
 default ``free_gpu_memory_fraction`` (vLLM's ``gpu_memory_utilization`` is the same 0.90 of
@@ -29,7 +30,7 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from superpod.infer.config import InferOptions, ServingLayout
+from superpod.infer.config import WEIGHT_BYTES, InferOptions, ServingLayout
 from superpod.workload import ops
 from superpod.workload.model import ModelSpec
 
@@ -86,12 +87,17 @@ def experts_per_rank(model: ModelSpec, ep: int) -> int:
 def _layer_weight_bytes(model: ModelSpec, layer: int, layout: ServingLayout,
                         opts: InferOptions) -> float:
     full = ops.layer_weight_params(model, layer, layout.tp, 1, 1)
+    wide = 0.0  # weights the checkpoint keeps in BF16 (``InferOptions.bf16_gemms``)
+    if opts.bf16_gemms:
+        wide = sum(g.n * g.k for g in ops.layer_gemms(model, layer, 1.0, tp=layout.tp)
+                   if g.name in opts.bf16_gemms and g.kind != "expert")
+    extra = wide * (WEIGHT_BYTES["bf16"] - opts.weight_bytes)
     if not model.is_moe_layer(layer):
-        return full * opts.weight_bytes
+        return full * opts.weight_bytes + extra
     routed = model.params_per_layer(layer).moe_routed
     one_expert = routed / model.n_routed_experts
     local = experts_per_rank(model, layout.ep) * one_expert / layout.etp
-    return (full - routed + local) * opts.weight_bytes
+    return (full - routed + local) * opts.weight_bytes + extra
 
 
 @lru_cache(maxsize=4096)

@@ -66,6 +66,20 @@ TRTLLM_MOE_ALLGATHER = (
     "tensor and NVFP4 / MXFP8 quantised first, DeepSeek FP8 block scales inside the op) and "
     "forward_impl (reducescatter after); WideEPMoE.select_alltoall_method_type has the same "
     "moe_ep_size <= top_k rule")
+#: NVIDIA's NVFP4 DeepSeek checkpoints keep the MLA projections in BF16: ModelOpt's DeepSeek
+#: recipe disables every ``*attn*`` quantiser unless asked for per-tensor FP8, and its
+#: ``--enable_wo_quant`` quantises the output projection ``wo`` to NVFP4 - which the "v2"
+#: checkpoints the perf-overview ran (nvidia/DeepSeek-R1-0528-NVFP4-v2) do ("Compared to
+#: nvidia/DeepSeek-R1-0528-FP4, this checkpoint additionally quantizes the wo module in
+#: attention layers", its model card). So q_a / q_b / kv_a / kv_b stay BF16, o_proj FP4.
+MODELOPT_MLA_BF16 = (
+    "https://github.com/NVIDIA/TensorRT-Model-Optimizer/blob/"
+    "1030a2210d8dbd654e7f51af85f0b3a3b64f4d38/examples/deepseek/ptq.py; ptq ('*attn*' "
+    "quantisers disabled without mla_quant; --enable_wo_quant: wo in NVFP4); "
+    "https://huggingface.co/nvidia/DeepSeek-R1-0528-FP4-v2 (model card: v2 additionally "
+    "quantizes the wo module)")
+#: the ``workload.ops`` names of the MLA projections such a checkpoint keeps in BF16
+MLA_BF16_GEMMS = ("q_down", "q_up", "q_proj", "kv_down", "kv_up")
 SGLANG_LARGE_EP = (
     "https://github.com/lm-sys/lm-sys.github.io/blob/2db4e4042b31f3c3c9f4f93068ae80946d25a115/"
     "blog/2025-05-05-large-scale-ep.md")
@@ -175,6 +189,10 @@ class Runtime:
     #: attention-DP MoE exchanged by all-gather + reduce-scatter where EP <= top_k
     #: (``InferOptions.moe_allgather``); None or held out: dispatch / combine kernels
     moe_allgather: Sourced[bool] | None = None
+    #: the layer GEMMs the runtime's published NVFP4 checkpoints of MLA models keep in BF16
+    #: (``InferOptions.bf16_gemms``). An input describing the measured run's checkpoint,
+    #: not a calibration: it is not held out with its document.
+    mla_fp4_bf16_gemms: Sourced[tuple[str, ...]] | None = None
 
     def routes_balanced(self) -> bool:
         """Whether the runtime's runs simulate perfectly balanced expert routing."""
@@ -188,6 +206,13 @@ class Runtime:
     def allgather_moe(self) -> bool:
         """Whether the runtime's attention-DP MoE all-gathers tokens where EP <= top_k."""
         return self.moe_allgather.get(False) if self.moe_allgather is not None else False
+
+    def bf16_gemms_for(self, is_mla: bool, precision: str) -> tuple[str, ...]:
+        """The layer GEMMs whose weights stay BF16 in the runtime's checkpoint of a model
+        (MLA or not) stored in ``precision``: its NVFP4 MLA checkpoints' projections."""
+        if self.mla_fp4_bf16_gemms is None or not is_mla or precision != "fp4":
+            return ()
+        return self.mla_fp4_bf16_gemms.value
 
     def service_profile(self) -> ServiceProfile | None:
         """The service's day-average operating point, or None (not a production service)."""
@@ -227,7 +252,8 @@ class Runtime:
         return tuple(s.source for s in (self.eplb, self.graph_batch_sizes,
                                         self.two_batch_overlap, self.offline_requests,
                                         self.request, self.ep_library, self.balanced_routing,
-                                        self.service, self.moe_allgather)
+                                        self.service, self.moe_allgather,
+                                        self.mla_fp4_bf16_gemms)
                      if s is not None)
 
 
@@ -241,7 +267,8 @@ TRTLLM_BENCH = Runtime(
     offline_requests=Sourced(TRTLLM_BENCH_REQUESTS,
                              f"{TRTLLM_PERF_OVERVIEW}; Preparing a Dataset, $num_requests"),
     trtllm_bench_scheduler=True,
-    moe_allgather=Sourced(True, TRTLLM_MOE_ALLGATHER))
+    moe_allgather=Sourced(True, TRTLLM_MOE_ALLGATHER),
+    mla_fp4_bf16_gemms=Sourced(MLA_BF16_GEMMS, MODELOPT_MLA_BF16))
 SGLANG = Runtime(name="SGLang", eplb=Sourced(
     True, f"{SGLANG_LARGE_EP}; Evaluation, Experimental Setup (EPLB matching the data)"))
 #: DeepSeek's online service (Day 6 write-up, 202502OpenSourceWeek/day_6_one_more_thing_

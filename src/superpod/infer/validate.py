@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from superpod.errors import Infeasible, SpecError, Unsupported
@@ -184,8 +185,15 @@ def _predict(case: Any, cat: Any, layout: ServingLayout, opts: InferOptions,
     s = case.serving
     system = case_system(case, cat)
     from superpod.workload.model import model_from_config
+    from superpod.workload.ops import layer_gemms
 
     model = model_from_config(case.model.model_dump(exclude_none=True), file=case.id)
+    names = {g.name for g in layer_gemms(model, 0, 1.0)}
+    bf16 = tuple(n for n in rt.bf16_gemms_for(model.is_mla, opts.precision) if n in names)
+    if bf16:
+        opts = replace(opts, bf16_gemms=bf16)
+        notes.append(f"{opts.precision} checkpoint keeps {', '.join(bf16)} in BF16 "
+                     "(the runtime's published checkpoints)")
     requests = rt.requests_for(work.input_len, work.output_len)
     if s.prefill is not None:
         res: ServingResult | Infeasible = _pools(case, system, model, opts, work, notes)
