@@ -271,3 +271,31 @@ def test_a_fabric_is_calibrated_only_for_traffic_it_has_fits_for() -> None:
             assert fabric_family(cm, cat, "ep_dispatch") == "calibrated"
     with holding_out([ascend, paper]):  # both held out: uncalibrated again
         assert fabric_family(cm, cat, "ep_dispatch") == "other"
+
+
+def test_new_source_interval_is_the_random_effects_prediction_interval() -> None:
+    """Hand-checked: two sources at log residuals 0 and 0.2 with no scatter inside them.
+    Biases' median 0.1, MAD 0.1 -> s_b = 0.14826; t(1 dof, 0.9) = 3.0777;
+    half width 3.0777 sqrt(0.14826^2 (1 + 1/2)) = 0.55887 about the mean 0.1."""
+    import math
+
+    from superpod.trust.bands import class_stats, new_source_interval
+
+    lo, hi = new_source_interval([1.0, 1.0, math.exp(0.2), math.exp(0.2)],
+                                 ["a", "a", "b", "b"]) or (0.0, 0.0)
+    assert math.isclose(math.log(lo), 0.1 - 0.55887, abs_tol=2e-4)
+    assert math.isclose(math.log(hi), 0.1 + 0.55887, abs_tol=2e-4)
+    # one source says nothing about another's bias: no interval
+    assert new_source_interval([0.9, 1.1], ["a", "a"]) is None
+    # a common factor on every residual moves the interval by that factor
+    lo2, hi2 = new_source_interval([1.3, 1.3, 1.3 * math.exp(0.2), 1.3 * math.exp(0.2)],
+                                   ["a", "a", "b", "b"]) or (0.0, 0.0)
+    assert math.isclose(lo2, 1.3 * lo, rel_tol=1e-9) and math.isclose(hi2, 1.3 * hi)
+    # the class band is never narrower than either the empirical or the new-source one
+    cls = BandClass("infer", "throughput", "calibrated", "small")
+    rows = [(cls, q, s) for q, s in zip([0.95, 1.0, 1.05, 1.2, 1.25, 0.8, 0.85, 0.9, 1.1],
+                                        "aaabbbccc", strict=True)]
+    st = class_stats(rows)[cls.chain()[0]]
+    between = new_source_interval([r[1] for r in rows], [r[2] for r in rows])
+    assert between is not None
+    assert st.q10 <= between[0] and st.q90 >= between[1]

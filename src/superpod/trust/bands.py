@@ -15,7 +15,11 @@ document would throw away that a document's cases differ in layout, size and mod
 residual weighs ``1 / sqrt(n)`` for a source with ``n`` cases in the class, so a source's
 total weight grows as ``sqrt(n)``, and the conformal widening counts Kish's effective sample
 size of those weights (``effective_count``; Kish, "Survey Sampling", 1965, section 11.7),
-which lies between the number of sources and the number of cases. A class is
+which lies between the number of sources and the number of cases. Where few documents
+disagree, their residuals say little about a new document's bias, so each end of the band
+is also widened to a random-effects prediction interval for a new source
+(``new_source_interval``: Student's t over the sources' median biases plus the scatter
+within them, both from median absolute deviations). A class is
 kind x quantity x chip family x scale:
 
 * quantity: ``throughput`` (tokens/s, MFU, busbw, TFLOP/s; a time of the same work is its
@@ -182,8 +186,50 @@ def class_stats(rows: Iterable[tuple[BandClass, float, str]]) -> dict[str, Class
     for name, (qs, ss) in sorted(pools.items()):
         n_eff = effective_count(source_weights(ss))
         lo, hi = source_weighted_quantiles(qs, ss, conformal_probs(n_eff))
+        between = new_source_interval(qs, ss)
+        if between is not None:  # the wider of the two at each end
+            lo, hi = min(lo, between[0]), max(hi, between[1])
         out[name] = ClassStats(cases=len(qs), sources=len(set(ss)), q10=lo, q90=hi)
     return out
+
+
+def _robust_var(xs: list[float], centre: float | None = None) -> float:
+    """Variance from the median absolute deviation (1.4826 MAD, consistent for a normal)."""
+    import statistics
+
+    c = statistics.median(xs) if centre is None else centre
+    return (1.4826 * statistics.median(abs(x - c) for x in xs)) ** 2
+
+
+def new_source_interval(values: list[float], sources: list[str]
+                        ) -> tuple[float, float] | None:
+    """The central ``LEVEL`` interval of a residual of a source not among ``sources``, under
+    a random-effects model of the log residuals: a source's bias (its median) drawn from a
+    normal across sources, a case's scatter about its source's bias within it. With K
+    sources the predictive interval is ``mu +- t(K-1) sqrt(s_b^2 (1 + 1/K) + s_w^2)``
+    (Student's t with K - 1 degrees of freedom; e.g. Higgins, Thompson & Spiegelhalter,
+    "A re-evaluation of random-effects meta-analysis", JRSS A 2009, section 4.1, the
+    prediction interval for a new study). It widens the empirical band where few sources
+    disagree: the residuals of three documents say little about a fourth document's bias.
+    None with fewer than two sources."""
+    import math
+    import statistics
+
+    by: dict[str, list[float]] = {}
+    for q, s in zip(values, sources, strict=True):
+        by.setdefault(s, []).append(math.log(q))
+    k = len(by)
+    if k < 2:
+        return None
+    from scipy.special import stdtrit
+
+    biases = [statistics.median(v) for v in by.values()]
+    scatter = [x - b for v, b in zip(by.values(), biases, strict=True) for x in v]
+    var_b = _robust_var(biases)
+    var_w = _robust_var(scatter, centre=0.0)
+    half = float(stdtrit(k - 1, (1 + LEVEL) / 2)) * math.sqrt(var_b * (1 + 1 / k) + var_w)
+    mu = statistics.fmean(biases)
+    return math.exp(mu - half), math.exp(mu + half)
 
 
 def band(stats: Mapping[str, ClassStats], cls: BandClass, metric: str,
