@@ -16,7 +16,14 @@ from superpod.infer import memory as mem
 from superpod.infer.config import InferOptions, ServingLayout
 from superpod.infer.offline import Scheduler, offline
 from superpod.infer.serving import Workload, best_batch
-from superpod.infer.simulate import Requests, _capacity, _State, simulate
+from superpod.infer.simulate import (
+    Requests,
+    _capacity,
+    _State,
+    busiest_rank_prefill_s,
+    mixed_iteration_s,
+    simulate,
+)
 from superpod.infer.trtllm_bench import (
     PROFILE_SOURCE,
     SCHEDULER_SOURCE,
@@ -192,6 +199,42 @@ def test_offline_ramp_and_drain_cost_throughput() -> None:
     assert many.tokens_per_s == pytest.approx(4000 * 256 / dur)
     assert many.ttft_s is not None and many.tpot_s is not None
     assert many.ttft_s > few.ttft_s  # the queue waits behind earlier waves
+
+
+def test_busiest_rank_prefill_hand_computed() -> None:
+    """Chunk costs are per-token shares of dp ranks side by side; one rank alone takes dp x.
+    [1, 1, 1] on 2 ranks: loads [2, 1] -> 2 x 2 = 4 (pooled sum 3); [3, 2, 2]: 3 | 2 + 2 ->
+    2 x 4 = 8; one equal chunk a rank, or dp = 1, is the plain sum."""
+    assert busiest_rank_prefill_s([1.0, 1.0, 1.0], 2) == pytest.approx(4.0)
+    assert busiest_rank_prefill_s([3.0, 2.0, 2.0], 2) == pytest.approx(8.0)
+    assert busiest_rank_prefill_s([1.0, 1.0], 2) == pytest.approx(2.0)
+    assert busiest_rank_prefill_s([1.0], 8) == pytest.approx(8.0)
+    assert busiest_rank_prefill_s([1.0, 2.0], 1) == pytest.approx(3.0)
+    assert busiest_rank_prefill_s([], 4) == 0.0
+
+
+def test_mixed_iteration_reads_weights_once() -> None:
+    """Decode 40 ms of which 16 ms weight excess, prefill 50 ms: 40 + 50 - 16 = 74 ms; a
+    prefill shorter than the excess hides only itself (40 + 10 - 10 = 40); no excess, the
+    plain sum."""
+    assert mixed_iteration_s(0.040, 0.016, 0.050) == pytest.approx(0.074)
+    assert mixed_iteration_s(0.040, 0.016, 0.010) == pytest.approx(0.040)
+    assert mixed_iteration_s(0.040, 0.0, 0.050) == pytest.approx(0.090)
+    assert mixed_iteration_s(0.040, 0.016, 0.0) == pytest.approx(0.040)
+
+
+def test_whole_prompts_fit_one_ranks_budget() -> None:
+    """Whole prompts under attention DP: each rank's own budget. 4 prompts of 1000, 2
+    ranks, 3000 tokens left in all (1500 a rank): one prompt a rank, not three in the
+    pool; 4000 (2000 a rank): two a rank."""
+    st_ = _State(8, 8)
+    for r in range(4):
+        st_.queue.append([r, 1000])
+    assert st_.take_prefill(3000, chunked=False, ranks=2) == [(0, 1000), (1, 1000)]
+    assert st_.take_prefill(3000, chunked=False) == [(0, 1000), (1, 1000), (2, 1000)]
+    assert len(st_.take_prefill(4000, chunked=False, ranks=2)) == 4
+    # nothing else running: one prompt anyway, even over a rank's budget
+    assert st_.take_prefill(1000, chunked=False, ranks=4) == [(0, 1000)]
 
 
 def test_graph_limit_drops_larger_graphs() -> None:

@@ -10,8 +10,12 @@ attention data-parallel rank, oldest first. A step takes
 
     t_decode(B, mean KV length) + sum over prefill chunks  c x t_prefill(I) / I
 
-from the iteration model (``infer.iteration``), memoised on a grid of batch sizes (steps of
-``BATCH_BUCKET``) and lengths (``LENGTH_BUCKET`` tokens), so the simulation advances once per
+less the decode's weight streaming the prompts' GEMM work hides (one forward reads the
+weights once: ``mixed_iteration_s``); with whole prompts under a per-rank token budget
+(trtllm-bench) the prompts are packed rank by rank and the prefill term is the busiest
+rank's (``busiest_rank_prefill_s``). The times come from the iteration model
+(``infer.iteration``), memoised on a grid of batch sizes (steps of ``BATCH_BUCKET``) and
+lengths (``LENGTH_BUCKET`` tokens), so the simulation advances once per
 engine step, not per token per request; per-step bookkeeping is NumPy over the batch slots.
 A sequence's first token comes with the end of its last prefill chunk; each decode step then
 adds ``1 + a + ... a^mtp`` tokens (the expected MTP gain).
@@ -160,33 +164,45 @@ class _Costs:
         self.args = (system, model, layout, opts)
         self.dp = layout.dp
         self.grid = batch_grid(slots, layout.dp)
-        self._dec: dict[tuple[int, int], float] = {}
+        self._dec: dict[tuple[int, int], tuple[float, float]] = {}
         self._pre: dict[int, float] = {}
 
-    def _time(self, phase: str, batch: int, context: int) -> float:
+    def _run(self, phase: str, batch: int, context: int) -> tuple[float, float]:
+        """(seconds, of them the weight-streaming excess ``weight_memory``)."""
         it = iteration(*self.args, phase=phase, batch=batch, context=context,
                        check_memory=False)
         if isinstance(it, Infeasible):
             raise SpecError(f"layout cannot run ({it.reason}): {it.detail}", field="layout")
-        return it.time_s
+        return it.time_s, it.breakdown_s.get("weight_memory", 0.0)
 
-    def _decode_at(self, b: int, c: int) -> float:
+    def _time(self, phase: str, batch: int, context: int) -> float:
+        return self._run(phase, batch, context)[0]
+
+    def _decode_at(self, b: int, c: int) -> tuple[float, float]:
         hit = self._dec.get((b, c))
         if hit is None:
-            hit = self._dec[(b, c)] = self._time("decode", b, c)
+            hit = self._dec[(b, c)] = self._run("decode", b, c)
         return hit
 
-    def decode(self, batch: int, ctx: float) -> float:
-        """Decode step of ``batch`` sequences: linear between the grid batches around it,
-        at the context bucket above ``ctx``."""
+    def _decode_part(self, batch: int, ctx: float, part: int) -> float:
         c = max(1, int(math.ceil(ctx / LENGTH_BUCKET))) * LENGTH_BUCKET
         i = min(bisect.bisect_left(self.grid, batch), len(self.grid) - 1)
         hi = self.grid[i]
         if hi <= batch or i == 0:
-            return self._decode_at(hi, c) * (batch / hi if batch > hi else 1.0)
+            return self._decode_at(hi, c)[part] * (batch / hi if batch > hi else 1.0)
         lo = self.grid[i - 1]
-        t_lo, t_hi = self._decode_at(lo, c), self._decode_at(hi, c)
+        t_lo, t_hi = self._decode_at(lo, c)[part], self._decode_at(hi, c)[part]
         return t_lo + (t_hi - t_lo) * (batch - lo) / (hi - lo)
+
+    def decode(self, batch: int, ctx: float) -> float:
+        """Decode step of ``batch`` sequences: linear between the grid batches around it,
+        at the context bucket above ``ctx``."""
+        return self._decode_part(batch, ctx, 0)
+
+    def decode_weight_s(self, batch: int, ctx: float) -> float:
+        """The part of ``decode`` its GEMMs spend streaming weights beyond their compute
+        (the ``weight_memory`` part of the breakdown), interpolated alike."""
+        return self._decode_part(batch, ctx, 1)
 
     def prefill_per_token(self, prompt: int) -> float:
         """Seconds per prompt token for one prompt of about ``prompt`` tokens a DP rank."""
@@ -195,6 +211,57 @@ class _Costs:
         if hit is None:
             hit = self._pre[c] = self._time("prefill", self.dp, c) / (c * self.dp)
         return hit
+
+
+def mixed_iteration_s(decode_s: float, decode_weight_s: float, prefill_s: float) -> float:
+    """Seconds of one iteration that decodes a batch and prefills prompts beside it.
+
+    The runtime runs them as one forward (continuous batching: Orca, OSDI'22; the PyTorch
+    executor's ``ScheduledRequests`` carry context and generation requests into one
+    ``model_engine.forward``), so every GEMM reads its weights once for all its rows. Costed
+    as the decode step plus the prefill, each from the iteration model on its own, the
+    weights would be streamed twice: the decode step's weight-streaming excess
+    (``decode_weight_s``, its GEMMs' time beyond their compute) is hidden under the
+    prompts' GEMM work, up to that work's length:
+
+        t = t_decode + t_prefill - min(t_decode_weights, t_prefill)
+
+    With no prefill that is the decode step; with a compute-bound decode (no weight excess)
+    the plain sum."""
+    return decode_s + prefill_s - min(max(0.0, decode_weight_s), prefill_s)
+
+
+def busiest_rank_prefill_s(chunk_s: list[float], dp: int) -> float:
+    """Seconds the prompt chunks of one iteration add to it under attention data parallel.
+
+    ``chunk_s`` are the chunks' costs as ``_Costs.prefill_per_token`` gives them - a token's
+    share when ``dp`` ranks each prefill a prompt side by side, so one rank doing a chunk
+    alone takes ``dp`` times that. A prompt is prefilled whole by the rank that holds its
+    request (its KV cache lives there), and the MoE layers' all-gather / all-to-all make
+    every rank wait for the slowest each layer, so the iteration lasts as long as the
+    busiest rank's chunks: ``dp x`` the largest per-rank sum with the chunks spread over the
+    ranks longest first (each to the least loaded rank). With ``dp`` = 1, or one chunk a rank
+    of equal cost, that is the plain sum. (With attention-DP balancing on - the DeepSeek R1
+    perf-overview options' ``attention_dp_config.enable_balance`` - the executor holds
+    context requests until every rank has one, py_executor.py ``_balance_adp_requests``:
+    equal loads, the plain sum again.)
+
+    Sources: TensorRT-LLM's attention-DP executor gives each new request to one rank
+    (tensorrt_llm/_torch/pyexecutor/executor_request_queue.py, ``_schedule_attention_dp_
+    requests``: the rank with the fewest active requests) and each rank schedules its own
+    context requests within its ``max_num_tokens``; the MoE gathers every rank's tokens
+    (``all_rank_num_tokens``, fused_moe_cutlass.py) - a collective all ranks enter each layer
+    (https://github.com/NVIDIA/TensorRT-LLM/blob/03e27c7d5ff0c6e89f8328838c0a8e64f1b34f9d/
+    tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py)."""
+    if not chunk_s:
+        return 0.0
+    if dp <= 1:
+        return float(sum(chunk_s))
+    loads = [0.0] * dp
+    for c in sorted(chunk_s, reverse=True):
+        i = loads.index(min(loads))
+        loads[i] += c
+    return dp * max(loads)
 
 
 def batch_grid(limit: int, dp: int) -> list[int]:
@@ -238,7 +305,11 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     ``superpod.infer.prefix_sim``): prompt tokens found in a prefix cache, skipped by
     prefill, and the seconds to load their KV, waited for in the iteration where the
     request's prefill starts. ``reserved_bytes``: bytes a rank the runtime holds beside
-    weights and workspace when it sizes the KV pool (``trtllm_bench.profile_bytes``)."""
+    weights and workspace when it sizes the KV pool (``trtllm_bench.profile_bytes``).
+    Whole prompts under a per-rank ``token_budget`` are packed rank by rank
+    (``_State.take_prefill``) and the iteration lasts as long as the busiest rank's prefill
+    (``busiest_rank_prefill_s``); an iteration that decodes and prefills is one forward
+    (``mixed_iteration_s``)."""
     start_wall = time.perf_counter()
     opts = opts.for_chip(system.chip)
     cap_tokens = _capacity(system, model, layout, opts, kv_pool_fraction, reserved_bytes)
@@ -254,6 +325,8 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
     tps = opts.tokens_per_step
     q = 1.0 + opts.mtp
     budget = (token_budget or PREFILL_TOKEN_BUDGET) * layout.dp
+    # whole prompts within each rank's own budget: packed, and costed, rank by rank
+    per_rank = layout.dp if token_budget and not chunked_prefill else 1
     horizon = float(arr[-1]) if n else 0.0
     bins = np.zeros(int(horizon // bin_s) + 2)
     bar = _Bar(progress, horizon)
@@ -275,10 +348,16 @@ def simulate(system: System, model: ModelSpec, layout: ServingLayout, opts: Infe
             now = max(now, float(arr[arr_ptr])) if arr_ptr < n else now
             continue
         left = budget - (st.n * q if token_budget else 0.0)
-        chunks = st.take_prefill(left, chunked_prefill)
+        chunks = st.take_prefill(left, chunked_prefill, per_rank)
         k = st.n
         t = costs.decode(k, float(st.ctx[:k].sum()) / k) if k else 0.0
-        t += sum(c * costs.prefill_per_token(int(inp[r])) for r, c in chunks)
+        pre_s = [c * costs.prefill_per_token(int(inp[r])) for r, c in chunks]
+        t_pre = busiest_rank_prefill_s(pre_s, layout.dp) if per_rank > 1 else sum(pre_s)
+        if k and chunks:  # one forward: its weights are read once (mixed_iteration_s)
+            t = mixed_iteration_s(t, costs.decode_weight_s(k, float(st.ctx[:k].sum()) / k),
+                                  t_pre)
+        else:
+            t += t_pre
         new = [r for r, _ in chunks if not started[r]]
         if new and load_s is not None:
             started[new] = True
@@ -341,10 +420,17 @@ class _State:
     def busy(self) -> int:
         return self.n + len(self.queue)
 
-    def take_prefill(self, budget: float, chunked: bool = True) -> list[tuple[int, int]]:
+    def take_prefill(self, budget: float, chunked: bool = True, ranks: int = 1
+                     ) -> list[tuple[int, int]]:
         """Prompt chunks of this iteration, oldest first, within ``budget`` tokens; not
         ``chunked``: whole prompts only, stopping at the first that does not fit (but at
-        least one a step when nothing else runs, so no prompt waits forever)."""
+        least one a step when nothing else runs, so no prompt waits forever). With whole
+        prompts on ``ranks`` attention data-parallel ranks the budget is each rank's own
+        (``budget / ranks``: its ``max_num_tokens`` less its share of the decodes) and a
+        prompt must fit one rank's: two half-full ranks do not make room for a prompt
+        neither holds."""
+        if not chunked and ranks > 1:
+            return self._take_whole(budget / ranks, ranks)
         chunks: list[tuple[int, int]] = []
         for r, left in self.queue:
             if budget <= 0:
@@ -354,6 +440,22 @@ class _State:
             c = left if not chunked else min(int(budget), left)
             chunks.append((r, c))
             budget -= c
+        return chunks
+
+    def _take_whole(self, per_rank: float, ranks: int) -> list[tuple[int, int]]:
+        """Whole prompts, oldest first, each to the rank with the most room of ``ranks``
+        budgets of ``per_rank`` tokens (the executor gives a new request to the rank with
+        the fewest); stops at the first that fits none (one anyway when nothing else runs)."""
+        room = [per_rank] * ranks
+        chunks: list[tuple[int, int]] = []
+        for r, left in self.queue:
+            i = max(range(ranks), key=room.__getitem__)  # the least loaded rank
+            if left > room[i]:
+                if not chunks and not self.n:
+                    chunks.append((r, left))
+                break
+            room[i] -= left
+            chunks.append((r, left))
         return chunks
 
     def advance(self, now: float, tps: float) -> float:
