@@ -76,7 +76,8 @@ def test_plan_infer_and_serve_sim_json() -> None:
 # 9.84 after trtllm-bench's in-flight cap and the DeepSeek service load (issue 13)
 # 5.26 once prefill EP sends every token to the network model (8.98 before); 4.93 with the
 # NVFP4 DeepSeek checkpoints' BF16 MLA projections
-INFER_MEDIAN_ABS_ERROR_PCT = 6.0
+# 4.62 once a mixed iteration streams the weights once
+INFER_MEDIAN_ABS_ERROR_PCT = 5.5
 
 
 def test_infer_cases_evaluated_and_within_tolerance(public_cases) -> None:  # type: ignore[no-untyped-def]

@@ -34,7 +34,8 @@ from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
 TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 7.5
-INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 9.0  # 8.10 after the EP de-duplication fix (11.57)
+INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 5.5  # 8.10 after the EP de-duplication fix (11.57); 4.61 with
+# one weight stream a mixed iteration
 COLLECTIVE_LOSO_MEDIAN_ABS_ERROR_PCT = 11.0
 #: no collective source's LOSO median above this (issue target 25 %)
 COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
@@ -49,7 +50,8 @@ INFER_PREFILL_SOURCE_LOSO_MAX_PCT = {
     # 8.58 after the EP de-duplication fix (was 11.57)
     "github.com/deepseek-ai/open-infra-index/readme.md": 10.0,
     # 9.97 after the NVFP4 DeepSeek checkpoints' BF16 MLA projections (was 10.32)
-    "github.com/nvidia/tensorrt-llm/docs/source/developer-guide/perf-overview.md": 10.5}
+    # 8.68 once a mixed iteration streams the weights once
+    "github.com/nvidia/tensorrt-llm/docs/source/developer-guide/perf-overview.md": 9.5}
 H200_DOC = ("https://github.com/Azure/AI-benchmarking-guide/blob/7f20e5f/Azure_Results/"
             "ND_H200_v5_results.md")
 
