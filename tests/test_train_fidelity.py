@@ -315,6 +315,34 @@ def test_moe_token_permutation_costs_its_passes_forward_and_back() -> None:
     assert math.isclose(got, expected, rel_tol=1e-9)
 
 
+def test_dropless_fp8_grouped_experts_pad_their_rows_under_the_alltoall_dispatcher() -> None:
+    # Megatron-Core's TEGroupedMLP pads each expert's rows to the FP8 GEMM alignment and
+    # strips the padding after fc2: two more full copies of the routed rows forward, and
+    # their mirrors on the gradients backward; BF16 and the fused dispatcher have none
+    from superpod.train import step as st_
+
+    model = load_model("qwen3-235b-a22b")
+    s = api.system("dgx-h100", 64)
+    base = dict(pp=8, dp=8, ep=8, micro_batch=1, global_batch=64, seq_len=4096)
+    a2a = TrainPlan(**base, precision="fp8", ep_dispatcher="alltoall")  # type: ignore[arg-type]
+    fused = TrainPlan(**base, precision="fp8", ep_dispatcher="fused")  # type: ignore[arg-type]
+    facts = st_.model_facts(model)
+    assert st_._fp8_padding_passes(a2a) == 2
+    assert st_._fp8_padding_passes(fused) == 0
+    assert st_._fp8_padding_passes(TrainPlan(**base, ep_dispatcher="alltoall")) == 0  # type: ignore[arg-type]
+    assert st_._permute_passes(facts, a2a) == st_._permute_passes(facts, fused) + 2
+    padded = _ok(evaluate_train(s, model, a2a, check_memory=False))
+    plain = _ok(evaluate_train(s, model, fused, check_memory=False))
+    ctx = st_._Ctx(s, facts, a2a, 1, "fp8")
+    one = st_._copy_s(ctx, st_.MOE_PERMUTE_BYTES * 2 * st_._routed_elements(facts, a2a))
+    _, moe_layers = st_._stage_layers(ctx)
+    expected = 2 * one * moe_layers * a2a.microbatches  # forward and backward
+    got = padded.breakdown_s["compute"] - plain.breakdown_s["compute"]
+    assert math.isclose(got, expected, rel_tol=1e-9)
+    # hand check: the rows copied are 4096 tokens x top-8, each 4096 hidden elements
+    assert math.isclose(st_._routed_elements(facts, a2a), 4096 * 8 * 4096)
+
+
 def test_torchtitan_context_parallel_profile() -> None:
     tt = framework_for("torchtitan FSDP+CP+compile+Float8")
     assert (tt.cp_rotate, tt.cp_kv_expanded) == ("allgather", True)
@@ -536,4 +564,9 @@ def test_all_to_all_dispatcher_moves_every_token_expert_row_in_bf16_closed_form(
     assert math.isclose(a2a.breakdown_s["ep_comm"], expected, rel_tol=1e-9)
     # every (token, expert) row in BF16 moves more than one FP8 row per destination rank
     assert a2a.breakdown_s["ep_comm"] > fused.breakdown_s["ep_comm"]
-    assert a2a.breakdown_s["compute"] == fused.breakdown_s["compute"]
+    # the compute differs only by the FP8 row padding of Megatron-Core's grouped experts
+    ctx = st_._Ctx(s, facts, plan, 1, "fp8")
+    pad = st_._copy_s(ctx, st_.MOE_PERMUTE_BYTES * st_._fp8_padding_passes(plan)
+                      * st_._routed_elements(facts, plan))
+    assert math.isclose(a2a.breakdown_s["compute"] - fused.breakdown_s["compute"],
+                        2 * pad * moe_layers * plan.microbatches, rel_tol=1e-9)

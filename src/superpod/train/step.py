@@ -662,9 +662,41 @@ def _routed_elements(f: ModelFacts, p: TrainPlan) -> float:
 def _permute_passes(f: ModelFacts, p: TrainPlan) -> int:
     """Token permutation passes of one MoE layer's forward (MOE_PERMUTE_BYTES): gather and
     scatter back, plus the regrouping by local expert and its inverse under expert
-    parallelism with several experts per rank."""
+    parallelism with several experts per rank, plus the FP8 row padding of dropless
+    grouped experts (``_fp8_padding_passes``)."""
     local_experts = f.experts // max(1, p.ep)
-    return 2 + (2 if p.ep > 1 and local_experts > 1 else 0)
+    return (2 + (2 if p.ep > 1 and local_experts > 1 else 0)
+            + _fp8_padding_passes(p))
+
+
+def _fp8_padding_passes(p: TrainPlan) -> int:
+    """Row-padding passes of one MoE layer's forward that FP8 / FP4 grouped experts add
+    under Megatron-Core's all-to-all dispatcher, dropless (MOE_PERMUTE_BYTES each; the
+    backward repeats them on the gradients).
+
+    Megatron-Core's TEGroupedMLP under FP8 / FP4 pads every local expert's rows to the
+    quantised GEMM's alignment before fc1 and strips the padding from fc2's output
+    (``quantization_padding`` / ``quantization_unpadding``, Transformer Engine's Fp8Padding
+    and Fp8Unpadding: experts.py at https://github.com/NVIDIA/Megatron-LM/blob/
+    92c8482e6dcd11c3666c61bb8d1f7e8d0730ed13/megatron/core/transformer/moe/experts.py,
+    the Megatron-LM commit Megatron-Bridge 25.11 pins). Fp8Padding returns its input
+    untouched only when every split is already a multiple of the alignment (16 rows, 32
+    under MXFP8), which drop-and-pad's fixed capacity gives; dropless routing leaves
+    arbitrary per-expert counts, so both become a full copy of the routed BF16 rows
+    (``tex.fused_multi_row_padding`` / ``fused_multi_row_unpadding``: read 2 B, write
+    2 B a hidden element), and their backwards copy the gradients the other way
+    (transformer_engine/pytorch/module/fp8_padding.py and fp8_unpadding.py at
+    https://github.com/NVIDIA/TransformerEngine/tree/release_v2.9). Megatron-Bridge 25.11
+    runs dropless ("all benchmarks are token-dropless", docs/performance-summary.md at
+    https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/00b7660be0254ac6f95f44164ddd0c3e9cc798ed/docs/performance-summary.md)
+    and sets no router padding (``moe_router_padding_for_quantization``, default False,
+    which Megatron-Core's MoE README at that commit suggests "for dropless training with
+    FP8 precision when num_local_experts > 1" because it "eliminates the explicit padding
+    in the GroupedMLP layer"). The fused (DeepEP-style) dispatcher stands for several
+    frameworks' expert layers, so it gets no such pass."""
+    if p.ep_dispatcher != "alltoall" or p.precision not in ("fp8", "fp4"):
+        return 0
+    return 2
 
 
 def _bubble_slots(p: TrainPlan) -> float:
