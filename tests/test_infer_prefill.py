@@ -121,3 +121,28 @@ def test_prefill_ep_exchange_sends_every_token_once_per_domain() -> None:
     half, _ = eng._ep_comm(4096.0, 1.0)
     assert math.isclose(t, 2 * half, rel_tol=1e-3)
     assert math.isclose(eng._ep_comm(8192.0, 1.2)[0], 1.2 * t, rel_tol=1e-12)
+
+
+def test_expert_imbalance_scales_the_exchanged_bytes_not_the_kernel_latency() -> None:
+    """The busiest expert rank receives and returns ``gamma`` x the mean rows: the exchange
+    grows by ``(gamma - 1) x tokens x`` its slope in tokens (same kernel mode), and a fixed
+    latency stays unscaled. Low-latency decode at 256 tokens a rank x 1.3 stays in the
+    low-latency mode (the rank's batch picks the kernels, not its received rows)."""
+    s = api.system("dgx-h100", 72)
+    eng = engine(s, DS, ServingLayout(dp=72, ep=72), FP8.for_chip(s.chip))
+    t1, normal = eng._ep_comm(256.0, 1.0)
+    assert not normal
+    t_half, _ = eng._ep_comm(128.0, 1.0)
+    slope = (t1 - t_half) / 128
+    t13, _ = eng._ep_comm(256.0, 1.3)
+    assert math.isclose(t13, t1 + 0.3 * 256 * slope, rel_tol=1e-12)
+    assert t1 < t13 <= 1.3 * t1 + 1e-15  # never more than the bytes' share grows
+    # where the exchange has a fixed latency (Ascend decode kernels on CloudMatrix 384)
+    # the imbalance leaves it alone: strictly less than scaling the whole time
+    cm = api.system("cloudmatrix384", 384)
+    lay = ServingLayout(dp=320, ep=320, ranks_per_chip=2)
+    eng = engine(cm, DS, lay, InferOptions(precision="int8", kv_precision="int8",
+                                            eplb=True, ep_library="cloudmatrix_infer-2025-06"
+                                            ).for_chip(cm.chip))
+    small, _ = eng._ep_comm(16.0, 1.0)
+    assert eng._ep_comm(16.0, 1.5)[0] < 1.5 * small

@@ -34,8 +34,8 @@ from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
 TRAIN_LOSO_MEDIAN_ABS_ERROR_PCT = 7.5
-INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 5.5  # 8.10 after the EP de-duplication fix (11.57); 4.61 with
-# one weight stream a mixed iteration
+INFER_LOSO_MEDIAN_ABS_ERROR_PCT = 5.0  # 8.10 after the EP de-duplication fix (11.57); 4.61 with
+# one weight stream a mixed iteration; 4.53 with the EP latency left unscaled by imbalance
 COLLECTIVE_LOSO_MEDIAN_ABS_ERROR_PCT = 11.0
 #: no collective source's LOSO median above this (issue target 25 %)
 COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
@@ -45,10 +45,11 @@ COLLECTIVE_SOURCE_LOSO_MAX_PCT = 20.0
 INFER_PREFILL_SOURCE_LOSO_MAX_PCT = {
     # 2.91 once prefill EP sends every token to the network model (was 17.97)
     "github.com/lm-sys/lm-sys.github.io/blog/2025-05-05-large-scale-ep.md": 5.0,
-    "arxiv.org/abs/2506.12708": 12.5,
+    # 4.64 once expert imbalance scales the exchanged bytes, not the kernel latency (11.52)
+    "arxiv.org/abs/2506.12708": 6.0,
     # DeepSeek's production day averages (issue 13: 44.9 % before the service load factor)
-    # 8.58 after the EP de-duplication fix (was 11.57)
-    "github.com/deepseek-ai/open-infra-index/readme.md": 10.0,
+    # 8.58 after the EP de-duplication fix (was 11.57); 7.67 with the EP latency unscaled
+    "github.com/deepseek-ai/open-infra-index/readme.md": 8.5,
     # 9.97 after the NVFP4 DeepSeek checkpoints' BF16 MLA projections (was 10.32)
     # 8.68 once a mixed iteration streams the weights once
     "github.com/nvidia/tensorrt-llm/docs/source/developer-guide/perf-overview.md": 9.5}
@@ -120,7 +121,7 @@ def test_loso_never_learns_from_the_held_out_document(cross) -> None:  # type: i
 def test_bands_cover_the_held_out_measurements(cross) -> None:  # type: ignore[no-untyped-def]
     """80 % bands built without each case's own source, around its held-out prediction:
     measured coverage per kind. Floors only ever rise toward the 70-90 % target."""
-    floors = {"collective": 0.70, "train": 0.70, "infer": 0.70}
+    floors = {"collective": 0.70, "train": 0.70, "infer": 0.75}  # infer measured 0.81
     by_kind = cross["cross_validation"]["by_kind"]
     for kind, floor in floors.items():
         cov = by_kind[kind]["band_coverage"]

@@ -45,7 +45,9 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   ``8192 x 4(1 - (3/4)^8) x 7168 B x (1 / 58 + 2 / 57 GB/s) ~ 11 ms`` a MoE layer
   (https://github.com/deepseek-ai/DeepEP/blob/de8cfca3cf86464c856f0e393f6a17359ff28c70/README.md,
   internode EP32: 58 GB/s dispatch, 57 GB/s combine RDMA bandwidth).
-  The busiest expert rank receives and returns ``gamma`` x the mean: the time scales by it.
+  The busiest expert rank receives and returns ``gamma`` x the mean rows: the bandwidth
+  part scales by it (the exchange's slope in tokens below the rank's own, in the same kernel
+  mode), the kernels' fixed latency does not.
 * TensorRT-LLM's attention-DP MoE (``InferOptions.moe_allgather``): where the EP degree is at
   most the experts a token selects (``moe_ep_size <= top_k``) no all-to-all is enabled
   (``CutlassFusedMoE.enable_alltoall``; ``runtime.TRTLLM_MOE_ALLGATHER``):
@@ -397,10 +399,20 @@ class _Engine:
         if (g == 1 and not normal and up.kind != "none"
                 and (up.calibration or "").startswith("nvlink")):
             kw["algorithm"] = INTRA_DOMAIN_EP_ALGORITHM
-        t = (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
-             + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
-        # the busiest expert rank receives (and returns) ``imbalance`` x the mean
-        return t * gamma, normal
+        def exchange(n: int) -> float:
+            kw["tokens"] = n
+            return (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
+                    + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
+
+        t = exchange(per_rank)
+        if gamma == 1.0:
+            return t, normal
+        # the busiest expert rank receives (and returns) ``gamma`` x the mean rows: its bytes
+        # grow by that, the kernels' fixed latency does not. The cost of a row is the
+        # exchange's slope below the rank's own tokens (the same kernel mode)
+        half = max(1, per_rank // 2)
+        slope = (t - exchange(half)) / (per_rank - half) if half < per_rank else t / per_rank
+        return t + (gamma - 1.0) * per_rank * slope, normal
 
     def _allgather_exchange(self, tokens: float) -> float:
         """Seconds of one MoE layer's all-gather + reduce-scatter over the EP group
