@@ -14,6 +14,9 @@ Per layer, on the busiest rank of a stage (``b`` sequences of its data-parallel 
   times the busiest rank's excess ``gamma`` (``infer.imbalance``:
   measured, by EP size, with or without EPLB; in prefill with a per-prompt term over the
   ``b ep / tp`` prompts of the EP group's micro-batch), weights read once per active expert.
+  Each expert's rows pad to the tile: the one of the calibrated and half-height tiles that
+  pads less, or where the experts run through ``triton_kernels`` ``matmul_ogs`` (MXFP4 on a
+  chip without FP4 MMA) the library's own ``block_m`` (``triton_moe_block_m``).
 * attention: prefill is compute-bound, ``ops.attention_core_flops`` (causal) at the chip's
   calibrated flash-attention efficiency of its BF16 peak; decode takes the larger of its
   FLOPs and streaming the KV cache, ``b x L x (KV bytes per token per layer)`` over the copy
@@ -93,6 +96,7 @@ from superpod.hardware.system import System
 from superpod.infer import memory as mem
 from superpod.infer.config import (
     GEMM_FORMATS,
+    NATIVE_NEEDS,
     WEIGHT_BYTES,
     InferOptions,
     ServingLayout,
@@ -100,6 +104,7 @@ from superpod.infer.config import (
     check_layout,
     decode_attention_dtype,
     gemm_dtype,
+    native_gemm,
 )
 from superpod.infer.expert_placement import shared_expert_ranks
 from superpod.network.collectives import CollectiveRequest, collective
@@ -116,6 +121,28 @@ SPLIT_K_MIN = 256  #: smallest k slice of a split-K GEMM
 #: rows of the half-height tile a GEMM runs where it pads fewer rows than the calibrated
 #: tile (Hopper's smallest wgmma M; cuBLAS and CUTLASS pick such tiles for skinny shapes)
 SMALL_M_TILE = 64
+#: tile rows of OpenAI's ``triton_kernels`` ``matmul_ogs`` (the grouped GEMM of MXFP4 experts
+#: where the chip has no FP4 MMA: TensorRT-LLM's TRITON MoE backend on Hopper, config
+#: docstring): ``block_m = max(16, min(next_power_of_2(tokens_per_expt), 128))`` with
+#: ``tokens_per_expt = m // n_expts_tot`` - ``m`` the gathered gate slots (tokens x top-k),
+#: ``n_expts_tot`` the rank's local experts (``TritonEPRouter`` passes ``n_expts_local``); one
+#: block size for every expert, each padded to a multiple of it
+#: (https://github.com/triton-lang/triton/blob/v3.5.0/python/triton_kernels/triton_kernels/
+#: matmul_ogs_details/opt_flags.py, ``make_default_opt_flags_nvidia``; TensorRT-LLM pins
+#: ``triton==3.5.0``, requirements.txt; https://github.com/NVIDIA/TensorRT-LLM/blob/
+#: 03e27c7d5ff0c6e89f8328838c0a8e64f1b34f9d/tensorrt_llm/_torch/modules/fused_moe/
+#: fused_moe_triton.py). Below SMALL_M_TILE the model keeps its own smallest tile (it costs
+#: no sub-wgmma tiles).
+TRITON_MOE_MAX_BLOCK_M = 128
+TRITON_MOE_MIN_BLOCK_M = 16
+
+
+def triton_moe_block_m(tokens_per_expert: float) -> int:
+    """``matmul_ogs``'s tile rows for ``tokens_per_expert`` gate slots an expert (the
+    integer ``m // n_expts_tot`` of ``opt_flags``; ``TRITON_MOE_MAX_BLOCK_M``)."""
+    tpe = max(1, int(tokens_per_expert))
+    return max(TRITON_MOE_MIN_BLOCK_M,
+               min(1 << (tpe - 1).bit_length(), TRITON_MOE_MAX_BLOCK_M))
 #: share of the compute units communication kernels hold while they run: DeepSeek-V3
 #: (arXiv 2412.19437 §3.2.2) runs its all-to-all on 20 of the H800's 132 SMs, DeepEP's
 #: normal kernels default to the same; its low-latency (decode) kernels hold none (hook-based
@@ -255,16 +282,22 @@ class _Engine:
         self._stage: dict[tuple[Any, ...], tuple[Parts, Parts]] = {}
         self.iterations: OrderedDict[tuple[Any, ...], Iteration | Infeasible] = OrderedDict()
         self.calibrated = gemm_entry(self.cal, self.chip.id, self.dtype) is not None
+        #: routed experts run through ``triton_kernels`` ``matmul_ogs``: MXFP4 weights on a
+        #: chip without their native MMA (TensorRT-LLM's TRITON backend; config docstring)
+        self.triton_moe = opts.precision in NATIVE_NEEDS and not native_gemm(
+            self.chip, opts.precision)
 
     # ------------------------------------------------------------------ kernels
 
     def gemm(self, m: float, n: int, k: int, count: float, w_bytes: float,
-             head: bool = False) -> tuple[float, float]:
+             head: bool = False, tile_m: int | None = None) -> tuple[float, float]:
         """(seconds, share of it due to memory) of ``count`` (m x k)(k x n) GEMMs run as one
         grouped kernel: ``compute.kernels.gemm``'s terms with explicit weight bytes, joined
         as ``sqrt(t_compute^2 + t_memory^2) + t0``. ``head``: on the 16-bit tensor cores
-        (the LM head, and weights the checkpoint keeps in BF16)."""
-        key = (m, n, k, count, w_bytes, head)
+        (the LM head, and weights the checkpoint keeps in BF16). ``tile_m``: the rows of
+        the tile the kernel library picks itself (``triton_moe_block_m``), bounded by the
+        calibrated tile and ``SMALL_M_TILE``; None: the tile that pads less."""
+        key = (m, n, k, count, w_bytes, head, tile_m or 0)
         hit = self._gemm.get(key)
         if hit is not None:
             return hit
@@ -273,8 +306,10 @@ class _Engine:
         # than compute units splits k (split-K / stream-K, as cuBLAS and CUTLASS do) in
         # slices of at least SPLIT_K_MIN until the units are busy
         tm, tn = fit.tile
-        if tm > SMALL_M_TILE and (math.ceil(m / SMALL_M_TILE) * SMALL_M_TILE
-                                  < math.ceil(m / tm) * tm):
+        if tile_m is not None:
+            tm = max(min(tm, SMALL_M_TILE), min(tm, tile_m))
+        elif tm > SMALL_M_TILE and (math.ceil(m / SMALL_M_TILE) * SMALL_M_TILE
+                                    < math.ceil(m / tm) * tm):
             tm = SMALL_M_TILE  # the half-height tile pads less
         units = fit.compute_units
         tiles = count * math.ceil(max(m, 1e-9) / tm) * math.ceil(n / tn)
@@ -348,9 +383,16 @@ class _Engine:
         width = m.moe_intermediate_size // lay.etp
         up = 2 * width if m.gated_mlp else width
         w = self.opts.weight_bytes
+        tile_m = None
+        if self.triton_moe:
+            # matmul_ogs sizes its tile from the gate slots it is handed: every token the
+            # rank holds (all the stage's under the all-gather MoE) x top-k over the local
+            # experts; under an all-to-all, the pairs the rank receives
+            slots = group_tokens * k if lay.ep == 1 or self._allgather() else pairs
+            tile_m = triton_moe_block_m(slots / max(local, 1.0))
         routed: Parts = {}
         for n_, k_ in ((up, m.hidden_size), (m.hidden_size, width)):
-            t, mb = self.gemm(per_expert, n_, k_, active, w)
+            t, mb = self.gemm(per_expert, n_, k_, active, w, tile_m=tile_m)
             self._gemm_parts(routed, t, mb)
         if self.shared_ranks and sum(shared.values()) > sum(routed.values()):
             _add(parts, shared)  # the slowest expert rank is a shared-expert one
@@ -378,12 +420,18 @@ class _Engine:
         key = "kv_memory" if t_bytes >= t_flops else "attention_compute"
         parts[key] = parts.get(key, 0.0) + max(t_flops, t_bytes)
 
+    def _allgather(self) -> bool:
+        """Whether the MoE all-gathers the DP ranks' tokens (``InferOptions.moe_allgather``)."""
+        lay = self.layout
+        return bool(self.opts.moe_allgather and lay.dp > 1
+                    and lay.ep <= self.model.num_experts_per_tok)
+
     def _ep_comm(self, tokens: float, gamma: float) -> tuple[float, bool]:
         """(dispatch + combine seconds, whether the kernels hold compute units)."""
         lay, m = self.layout, self.model
         if lay.ep <= 1:
             return 0.0, False
-        if self.opts.moe_allgather and lay.dp > 1 and lay.ep <= m.num_experts_per_tok:
+        if self._allgather():
             return self._allgather_exchange(tokens), True
         per_rank = max(1, math.ceil(tokens / lay.tp))
         # a shared expert served like a routed one is one more destination a token
