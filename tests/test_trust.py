@@ -121,7 +121,7 @@ def test_loso_never_learns_from_the_held_out_document(cross) -> None:  # type: i
 def test_bands_cover_the_held_out_measurements(cross) -> None:  # type: ignore[no-untyped-def]
     """80 % bands built without each case's own source, around its held-out prediction:
     measured coverage per kind. Floors only ever rise toward the 70-90 % target."""
-    floors = {"collective": 0.70, "train": 0.70, "infer": 0.75}  # infer measured 0.81
+    floors = {"collective": 0.70, "train": 0.75, "infer": 0.75}  # measured 0.78 / 0.84 / 0.81
     by_kind = cross["cross_validation"]["by_kind"]
     for kind, floor in floors.items():
         cov = by_kind[kind]["band_coverage"]
