@@ -439,19 +439,20 @@ class _Engine:
         domain_ranks = self.system.counts.chips_per_domain * self.r
         g = math.ceil(lay.ep / domain_ranks)
         normal = per_rank > LOW_LATENCY_MAX_TOKENS
-        # every token the rank holds: ``network.expert_parallel`` sends it once per distinct
-        # destination domain itself (scaling the tokens here as well counted that twice)
-        kw: dict[str, Any] = {"tokens": per_rank, "hidden": m.hidden_size, "top_k": k,
+        kw: dict[str, Any] = {"hidden": m.hidden_size, "top_k": k,
                               "ep_library": self.opts.ep_library}
         up = self.system.spec.scale_up
         if (g == 1 and not normal and up.kind != "none"
                 and (up.calibration or "").startswith("nvlink")):
             kw["algorithm"] = INTRA_DOMAIN_EP_ALGORITHM
-        def exchange(n: int) -> float:
-            kw["tokens"] = n
-            return (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **kw)
-                    + self.coll("ep_combine", lay.ep, dtype="bf16", **kw))
 
+        def exchange(n: int) -> float:
+            one = {**kw, "tokens": n}
+            return (self.coll("ep_dispatch", lay.ep, dtype=self.opts.dispatch_dtype, **one)
+                    + self.coll("ep_combine", lay.ep, dtype="bf16", **one))
+
+        # every token the rank holds: ``network.expert_parallel`` sends it once per distinct
+        # destination domain itself (scaling the tokens here as well counted that twice)
         t = exchange(per_rank)
         if gamma == 1.0:
             return t, normal

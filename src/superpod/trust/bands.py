@@ -37,6 +37,8 @@ public cases only; a prediction outside what they cover says so in its ``extrapo
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -195,8 +197,6 @@ def class_stats(rows: Iterable[tuple[BandClass, float, str]]) -> dict[str, Class
 
 def _robust_var(xs: list[float], centre: float | None = None) -> float:
     """Variance from the median absolute deviation (1.4826 MAD, consistent for a normal)."""
-    import statistics
-
     c = statistics.median(xs) if centre is None else centre
     return (1.4826 * statistics.median(abs(x - c) for x in xs)) ** 2
 
@@ -212,9 +212,6 @@ def new_source_interval(values: list[float], sources: list[str]
     prediction interval for a new study). It widens the empirical band where few sources
     disagree: the residuals of three documents say little about a fourth document's bias.
     None with fewer than two sources."""
-    import math
-    import statistics
-
     by: dict[str, list[float]] = {}
     for q, s in zip(values, sources, strict=True):
         by.setdefault(s, []).append(math.log(q))
