@@ -14,7 +14,13 @@ import pytest
 
 import superpod
 from superpod.hardware.catalog import load_catalog
-from superpod.train.frameworks import SRC_LLAMA3_AC, SRC_LLAMA3_TP, SRC_TT_PP, framework_for
+from superpod.train.frameworks import (
+    SRC_LLAMA3_AC,
+    SRC_LLAMA3_TP,
+    SRC_MCORE_EDGES,
+    SRC_TT_PP,
+    framework_for,
+)
 from superpod.train.step import bubble_slots
 from superpod.train.validate import best_train_result
 from superpod.trust.holdout import holding_out
@@ -81,3 +87,31 @@ def test_llama3_8k_rows_run_without_recompute_and_128k_checkpoints(
     none, _ = best_train_result(cases["train-llama3-405B-h100-16384gpu-seq131072"].model_copy(
         update={"notes": ""}), cat)  # no note leaving recompute open: none, as stated
     assert none.plan.recompute == "none" and long.step_time_s > none.step_time_s
+
+
+def test_megatron_counts_embedding_and_loss_as_layers_only_where_the_split_needs_them(
+        cases: dict[str, Case]) -> None:
+    fw = framework_for("Megatron-Bridge (NeMo 26.04 container)")
+    # Llama 3.1 405B: 126 layers do not split over 16 x 8 or 8 x 4 stages, 128 slots do;
+    # over 8 x 9 neither does, and 63 x 2 splits evenly without the two extra slots
+    assert fw.edge_slots(126, 16, 8) and fw.edge_slots(126, 8, 4)
+    assert not fw.edge_slots(126, 8, 9) and not fw.edge_slots(126, 63, 2)
+    assert not fw.edge_slots(126, 1, 1)
+    assert not framework_for("torchtitan FSDP").edge_slots(126, 16, 8)
+    with holding_out([source_key(SRC_MCORE_EDGES)]):
+        assert not framework_for("Megatron-Bridge (NeMo 26.04 container)").edge_slots(126, 16, 8)
+    # the Megatron-Bridge GB200 recipe (performance summary, 26.04: TP4 PP16 VP8 on 256
+    # GB200) runs; without the two slots 126 layers cannot fill 128 stages
+    base = cases["train-mbridge2511-h100-llama31_405b-fp8-cs-1024gpu"]
+    assert base.parallel is not None
+    par = base.parallel.model_copy(update={"tp": 4, "pp": 16, "vpp": 8, "cp": 1, "dp": 4,
+                                           "global_batch": 1536})
+    gb200 = base.model_copy(update={
+        "parallel": par, "system": base.system.model_copy(update={"preset": "gb200-nvl72",
+                                                                  "chips": 256})})
+    cat = load_catalog()
+    res, _ = best_train_result(gb200, cat)
+    assert res.plan.pp_edge_slots and res.plan.pipeline_slots(126) == 16 * 8
+    assert res.step_time_s > 0 and abs(sum(res.breakdown_s.values()) - res.step_time_s) < 1e-9
+    with holding_out([source_key(SRC_MCORE_EDGES)]), pytest.raises(Exception, match="too_few"):
+        best_train_result(gb200, cat)

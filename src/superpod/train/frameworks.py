@@ -34,6 +34,10 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   HAI-LLM recomputes every RMSNorm and the MLA up-projections, caches the SwiGLU inputs in
   FP8 and recomputes its output (``recompute_modules`` layernorm, mla_up_proj, moe_act;
   ``act_fp8_store``).
+* Megatron-Core stacks (Megatron-LM, NeMo, Megatron-Bridge) split a pipeline with the
+  embedding and the loss counted as one layer each where the layers alone do not divide
+  evenly over pp x vpp but with those two they do (Llama 3.1 405B's 126 + 2 over 16 x 8):
+  account_for_embedding/loss_in_pipeline_split, the only even split such a run can have.
 * Megatron-Bridge (Megatron-Core 0.14+): router probabilities applied in the expert
   activation (no expert output kept for the combine's backward).
 * Meta's Llama 3 stack (arXiv 2407.21783 section 3.3.2): the interleaved schedule's group
@@ -153,6 +157,13 @@ SRC_LLAMA3_EDGES = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, s
                     "3.3.2: one Transformer layer fewer on the first and last stages; the "
                     "first model chunk of the first stage holds only the embedding, the last "
                     "of the last stage only the output projection and loss)")
+SRC_MCORE_EDGES = ("https://github.com/NVIDIA/Megatron-LM/blob/core_r0.13.0/megatron/core/transformer/"
+                   "transformer_block.py (get_num_layers_to_build: with "
+                   "account_for_embedding_in_pipeline_split and account_for_loss_in_pipeline_split "
+                   "the embedding and the loss each count as one layer, and the layers plus those "
+                   "two must divide evenly over pp x vpp); Megatron-Bridge "
+                   "src/megatron/bridge/recipes/llama/llama3.py @v0.4.0 "
+                   "(llama31_405b_pretrain_config sets both, 126 + 2 layers)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -214,7 +225,21 @@ class TrainFramework:
     flexible_pp_group: bool = False
     fsdp_shard_grads: bool = False  #: TrainPlan.fsdp_shard_grads (FSDP runs)
     pp_edge_slots: bool = False  #: TrainPlan.pp_edge_slots
+    #: the embedding and the loss take a layer's place each where the layers alone do not
+    #: split evenly over pp x vpp but with those two they do (Megatron-Core's
+    #: account_for_embedding/loss_in_pipeline_split: the only even split such a run has)
+    edge_slots_when_uneven: bool = False
     sources: tuple[str, ...] = field(default=())
+
+    def edge_slots(self, layers: int, pp: int, vpp: int) -> bool:
+        """Whether the embedding and the head take pipeline slots of their own for this
+        layout (``pp_edge_slots``, or ``edge_slots_when_uneven`` where only they make the
+        layers split evenly)."""
+        if self.pp_edge_slots:
+            return True
+        stages = pp * vpp
+        return (self.edge_slots_when_uneven and pp > 1 and layers % stages != 0
+                and (layers + 2) % stages == 0)
 
     def regathers(self, pp: int) -> bool:
         return self.fsdp_regather_without_pp and pp == 1
@@ -326,4 +351,5 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         recompute_modules=pick(Choice("layernorm,mla_up_proj,moe_act", SRC_DSV3_MEM), "")
         if dsv3 else "",
         act_fp8_store=pick(Choice(True, SRC_DSV3_MEM), False) if dsv3 else False,
+        edge_slots_when_uneven=pick(Choice(True, SRC_MCORE_EDGES), False) if te else False,
         sources=tuple(used))

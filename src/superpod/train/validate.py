@@ -88,7 +88,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 recompute_modules=fw.recompute_modules if p.recompute != "full" else "",
                 moe_probs_in_act=fw.moe_probs_in_act,
                 fsdp_shard_grads=fw.fsdp_shard_grads and not fw.regathers(p.pp),
-                pp_edge_slots=fw.pp_edge_slots,
+                pp_edge_slots=fw.edge_slots(model.num_hidden_layers, p.pp, vpp),
                 act_fp8_store=fw.act_fp8_store and p.precision in ("fp8", "fp4"))
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
@@ -109,8 +109,12 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     open_interleave = fw.interleaves or _INTERLEAVE_UNSTATED.search(case.notes or "")
     if open_interleave and p.pp > 1 and vpp == 1 and not p.pp_schedule:
         # interleaved with an unstated count: every count the layers allow, and 1F1B
-        layouts += [{"vpp": v, "pp_schedule": "interleaved"} for v in (2, 4, 8)
-                    if model.num_hidden_layers + (2 if fw.pp_edge_slots else 0) >= p.pp * v]
+        layouts += [{"vpp": v, "pp_schedule": "interleaved",
+                     "pp_edge_slots": fw.edge_slots(model.num_hidden_layers, p.pp, v)}
+                    for v in (2, 4, 8)
+                    if model.num_hidden_layers + (2 if fw.edge_slots(model.num_hidden_layers,
+                                                                     p.pp, v) else 0)
+                    >= p.pp * v]
     if fw.flexible_pp_group and p.pp > 1:
         # the schedule's micro-batch group is open too: every group below pp as well
         layouts += [{**lay, "pp_group": n} for lay in layouts
