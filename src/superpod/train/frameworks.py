@@ -38,6 +38,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   embedding and the loss counted as one layer each where the layers alone do not divide
   evenly over pp x vpp but with those two they do (Llama 3.1 405B's 126 + 2 over 16 x 8):
   account_for_embedding/loss_in_pipeline_split, the only even split such a run can have.
+* Megatron-Bridge's performance recipes accumulate and reduce gradients in BF16
+  (``grad_reduce_in_fp32 = False``).
 * Megatron-Bridge (Megatron-Core 0.14+): router probabilities applied in the expert
   activation (no expert output kept for the combine's backward).
 * Meta's Llama 3 stack (arXiv 2407.21783 section 3.3.2): the interleaved schedule's group
@@ -164,6 +166,12 @@ SRC_MCORE_EDGES = ("https://github.com/NVIDIA/Megatron-LM/blob/core_r0.13.0/mega
                    "two must divide evenly over pp x vpp); Megatron-Bridge "
                    "src/megatron/bridge/recipes/llama/llama3.py @v0.4.0 "
                    "(llama31_405b_pretrain_config sets both, 126 + 2 layers)")
+SRC_MBRIDGE_GRADS = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.2.0/scripts/"
+                     "performance/configs/llama31/llama31_llm_pretrain.py (every performance "
+                     "recipe sets cfg.ddp.grad_reduce_in_fp32 = False and "
+                     "cfg.mixed_precision.grad_reduce_in_fp32 = False: gradients accumulated "
+                     "and reduced in BF16; likewise the llama3, deepseek, gpt_oss, qwen3 and "
+                     "nemotronh configs)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -229,6 +237,7 @@ class TrainFramework:
     #: split evenly over pp x vpp but with those two they do (Megatron-Core's
     #: account_for_embedding/loss_in_pipeline_split: the only even split such a run has)
     edge_slots_when_uneven: bool = False
+    grad_reduce_fp32: bool = True  #: TrainPlan.grad_reduce_fp32
     sources: tuple[str, ...] = field(default=())
 
     def edge_slots(self, layers: int, pp: int, vpp: int) -> bool:
@@ -352,4 +361,6 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         if dsv3 else "",
         act_fp8_store=pick(Choice(True, SRC_DSV3_MEM), False) if dsv3 else False,
         edge_slots_when_uneven=pick(Choice(True, SRC_MCORE_EDGES), False) if te else False,
+        grad_reduce_fp32=not pick(Choice(True, SRC_MBRIDGE_GRADS), False)
+        if "megatron-bridge" in fw else True,
         sources=tuple(used))

@@ -55,12 +55,12 @@ class MemoryBreakdown:
                 "workspace": self.workspace}
 
 
-def state_bytes(params_per_rank: float, shard: float, zero: int
-                ) -> tuple[float, float, float]:
+def state_bytes(params_per_rank: float, shard: float, zero: int,
+                grad_bytes: float = GRAD_BYTES) -> tuple[float, float, float]:
     """(weights, gradients, optimizer) bytes for ``params_per_rank`` and a ZeRO stage over
-    ``shard`` data-parallel ranks."""
+    ``shard`` data-parallel ranks; ``grad_bytes`` a main gradient (FP32 4, BF16 2)."""
     w = params_per_rank * WEIGHT_BYTES / (shard if zero >= 3 else 1.0)
-    g = params_per_rank * GRAD_BYTES / (shard if zero >= 2 else 1.0)
+    g = params_per_rank * grad_bytes / (shard if zero >= 2 else 1.0)
     o = params_per_rank * OPTIMIZER_BYTES / (shard if zero >= 1 else 1.0)
     return w, g, o
 

@@ -67,6 +67,10 @@ class TrainPlan:
     #: Core --overlap-grad-reduce, PyTorch DDP / FSDP), or one reduction after the last
     #: backward (Megatron-LM's local DDP, 2019-2021)
     dp_overlap: bool = True
+    #: main gradients accumulated and reduced across data-parallel ranks in FP32 (4 B a
+    #: parameter); False: in the parameter dtype, BF16 (Megatron-Core
+    #: ``grad_reduce_in_fp32 = False``): half the gradient memory and reduction bytes
+    grad_reduce_fp32: bool = True
     #: context parallel K/V exchange: p2p (Transformer Engine's ring, one hop per step under
     #: the step's attention) or allgather (PyTorch context_parallel's default: all shards
     #: gathered once, under the first step only; gradients passed back in fp32) or gather_kv

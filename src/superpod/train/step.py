@@ -728,18 +728,20 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         return sum(_coll(ctx, op, g, count * per_param, st) for g, st, count in groups
                    if count)
 
+    grad_b = grad_bytes(p)
+
     # the unit synchronised last in backward and gathered first in forward (the input
     # embedding's bucket or FSDP unit) waits for no compute: its collectives are exposed
     tail = min(_dp_tail_params(ctx), params_rank)
     reduce_op = "reduce_scatter" if p.zero >= 1 else "all_reduce"
-    rs_tail = _coll(ctx, reduce_op, n, tail * mem.GRAD_BYTES, stride) if tail else 0.0
+    rs_tail = _coll(ctx, reduce_op, n, tail * grad_b, stride) if tail else 0.0
     ag_tail = _coll(ctx, "all_gather", n, tail * mem.WEIGHT_BYTES, stride) \
         if tail and p.zero >= 1 else 0.0
     if p.zero >= 3 and p.fsdp_regather:
         # FSDP2 resharding after forward: gather weights forward and again backward,
         # reduce-scatter grads, every micro-batch, each overlapped with its compute
         per_mb = (2 * both("all_gather", mem.WEIGHT_BYTES)
-                  + both("reduce_scatter", mem.GRAD_BYTES))
+                  + both("reduce_scatter", grad_b))
         exposed = max(per_mb - per_mb_compute, rs_tail + ag_tail, 0.0)
         return p.microbatches * exposed, p.microbatches * (per_mb - exposed)
     if p.zero >= 3 and p.fsdp_shard_grads:
@@ -749,7 +751,7 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         # under the next group's compute, the last - the step's final reduction - under
         # the last micro-batch's backward, as the one reduction of the path below
         syncs = _grad_syncs(p)
-        per_sync = both("reduce_scatter", mem.GRAD_BYTES)
+        per_sync = both("reduce_scatter", grad_b)
         ag = both("all_gather", mem.WEIGHT_BYTES)
         under = per_mb_compute * p.microbatches / syncs
         if p.dp_overlap:
@@ -764,14 +766,20 @@ def _dp_exposed(ctx: _Ctx, per_mb_compute: float, fwd_mb: float, bwd_mb: float,
         # micro-batches (Llama 3, arXiv 2407.21783 section 3.3.2; torchtitan under PP): one
         # gradient reduce-scatter under the last backward, one weight all-gather under the
         # first forward
-        rs, ag = both("reduce_scatter", mem.GRAD_BYTES), both("all_gather", mem.WEIGHT_BYTES)
+        rs, ag = both("reduce_scatter", grad_b), both("all_gather", mem.WEIGHT_BYTES)
     else:
-        rs, ag = both("all_reduce", mem.GRAD_BYTES), 0.0
+        rs, ag = both("all_reduce", grad_b), 0.0
     # the reduction after the last backward (Megatron-LM 2021's local DDP; FSDP stages under
     # torch.distributed.pipelining) is all exposed; the weight gathers still overlap
     rs_exposed = rs if not p.dp_overlap else max(rs - bwd_mb, rs_tail, 0.0)
     exposed = rs_exposed + max(ag - fwd_mb, ag_tail, 0.0)
     return exposed, rs + ag - exposed
+
+
+def grad_bytes(p: TrainPlan) -> float:
+    """Bytes of one main gradient: FP32, or the BF16 parameter dtype where the framework
+    accumulates and reduces in it (``TrainPlan.grad_reduce_fp32``)."""
+    return mem.GRAD_BYTES if p.grad_reduce_fp32 else mem.WEIGHT_BYTES
 
 
 def _grad_syncs(p: TrainPlan) -> int:
@@ -1147,9 +1155,9 @@ def saved_activations(p: TrainPlan) -> ops.SavedActivations:
 def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
     p, f = ctx.plan, ctx.facts
     params_rank, expert_rank = f.params_per_rank(p.tp, p.pp, p.ep, p.etp)
-    w, g, o = mem.state_bytes(params_rank, p.dp * p.cp, p.zero)
+    w, g, o = mem.state_bytes(params_rank, p.dp * p.cp, p.zero, grad_bytes(p))
     edp = max(1, (p.dp * p.cp * p.tp) // (p.ep * p.etp))
-    we, ge, oe = mem.state_bytes(expert_rank, edp, p.zero)
+    we, ge, oe = mem.state_bytes(expert_rank, edp, p.zero, grad_bytes(p))
     dense_n, moe_n = _stage_layers(ctx)
     per_layer = f.activation_bytes(p.seq_len // p.cp, p.micro_batch, p.tp,
                                    p.sequence_parallel, p.recompute,
@@ -1176,7 +1184,7 @@ def _memory(ctx: _Ctx) -> mem.MemoryBreakdown:
         if not p.fsdp_shard_grads:
             g += (params_rank + expert_rank) * mem.WEIGHT_BYTES
         elif p.vpp > 1:  # one virtual stage's FP32 accumulation buffer until its sync
-            g += (params_rank + expert_rank) / p.vpp * mem.GRAD_BYTES
+            g += (params_rank + expert_rank) / p.vpp * grad_bytes(p)
     return mem.MemoryBreakdown(weights=w + we, gradients=g + ge, optimizer=o + oe,
                                activations=acts, workspace=mem.WORKSPACE_BYTES)
 

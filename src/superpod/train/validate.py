@@ -89,6 +89,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 moe_probs_in_act=fw.moe_probs_in_act,
                 fsdp_shard_grads=fw.fsdp_shard_grads and not fw.regathers(p.pp),
                 pp_edge_slots=fw.edge_slots(model.num_hidden_layers, p.pp, vpp),
+                grad_reduce_fp32=fw.grad_reduce_fp32,
                 act_fp8_store=fw.act_fp8_store and p.precision in ("fp8", "fp4"))
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
