@@ -173,6 +173,9 @@ def test_choices_match_the_library() -> None:
 
     assert set(choices.SEARCH_SPACES) == set(SPACES)
     assert choices.SWEEP_ENGINES == ENGINES
+    from superpod.train.frameworks import NAMED_FRAMEWORKS
+
+    assert choices.TRAIN_FRAMEWORKS == tuple(NAMED_FRAMEWORKS)
 
 
 def test_choice_completion() -> None:

@@ -115,3 +115,30 @@ def test_megatron_counts_embedding_and_loss_as_layers_only_where_the_split_needs
     assert res.step_time_s > 0 and abs(sum(res.breakdown_s.values()) - res.step_time_s) < 1e-9
     with holding_out([source_key(SRC_MCORE_EDGES)]), pytest.raises(Exception, match="too_few"):
         best_train_result(gb200, cat)
+
+
+def test_train_framework_option_applies_the_validation_profile() -> None:
+    from superpod import api
+    from superpod.errors import SpecError
+
+    args = ("gb200-nvl72", "llama3.1-405b", 1536, 8192)
+    kw: dict[str, object] = dict(tp=4, pp=16, vpp=8, precision="fp8", chips=256,
+                                 economics=False)
+    plain = api.train(*args, **kw)  # type: ignore[arg-type]
+    # without the framework's pipeline split, 126 layers cannot fill 16 x 8 stages
+    assert plain["status"] == "infeasible" and plain["reason"] == "too_few_layers"
+    row = api.train(*args, framework="megatron-bridge", **kw)  # type: ignore[arg-type]
+    assert row["plan"]["pp_edge_slots"] and not row["plan"]["grad_reduce_fp32"]
+    assert row["plan"]["attention_kernel"] == "cudnn"
+    assert SRC_MCORE_EDGES in row["framework"]["sources"]
+    assert abs(sum(row["breakdown_s"].values()) - row["step_time_s"]) < 1e-9 * row["step_time_s"]
+    # torchtitan: FlashAttention-2 through SDPA and op-level selective checkpointing, unless
+    # the user names a kernel
+    tt = api.train("dgx-h100", "llama3-8b", 8, 8192, chips=8, zero=3, recompute="selective",
+                   framework="torchtitan", economics=False)
+    assert tt["plan"]["attention_kernel"] == "fa2" and tt["plan"]["recompute"] == "op"
+    fa3 = api.train("dgx-h100", "llama3-8b", 8, 8192, chips=8, zero=3, recompute="selective",
+                    framework="torchtitan", attention_kernel="fa3", economics=False)
+    assert fa3["plan"]["attention_kernel"] == "fa3"
+    with pytest.raises(SpecError, match="--framework"):
+        api.train(*args, framework="bogus", **kw)  # type: ignore[arg-type]

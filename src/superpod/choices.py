@@ -29,6 +29,9 @@ REGIONS = ("us", "us-eia", "china")
 CALIBRATE_DTYPES = ("bf16", "fp16", "fp32")
 SEARCH_SPACES = ("full", "quick")  #: ``superpod.train.search.SPACES``
 SWEEP_ENGINES = ("local", "ray")  #: ``superpod.sweep.run.ENGINES``
+#: ``superpod.train.frameworks.NAMED_FRAMEWORKS``
+TRAIN_FRAMEWORKS = ("none", "megatron-core", "nemo", "megatron-bridge", "torchtitan",
+                    "torchtitan-compile", "meta-llama3", "hai-llm", "mindspeed-mc2")
 
 
 def check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -15,6 +15,7 @@ from superpod.choices import (
     PP_SCHEDULES,
     RECOMPUTE,
     SEARCH_SPACES,
+    TRAIN_FRAMEWORKS,
     TRAIN_PRECISIONS,
     check_choice,
 )
@@ -31,9 +32,15 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
           ranks_per_chip: int | None = None, order: str = "tp-cp-dp-pp",
           chips: int | None = None, trace: str | Path | None = None, economics: bool = True,
           offload: str = "none", offload_tier: str | None = None,
-          offload_overlap: str = "overlapped") -> Row:
+          offload_overlap: str = "overlapped", framework: str = "none") -> Row:
     """Step time, tokens/s, MFU, memory and breakdown of one training layout (SI units), or
     ``{"status": "infeasible", "reason", "detail"}``.
+
+    ``framework``: what a named framework does for this layout (``TRAIN_FRAMEWORKS``; the
+    profiles validation cases use, ``superpod.train.frameworks``): its attention kernel
+    (unless ``attention_kernel`` names one), TP overlap, FP8 recipe, FSDP and gradient
+    handling, dispatcher, pipeline split and what its memory keeps; "none": the options as
+    given.
 
     ``system``: a catalog id, a YAML file or ``FILE:ID``; ``model``: a preset id or a Hugging
     Face ``config.json``; ``ranks_per_chip`` default: the devices the chip exposes (Ascend
@@ -62,21 +69,36 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
     check_choice("--precision", precision, TRAIN_PRECISIONS)
     check_choice("--pp-schedule", pp_schedule, PP_SCHEDULES)
     check_choice("--attention-kernel", attention_kernel, ATTENTION_KERNELS)
+    check_choice("--framework", framework, TRAIN_FRAMEWORKS)
     for name, v in (("--tp", tp), ("--pp", pp), ("--cp", cp)):
         if v < 1:
             raise SpecError("must be a positive integer", field=name, value=v)
     if dp is None and ranks % (tp * pp * cp):
         raise SpecError(f"does not divide the {ranks} ranks", field="--tp x --pp x --cp",
                         value=tp * pp * cp, allowed=f"a divisor of {ranks}")
+    schedule = ("interleaved" if vpp > 1 else "1f1b") if pp_schedule == "auto" else pp_schedule
+    fields: dict[str, Any] = dict(recompute=recompute, attention_kernel=attention_kernel,
+                                  tp_comm_overlap=tp_comm_overlap and tp > 1)
+    used: tuple[str, ...] = ()
+    if framework != "none":
+        from superpod.train.frameworks import NAMED_FRAMEWORKS, framework_for
+
+        fw = framework_for(NAMED_FRAMEWORKS[framework])
+        if pp_schedule == "auto":
+            schedule = fw.schedule(None, vpp)
+        fields = fw.plan_fields(layers=spec.num_hidden_layers, pp=pp, vpp=vpp, zero=zero,
+                                recompute=recompute, precision=precision)
+        fields["tp_comm_overlap"] = bool(fields["tp_comm_overlap"]) and tp > 1
+        if attention_kernel != "auto":
+            fields["attention_kernel"] = attention_kernel
+        sequence_parallel = sequence_parallel or fw.sequence_parallel
+        used = fw.sources
     plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp if dp is not None else max(
                          1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
                      zero=zero, micro_batch=micro_batch, global_batch=global_batch,
-                     seq_len=seq_len, recompute=recompute, precision=precision,
-                     pp_schedule=("interleaved" if vpp > 1 else "1f1b")
-                     if pp_schedule == "auto" else pp_schedule,
-                     attention_kernel=attention_kernel, tp_comm_overlap=tp_comm_overlap and tp > 1,
-                     order=order)
+                     seq_len=seq_len, precision=precision, pp_schedule=schedule,
+                     order=order, **fields)
     if precision not in sysm.chip.peak_flop_per_s:
         raise SpecError(f"{sysm.chip.id} has no dense {precision} peak", field="--precision",
                         value=precision, allowed=", ".join(
@@ -95,6 +117,8 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
     if trace:
         write_trace(res, Path(trace))
     row = res.to_dict()
+    if framework != "none":
+        row["framework"] = {"name": framework, "sources": list(used)}
     if economics:
         from superpod.train.economics import train_economics
 

@@ -25,6 +25,7 @@ from superpod.choices import (
     SEARCH_SPACES,
     SPARE_LEVELS,
     SWEEP_ENGINES,
+    TRAIN_FRAMEWORKS,
     TRAIN_PRECISIONS,
 )
 
@@ -32,7 +33,8 @@ __all__ = ["ATTENTION_KERNELS", "CALIBRATE_DTYPES", "COLLECTIVE_ALGORITHMS",
            "COLLECTIVE_OPS", "DTYPES", "ENGINES",
            "OFFLOAD", "OFFLOAD_OVERLAP", "OFFLOAD_TIERS", "PP_SCHEDULES", "PREFIX_TIERS",
            "RECOMPUTE", "REGIONS", "SEARCH_SPACES",
-           "SPARE_LEVELS", "SWEEP_ENGINES", "TRAIN_PRECISIONS", "choice", "completer"]
+           "SPARE_LEVELS", "SWEEP_ENGINES", "TRAIN_FRAMEWORKS", "TRAIN_PRECISIONS", "choice",
+           "completer"]
 
 
 def completer(values: Sequence[str]) -> Callable[[str], list[str]]:

@@ -17,6 +17,7 @@ from superpod.cli.choices import (
     PP_SCHEDULES,
     RECOMPUTE,
     SEARCH_SPACES,
+    TRAIN_FRAMEWORKS,
     TRAIN_PRECISIONS,
     choice,
 )
@@ -75,6 +76,11 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
               OFFLOAD_OVERLAP, "overlapped: transfers under backward / forward; delayed: "
                                "ZeRO-Offload's one-step delayed update.")]
           = _T["offload_overlap"],
+          framework: Annotated[str, choice(
+              TRAIN_FRAMEWORKS, "What this framework does for the layout: attention "
+                                "kernel, overlaps, FP8 recipe, gradients, pipeline split "
+                                "(validation's profiles; sources in the output).")]
+          = _T["framework"],
           as_json: Json = False) -> None:
     """One training layout: step time, tokens/s, MFU, memory."""
     from superpod.report.train import train_view
@@ -86,7 +92,7 @@ def train(system_arg: Annotated[str, typer.Option("--system", "-s", help="System
                     tp_comm_overlap=tp_comm_overlap, ranks_per_chip=ranks_per_chip,
                     order=order, chips=chips, trace=trace, economics=economics,
                     offload=offload, offload_tier=offload_tier,
-                    offload_overlap=offload_overlap)
+                    offload_overlap=offload_overlap, framework=framework)
     _show(row, as_json, train_view)
 
 

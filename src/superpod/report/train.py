@@ -48,8 +48,13 @@ def train_view(r: dict[str, Any]) -> Group:
     b = breakdown_table(r["breakdown_s"], r["step_time_s"],
                         "where the step goes (adds up to the step)")
     parts: list[Any] = [t, b]
-    parts += [f"note: {n}" for n in r["notes"]] + trust_lines(r)
-    return Group(*parts)
+    parts += [f"note: {n}" for n in r["notes"]]
+    if "framework" in r:
+        fw = r["framework"]
+        srcs = "; ".join(s.split(" ", 1)[0] for s in fw["sources"]) or "no sourced choices"
+        parts.append(f"framework {fw['name']}: {len(fw['sources'])} choices from its documents"
+                     f" ({srcs})")
+    return Group(*parts, *trust_lines(r))
 
 
 def economics_cells(c: dict[str, Any]) -> tuple[str, str]:

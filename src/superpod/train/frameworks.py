@@ -250,6 +250,27 @@ class TrainFramework:
         return (self.edge_slots_when_uneven and pp > 1 and layers % stages != 0
                 and (layers + 2) % stages == 0)
 
+    def plan_fields(self, *, layers: int, pp: int, vpp: int, zero: int, recompute: str,
+                    precision: str) -> dict[str, object]:
+        """The ``TrainPlan`` fields this framework decides for a layout (its degrees, ZeRO
+        stage, stated recompute and precision): kernels, overlaps, recipes, dispatcher and
+        what its memory keeps. The one mapping validation cases and ``superpod train
+        --framework`` share."""
+        regather = self.regathers(pp)
+        return dict(
+            recompute=self.recompute(recompute), attention_kernel=self.attention_kernel,
+            attention_released=self.released, tp_comm_overlap=self.tp_comm_overlap,
+            fsdp_regather=regather, compiled=self.compiled, fp8_recipe=self.fp8_recipe,
+            fp8_split_accumulation=self.fp8_split_accumulation,
+            dp_overlap=self.overlaps_dp(pp, zero), cp_rotate=self.cp_rotate,
+            cp_kv_expanded=self.cp_kv_expanded, ep_dispatcher=self.ep_dispatcher,
+            recompute_modules=self.recompute_modules if recompute != "full" else "",
+            moe_probs_in_act=self.moe_probs_in_act,
+            fsdp_shard_grads=self.fsdp_shard_grads and not regather,
+            pp_edge_slots=self.edge_slots(layers, pp, vpp),
+            grad_reduce_fp32=self.grad_reduce_fp32,
+            act_fp8_store=self.act_fp8_store and precision in ("fp8", "fp4"))
+
     def regathers(self, pp: int) -> bool:
         return self.fsdp_regather_without_pp and pp == 1
 
@@ -293,6 +314,21 @@ def _release(fw: str) -> str | None:
     """YYYY-MM of a NeMo-style ``YY.MM`` release named in the text, else None."""
     m = _NEMO_RELEASE.search(fw)
     return f"20{m.group(1)}-{m.group(2)}" if m else None
+
+
+#: ``superpod train --framework`` names and the free text each stands for (what a validation
+#: case's ``framework`` field would say); "none": no framework's choices, the generic defaults
+NAMED_FRAMEWORKS: dict[str, str] = {
+    "none": "",
+    "megatron-core": "Megatron-Core",
+    "nemo": "NeMo",
+    "megatron-bridge": "Megatron-Bridge",
+    "torchtitan": "torchtitan",
+    "torchtitan-compile": "torchtitan + compile",
+    "meta-llama3": "Meta internal 4D parallelism",
+    "hai-llm": "HAI-LLM (DualPipe)",
+    "mindspeed-mc2": "MindSpeed with MC2",
+}
 
 
 def framework_for(text: str, notes: str = "") -> TrainFramework:

@@ -78,19 +78,9 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
                 sequence_parallel=p.sequence_parallel or (fw.sequence_parallel and p.tp > 1),
                 zero=zero,
                 global_batch=p.global_batch, seq_len=p.seq_len,
-                recompute=fw.recompute(p.recompute), precision=p.precision,
-                pp_schedule=schedule, attention_kernel=fw.attention_kernel,
-                attention_released=fw.released, tp_comm_overlap=fw.tp_comm_overlap,
-                fsdp_regather=fw.regathers(p.pp), compiled=fw.compiled,
-                fp8_recipe=fw.fp8_recipe, fp8_split_accumulation=fw.fp8_split_accumulation,
-                dp_overlap=fw.overlaps_dp(p.pp, zero), cp_rotate=fw.cp_rotate,
-                cp_kv_expanded=fw.cp_kv_expanded, ep_dispatcher=fw.ep_dispatcher,
-                recompute_modules=fw.recompute_modules if p.recompute != "full" else "",
-                moe_probs_in_act=fw.moe_probs_in_act,
-                fsdp_shard_grads=fw.fsdp_shard_grads and not fw.regathers(p.pp),
-                pp_edge_slots=fw.edge_slots(model.num_hidden_layers, p.pp, vpp),
-                grad_reduce_fp32=fw.grad_reduce_fp32,
-                act_fp8_store=fw.act_fp8_store and p.precision in ("fp8", "fp4"))
+                precision=p.precision, pp_schedule=schedule,
+                **fw.plan_fields(layers=model.num_hidden_layers, pp=p.pp, vpp=vpp, zero=zero,
+                                 recompute=p.recompute, precision=p.precision))
     system = _sku_system(case_system(case, cat), cat, case.notes or "")
     power_limit = _power_limit_w(case.notes or "")
     # ranks per package: as the case states, else the devices the runtime exposes (the
