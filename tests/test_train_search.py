@@ -147,3 +147,30 @@ def test_dp_floor_bounds_every_recompute_overlap_and_order(sid: str, chips: int,
         bd = r.breakdown_s
         # the interference of the dp traffic alone is at most the whole interference
         assert floor[z] <= bd["dp_comm"] + bd["overlap_interference"] + 1e-12 * r.step_time_s
+
+
+def test_space_tries_the_embedding_and_head_slots_where_only_they_split_evenly() -> None:
+    from superpod.workload.model import model_from_config
+
+    # 14 layers: 4 x 4 stages split them only with the embedding and head slots (16)
+    cfg = {"name": "edge-test", "hidden_size": 2048, "num_hidden_layers": 14,
+           "num_attention_heads": 16, "num_key_value_heads": 8, "intermediate_size": 8192,
+           "vocab_size": 32000}
+    m = model_from_config(cfg, file="edge-test")
+    s = api.system("dgx-h100", 8)
+    gs = list(groups(s, m, 32, 4096))
+    edge = {(g.pp, g.vpp, g.schedule) for g in gs if g.edge}
+    assert (4, 4, "interleaved") in edge and (8, 2, "interleaved") in edge
+    assert (7, 2, "interleaved") not in edge  # 14 layers fill 7 x 2 stages on their own
+    assert all((14 + 2) % (g.pp * g.vpp) == 0 and 14 % (g.pp * g.vpp) for g in gs if g.edge)
+    assert (2, 1, "1f1b") not in edge  # 14 splits over 2 ranks on its own
+    # the bound search still finds the exhaustive best with those groups in the space
+    fast = plan_train(s, m, 32, 4096, "bf16", top=3)
+    full = plan_train(s, m, 32, 4096, "bf16", exhaustive=True, top=40)
+    assert fast.candidates[0].step_time_s <= full.candidates[0].step_time_s * (1 + 1e-12)
+    mine = sorted({c.step_time_s for c in fast.candidates})
+    assert mine == sorted({c.step_time_s for c in full.candidates})[:len(mine)]
+    # an edge layout's plan says so, and its pipeline holds 16 slots
+    g = next(g for g in gs if g.edge)
+    p = g.plan(32, 4096, "bf16", order="tp-cp-dp-pp", overlap=False, zero=1, recompute="none")
+    assert p.pp_edge_slots and p.pipeline_slots(14) == 16

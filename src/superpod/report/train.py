@@ -18,6 +18,8 @@ def _plan_text(p: dict[str, Any]) -> str:
     extra = "" if p.get("order", "tp-cp-dp-pp") == "tp-cp-dp-pp" else f" order={p['order']}"
     if p["tp"] > 1 and not p.get("tp_comm_overlap", True):
         extra += " no-tp-overlap"
+    if p.get("pp_edge_slots") and p["pp"] > 1:
+        extra += " embedding+head-slots"
     return f"{core} zero={p['zero']} recompute={p['recompute']} {p['pp_schedule']}{extra}"
 
 

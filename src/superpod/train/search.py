@@ -153,6 +153,9 @@ class Group:
     etp: int
     micro_batch: int
     schedule: str
+    #: the embedding and the head take a pipeline slot each (``TrainPlan.pp_edge_slots``):
+    #: tried where only the two extra slots split the layers evenly over pp x vpp
+    edge: bool = False
 
     def plan(self, global_batch: int, seq_len: int, precision: str, *, order: str,
              overlap: bool, zero: int, recompute: str) -> TrainPlan:
@@ -160,7 +163,8 @@ class Group:
                          ep=self.ep, etp=self.etp, sequence_parallel=self.tp > 1,
                          zero=zero, micro_batch=self.micro_batch, global_batch=global_batch,
                          seq_len=seq_len, recompute=recompute, precision=precision,
-                         pp_schedule=self.schedule, tp_comm_overlap=overlap, order=order)
+                         pp_schedule=self.schedule, tp_comm_overlap=overlap, order=order,
+                         pp_edge_slots=self.edge)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -198,20 +202,34 @@ def _inner_size(g: Group, allowed: bool, space: Space = FULL) -> int:
             * len(space.zero_stages) * len(space.recompute))
 
 
-def _schedules(f: ModelFacts, pp: int, space: Space = FULL) -> list[tuple[str, int]]:
+def _edge_split(layers: int, stages: int) -> bool:
+    """Whether only the embedding and head slots split ``layers`` evenly over ``stages``
+    (Megatron-Core's account_for_embedding/loss_in_pipeline_split, ``TrainPlan``)."""
+    return layers % stages != 0 and (layers + 2) % stages == 0
+
+
+def _schedules(f: ModelFacts, pp: int, space: Space = FULL) -> list[tuple[str, int, bool]]:
+    """(schedule, virtual stages, edge slots) a pipeline of ``pp`` ranks is tried with."""
     if pp == 1:
-        return [("1f1b", 1)]
+        return [("1f1b", 1, False)]
     want = space.schedules
-    out: list[tuple[str, int]] = [(x, 1) for x in ("1f1b", "zero_bubble") if x in want]
+    out: list[tuple[str, int, bool]] = [(x, 1, False) for x in ("1f1b", "zero_bubble")
+                                        if x in want]
+    if _edge_split(f.layers, pp):
+        out += [(x, 1, True) for x in ("1f1b", "zero_bubble") if x in want]
     if "dualpipe" in want and pp % 2 == 0 and (f.experts or space.dense_dualpipe):
-        out.append(("dualpipe", 1))
+        out.append(("dualpipe", 1, False))
     if "interleaved" in want:
         if space.every_vpp:
             vs = [v for v in range(2, f.layers // pp + 1)
                   if f.layers % (pp * v) == 0 or v in UNEVEN_VPP]
+            edges = [v for v in range(2, (f.layers + 2) // pp + 1)
+                     if _edge_split(f.layers, pp * v)]
         else:
             vs = [v for v in UNEVEN_VPP if f.layers >= pp * v * 2]
-        out += [("interleaved", v) for v in vs]
+            edges = [v for v in UNEVEN_VPP if _edge_split(f.layers, pp * v)]
+        out += [("interleaved", v, False) for v in vs]
+        out += [("interleaved", v, True) for v in edges]
     return out
 
 
@@ -234,11 +252,11 @@ def groups(system: System, model: ModelSpec, global_batch: int, seq_len: int,
             continue
         dp = world // (tp * pp * cp)
         etps = powers_of_two(tp) if f.experts and space.expert_tp else [1]
-        for (sched, vpp), ep, etp, mb in itertools.product(
+        for (sched, vpp, edge), ep, etp, mb in itertools.product(
                 _schedules(f, pp, space), eps, etps, space.micro_batches):
             if global_batch % (dp * mb) or (tp * cp * dp) % (ep * etp):
                 continue
-            yield Group(tp, pp, vpp, dp, cp, ep, etp, mb, sched)
+            yield Group(tp, pp, vpp, dp, cp, ep, etp, mb, sched, edge)
 
 
 def candidates(system: System, model: ModelSpec, global_batch: int, seq_len: int,
@@ -309,7 +327,7 @@ class _Search:
             tp=g.tp, pp=g.pp, vpp=g.vpp, dp=g.dp, cp=g.cp, ep=g.ep, etp=g.etp,
             sequence_parallel=g.tp > 1, zero=zero, micro_batch=g.micro_batch,
             recompute=recompute, pp_schedule=g.schedule, tp_comm_overlap=overlap,
-            order=order)
+            order=order, pp_edge_slots=g.edge)
 
     def bound(self, g: Group) -> float | str:
         """The group's lower bound on step time (module doc), or why it cannot run."""
