@@ -373,6 +373,8 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
     nemo = "nemo" in fw or "megatron-bridge" in fw
     current = re.search(r"\bfp8-cs\b|current \(per-tensor\) scaling|current scaling",
                         f"{fw} {notes.lower()}") is not None
+    # MXFP8: FP8 with 32-element block scales computed in the cast (Blackwell)
+    mx = re.search(r"\bmxfp8\b|\bfp8-mx\b", f"{fw} {notes.lower()}") is not None
     bridge = "megatron-bridge" in fw and not re.search(r"\b(deepep|hybridep|flex)\b",
                                                         f"{fw} {notes.lower()}")
     dsv3 = "hai-llm" in fw  # DeepSeek's in-house framework (DeepSeek-V3 report)
@@ -386,7 +388,8 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         dualpipe="dualpipe" in fw,
         distributed_optimizer=pick(Choice(True, SRC_NEMO_OPT), False) if nemo else False,
         sequence_parallel=pick(Choice(True, SRC_NEMO_SP), False) if nemo else False,
-        fp8_recipe="current" if current else pick(Choice("delayed", SRC_TE_FP8), "delayed"),
+        fp8_recipe="current" if current else "mx" if mx else
+        pick(Choice("delayed", SRC_TE_FP8), "delayed"),
         fp8_split_accumulation=pick(Choice(True, SRC_TE_ACC), False) if te else False,
         dp_overlap=not pick(Choice(True, SRC_MEGATRON_2021), False) if legacy else True,
         ep_dispatcher=pick(Choice("alltoall", SRC_MBRIDGE_A2A), "fused") if bridge else "fused",
