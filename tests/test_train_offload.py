@@ -71,3 +71,44 @@ def test_exposed_is_ordered_serial_over_overlapped_over_delayed(p, f, b, bw, dra
     o = off.optimizer_offload(**kw, overlap="overlapped").exposed_s  # type: ignore[arg-type]
     d = off.optimizer_offload(**kw, overlap="delayed").exposed_s  # type: ignore[arg-type]
     assert s >= o - 1e-12 >= d - 2e-12 >= -2e-12
+
+
+def test_layer_activation_offload_hand_checked() -> None:
+    # 10 of a rank's layers, 2 GB each a micro-batch, 16 micro-batches, one in flight
+    c = off.layer_activation_offload(layer_bytes=2e9, layers=10, microbatches=16,
+                                     held_microbatches=1, tier=tier(bw=100e9), compute_s=5.0)
+    assert c.transfer_s == pytest.approx(2 * 16 * 20e9 / 100e9)  # 6.4 s, 1.4 s beyond compute
+    assert c.exposed_s == pytest.approx(1.4)
+    assert c.hbm_freed_bytes == c.offloaded_bytes == pytest.approx(20e9) and c.fits
+    none = off.layer_activation_offload(layer_bytes=2e9, layers=0, microbatches=16,
+                                        held_microbatches=1, tier=tier(), compute_s=5.0)
+    assert none.transfer_s == none.exposed_s == none.hbm_freed_bytes == 0.0
+
+
+def test_megatron_fsdp_on_grace_offloads_the_layers_its_recipe_offloads() -> None:
+    """Megatron-Bridge's Llama 3 70B FSDP recipe on GB200 keeps 40 layers' activations in
+    Grace memory (cpu_offloading_num_layers=40, FP8-CS, MBS 2, 8K); the memory model finds
+    the same count as the fewest that fit, and the transfers hide under compute. Off Grace
+    (B200 behind PCIe) nothing is offloaded: the run recomputes instead."""
+    import os
+
+    import superpod
+    from superpod.hardware.catalog import load_catalog
+    from superpod.train.validate import best_train_result
+    from superpod.validate.cases import Case, load_cases
+
+    path = os.path.join(os.path.dirname(superpod.__file__), "validation", "extra-train.yaml")
+    cases = {c.id: c for c in load_cases(path) if isinstance(c, Case)}
+    case = cases["train-mbridge2604-gb200-llama3_70b_fp8-64gpu"]
+    cat = load_catalog()
+    res, _ = best_train_result(case, cat)
+    note = next(n for n in res.notes if n.startswith("offload:"))
+    assert "activations of 40 of 80 layers" in note and res.plan.recompute == "none"
+    assert res.breakdown_s["offload"] == 0.0
+    assert abs(sum(res.breakdown_s.values()) - res.step_time_s) < 1e-9 * res.step_time_s
+    assert res.memory.total <= cat.chips["gb200"].hbm_bytes * 0.95
+    b200 = case.model_copy(update={"system": case.system.model_copy(
+        update={"preset": "dgx-b200"})})
+    other, _ = best_train_result(b200, cat)
+    assert not any(n.startswith("offload:") for n in other.notes)
+    assert other.plan.recompute != "none"

@@ -17,6 +17,7 @@ from superpod.hardware.catalog import load_catalog
 from superpod.train.frameworks import (
     SRC_LLAMA3_AC,
     SRC_LLAMA3_TP,
+    SRC_MBRIDGE_OFFLOAD,
     SRC_MCORE_EDGES,
     SRC_TT_PP,
     framework_for,
@@ -142,3 +143,17 @@ def test_train_framework_option_applies_the_validation_profile() -> None:
     assert fa3["plan"]["attention_kernel"] == "fa3"
     with pytest.raises(SpecError, match="--framework"):
         api.train(*args, framework="bogus", **kw)  # type: ignore[arg-type]
+
+
+def test_train_framework_offloads_fsdp_activations_to_grace_memory() -> None:
+    from superpod import api
+
+    kw: dict[str, object] = dict(zero=3, micro_batch=2, precision="fp8", chips=64,
+                                 economics=False)
+    plain = api.train("gb200-nvl72", "llama3-70b", 256, 8192, **kw)  # type: ignore[arg-type]
+    assert plain["status"] == "infeasible" and plain["reason"] == "out_of_memory"
+    row = api.train("gb200-nvl72", "llama3-70b", 256, 8192, framework="megatron-bridge",
+                    **kw)  # type: ignore[arg-type]
+    assert any(n.startswith("offload: activations of 40 of 80 layers") for n in row["notes"])
+    assert "offload" in row["breakdown_s"]
+    assert SRC_MBRIDGE_OFFLOAD in row["framework"]["sources"]

@@ -80,6 +80,7 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
     fields: dict[str, Any] = dict(recompute=recompute, attention_kernel=attention_kernel,
                                   tp_comm_overlap=tp_comm_overlap and tp > 1)
     used: tuple[str, ...] = ()
+    layer_offload = False
     if framework != "none":
         from superpod.train.frameworks import NAMED_FRAMEWORKS, framework_for
 
@@ -93,6 +94,8 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
             fields["attention_kernel"] = attention_kernel
         sequence_parallel = sequence_parallel or fw.sequence_parallel
         used = fw.sources
+        layer_offload = (fw.fsdp_layer_offload and zero >= 3 and sysm.memory.has("host")
+                         and sysm.memory.tier("host").via == "nvlink_c2c")
     plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp if dp is not None else max(
                          1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,
@@ -110,6 +113,10 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
 
         res = evaluate_with_offload(sysm, spec, plan, ranks_per_chip=ranks_per_chip,
                                     tier=tier, overlap=offload_overlap)  # type: ignore[arg-type]
+    elif layer_offload:  # the framework keeps what HBM cannot hold in Grace memory
+        from superpod.train.offload_eval import evaluate_with_layer_offload
+
+        res = evaluate_with_layer_offload(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
     else:
         res = evaluate_train(sysm, spec, plan, ranks_per_chip=ranks_per_chip)
     if isinstance(res, Infeasible):

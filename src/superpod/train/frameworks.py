@@ -39,7 +39,8 @@ leave-one-source-out a choice whose document is held out falls back to the gener
   evenly over pp x vpp but with those two they do (Llama 3.1 405B's 126 + 2 over 16 x 8):
   account_for_embedding/loss_in_pipeline_split, the only even split such a run can have.
 * Megatron-Bridge's performance recipes accumulate and reduce gradients in BF16
-  (``grad_reduce_in_fp32 = False``).
+  (``grad_reduce_in_fp32 = False``); its Megatron-FSDP recipes on Grace Blackwell keep the
+  activations that do not fit HBM in Grace memory, layer by layer, instead of recomputing.
 * Megatron-Bridge (Megatron-Core 0.14+): router probabilities applied in the expert
   activation (no expert output kept for the combine's backward).
 * Meta's Llama 3 stack (arXiv 2407.21783 section 3.3.2): the interleaved schedule's group
@@ -172,6 +173,11 @@ SRC_MBRIDGE_GRADS = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.2.0
                      "cfg.mixed_precision.grad_reduce_in_fp32 = False: gradients accumulated "
                      "and reduced in BF16; likewise the llama3, deepseek, gpt_oss, qwen3 and "
                      "nemotronh configs)")
+SRC_MBRIDGE_OFFLOAD = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.2.0/scripts/"
+                       "performance/configs/llama3/workload_base_configs.py (the Megatron-FSDP "
+                       "recipes on GB300 and GB200 set cpu_offloading_num_layers 20-40 - "
+                       "activations of that many layers kept in Grace memory - and no "
+                       "recompute; llama31/workload_base_configs.py likewise for 405B)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
@@ -238,6 +244,10 @@ class TrainFramework:
     #: account_for_embedding/loss_in_pipeline_split: the only even split such a run has)
     edge_slots_when_uneven: bool = False
     grad_reduce_fp32: bool = True  #: TrainPlan.grad_reduce_fp32
+    #: under FSDP (ZeRO-3) on a host reached over NVLink-C2C (Grace), activations that do not
+    #: fit HBM are offloaded layer by layer rather than recomputed (``train.offload_eval.
+    #: evaluate_with_layer_offload``)
+    fsdp_layer_offload: bool = False
     sources: tuple[str, ...] = field(default=())
 
     def edge_slots(self, layers: int, pp: int, vpp: int) -> bool:
@@ -402,4 +412,6 @@ def framework_for(text: str, notes: str = "") -> TrainFramework:
         edge_slots_when_uneven=pick(Choice(True, SRC_MCORE_EDGES), False) if te else False,
         grad_reduce_fp32=not pick(Choice(True, SRC_MBRIDGE_GRADS), False)
         if "megatron-bridge" in fw else True,
+        fsdp_layer_offload=pick(Choice(True, SRC_MBRIDGE_OFFLOAD), False)
+        if "megatron-bridge" in fw else False,
         sources=tuple(used))

@@ -23,6 +23,12 @@ back in backward: ``X = 2 m a / bandwidth`` for ``m`` micro-batches a step; over
 ``max(0, X - T_compute)`` is exposed. HBM keeps one micro-batch's activations in flight and
 frees the rest of the ``held`` ones.
 
+Layer activation offload (Megatron-Core ``cpu_offloading_num_layers``): the saved
+activations of ``k`` of the rank's layers go down after their forward and come back before
+their backward, every micro-batch, ``X = 2 m k a_layer / bandwidth``, prefetched layer by
+layer under the other layers' compute: ``max(0, X - T_compute)`` is exposed. HBM frees
+``k a_layer`` of each micro-batch in flight.
+
 Either kind needs the offloaded bytes to fit the chip's share of the tier.
 """
 
@@ -114,3 +120,22 @@ def activation_offload(*, activation_bytes_per_microbatch: float, microbatches: 
     return OffloadCost(kind="activations", tier=tier.name, offloaded_bytes=offloaded,
                        hbm_freed_bytes=offloaded, transfer_s=transfer, cpu_update_s=0.0,
                        exposed_s=exposed, fits=offloaded * r <= tier.share_bytes)
+
+
+def layer_activation_offload(*, layer_bytes: float, layers: int, microbatches: int,
+                             held_microbatches: float, tier: Tier, compute_s: float,
+                             ranks_per_chip: int = 1) -> OffloadCost:
+    """Saved activations of ``layers`` layers (``layer_bytes`` each, one micro-batch) of
+    every micro-batch in flight offloaded to ``tier`` and fetched back (module docstring)."""
+    a = _check(layer_bytes, "layer_bytes")
+    _check(compute_s, "compute_s")
+    if layers < 0 or microbatches < 1 or held_microbatches < 1:
+        raise ValueError("layers must be >= 0 and micro-batches >= 1")
+    r = max(1, ranks_per_chip)
+    each = tier.transfer_time_s(a * layers * r) if layers else 0.0
+    transfer = 2.0 * microbatches * each
+    offloaded = a * layers * held_microbatches
+    return OffloadCost(kind="layer activations", tier=tier.name, offloaded_bytes=offloaded,
+                       hbm_freed_bytes=offloaded, transfer_s=transfer, cpu_update_s=0.0,
+                       exposed_s=max(0.0, transfer - compute_s),
+                       fits=offloaded * r <= tier.share_bytes)

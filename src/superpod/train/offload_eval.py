@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Literal
 
 from superpod.errors import Infeasible, SpecError
 from superpod.hardware.memory import Tier
 from superpod.hardware.system import System
 from superpod.train import memory as mem
-from superpod.train.offload import Overlap, activation_offload, optimizer_offload
+from superpod.train.offload import (
+    Overlap,
+    activation_offload,
+    layer_activation_offload,
+    optimizer_offload,
+)
 from superpod.train.plan import TrainPlan
 from superpod.train.search import SearchResult, plan_train
 from superpod.train.step import TrainResult, evaluate_train
@@ -105,6 +111,61 @@ def evaluate_with_offload(system: System, model: ModelSpec, plan: TrainPlan, *,
         hfu=raw.hfu * scale, memory=new,
         breakdown_s=dict(raw.breakdown_s) | {"optimizer": 0.0, "offload": exposed},
         notes=notes)
+
+
+def evaluate_with_layer_offload(system: System, model: ModelSpec, plan: TrainPlan, *,
+                                ranks_per_chip: int = 1, tier: Tier | None = None,
+                                power_limit_w: float | None = None
+                                ) -> TrainResult | Infeasible:
+    """``evaluate_train``, offloading the saved activations of as few of the rank's layers
+    as make it fit to the host tier (Megatron-Core ``cpu_offloading_num_layers``, module
+    doc of ``superpod.train.offload``) where HBM alone does not fit; the exposed transfer
+    time is the step's ``offload``."""
+    res = evaluate_train(system, model, plan, ranks_per_chip=ranks_per_chip,
+                         power_limit_w=power_limit_w)
+    if not (isinstance(res, Infeasible) and res.reason == "out_of_memory"):
+        return res
+    if tier is None:
+        if not system.memory.has("host"):
+            return res
+        tier = system.memory.tier("host")
+    raw = evaluate_train(system, model, plan, ranks_per_chip=ranks_per_chip,
+                         check_memory=False, power_limit_w=power_limit_w)
+    if isinstance(raw, Infeasible):
+        return res
+    from superpod.train.step import stage_layer_count
+
+    m = raw.memory
+    layers = stage_layer_count(model, plan)
+    held = mem.in_flight_microbatches(plan.pp, plan.vpp, plan.microbatches, plan.pp_schedule,
+                                      plan.pp_group)
+    per_layer = m.activations / (layers * held)
+    cap = system.chip.hbm_bytes / ranks_per_chip * mem.USABLE_FRACTION
+    over = m.total - cap
+    k = math.ceil(over / (per_layer * held)) if per_layer > 0 else layers
+    if k >= layers:  # one layer's activations stay resident for its own compute
+        return res
+    compute = sum(v for key, v in raw.breakdown_s.items() if "compute" in key) \
+        or raw.step_time_s
+    cost = layer_activation_offload(layer_bytes=per_layer, layers=k,
+                                    microbatches=plan.microbatches, held_microbatches=held,
+                                    tier=tier, compute_s=compute, ranks_per_chip=ranks_per_chip)
+    if not cost.fits:
+        return Infeasible("out_of_memory", f"{res.detail}; offloading {k} layers' "
+                          f"activations needs {cost.offloaded_bytes * ranks_per_chip / 1e9:.0f}"
+                          f" GB of {tier.name} memory a chip, its share is "
+                          f"{tier.share_bytes / 1e9:.0f} GB")
+    new = dataclasses.replace(m, activations=m.activations - cost.hbm_freed_bytes)
+    step = raw.step_time_s + cost.exposed_s
+    scale = raw.step_time_s / step
+    note = (f"offload: activations of {k} of {layers} layers to {tier.name} ({tier.what}) "
+            f"free {cost.hbm_freed_bytes / 1e9:.1f} GB a rank; {cost.exposed_s * 1e3:.4g} ms "
+            "exposed a step")
+    notes = tuple(n for n in raw.notes if not n.startswith("memory model:")) + (note,)
+    return dataclasses.replace(
+        raw, step_time_s=step, tokens_per_s=raw.tokens_per_s * scale, mfu=raw.mfu * scale,
+        hfu=raw.hfu * scale, memory=new,
+        breakdown_s=dict(raw.breakdown_s) | {"offload": cost.exposed_s}, notes=notes)
 
 
 def plan_train_with_offload(system: System, model: ModelSpec, global_batch: int,

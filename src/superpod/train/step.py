@@ -941,6 +941,14 @@ def bubble_slots(plan: TrainPlan) -> float:
     return _bubble_slots(plan)
 
 
+def stage_layer_count(model: ModelSpec, plan: TrainPlan) -> int:
+    """Transformer layers on the slowest pipeline rank (all its virtual stages), the count
+    its activation memory is held for."""
+    f = model_facts(model)
+    p = plan
+    return min(math.ceil(p.pipeline_slots(f.layers) / (p.pp * p.vpp)) * p.vpp, f.layers)
+
+
 def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     """(dense, MoE) layers on the slowest rank (all its virtual stages)."""
     p, f = ctx.plan, ctx.facts

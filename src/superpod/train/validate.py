@@ -63,6 +63,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     """The fastest feasible evaluation of a ``train`` case's layout and what was assumed."""
     from superpod.errors import Infeasible
     from superpod.train.frameworks import framework_for, stated_schedule
+    from superpod.train.offload_eval import evaluate_with_layer_offload
     from superpod.train.plan import TrainPlan
     from superpod.train.step import evaluate_train
     from superpod.workload.model import model_from_config
@@ -121,9 +122,16 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
         modes = ("none", "selective", "full") if documented is None else ("selective", "full")
         layouts = [{**lay, "recompute": fw.recompute(r)} for lay in layouts for r in modes]
 
+    # Megatron-FSDP on a Grace host: what does not fit HBM is offloaded layer by layer
+    offload = (fw.fsdp_layer_offload and zero >= 3 and system.memory.has("host")
+               and system.memory.tier("host").via == "nvlink_c2c")
+
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:
         plans = [TrainPlan(micro_batch=mb, **{**base, "zero": zero, **lay})  # type: ignore[arg-type]
                  for mb in mbs for lay in layouts]
+        if offload and check:
+            return [evaluate_with_layer_offload(system, model, pl, ranks_per_chip=ranks_per_chip,
+                                                power_limit_w=power_limit) for pl in plans]
         return [evaluate_train(system, model, pl, ranks_per_chip=ranks_per_chip,
                                check_memory=check, power_limit_w=power_limit)
                 for pl in plans]
