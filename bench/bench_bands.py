@@ -1,7 +1,8 @@
 """Benchmark: what a prediction's band, evidence and extrapolation cost.
 
 Times one warm training-layout evaluation (Llama 3.1 405B on 16,384 H100) with and without
-``annotate_train`` in the same run, and prints the ratio (target: bands add under 5 %), then
+``annotate_train`` in the same run (the best of five interleaved rounds of each), and prints
+the ratio (target: bands add under 5 %), then
 the leave-one-source-out validation of the packaged public cases.
 """
 
@@ -18,6 +19,16 @@ from superpod.validate.runner import validate_file
 from superpod.workload.model import load_model
 
 REPEATS = 300
+ROUNDS = 5
+
+
+def _per_call(fn: object) -> float:
+    """Seconds one call of ``fn`` takes, averaged over REPEATS calls."""
+    assert callable(fn)
+    t = time.perf_counter()
+    for _ in range(REPEATS):
+        fn()
+    return (time.perf_counter() - t) / REPEATS
 
 
 def main() -> None:
@@ -30,19 +41,25 @@ def main() -> None:
     res = evaluate_train(s, m, plan)
     assert isinstance(res, TrainResult)
     annotate_train(res.to_dict(), s, cat, m, "bf16")  # warm the loaders
-    t = time.perf_counter()
-    for _ in range(REPEATS):
+    row = res.to_dict()
+
+    def plain() -> None:
         evaluate_train(s, m, plan).to_dict()  # type: ignore[union-attr]
-    base = (time.perf_counter() - t) / REPEATS
-    t = time.perf_counter()
-    for _ in range(REPEATS):
-        r = evaluate_train(s, m, plan)
-        annotate_train(r.to_dict(), s, cat, m, "bf16")  # type: ignore[union-attr]
-    with_bands = (time.perf_counter() - t) / REPEATS
+
+    def annotate() -> None:
+        annotate_train(dict(row), s, cat, m, "bf16")
+
+    # the best of ROUNDS interleaved rounds of each: the least disturbed time of both (the
+    # band's cost is the annotation's; timing it apart from the evaluation keeps the noise
+    # of the larger term out of the smaller)
+    base = extra = float("inf")
+    for _ in range(ROUNDS):
+        base = min(base, _per_call(plain))
+        extra = min(extra, _per_call(annotate))
     print("bands on one warm training evaluation, Llama 3.1 405B on 16,384 H100")
     print(f"  baseline: evaluate + to_dict      {base * 1e3:8.3f} ms")
-    print(f"  with band, evidence, extrapolates {with_bands * 1e3:8.3f} ms  "
-          f"(+{(with_bands / base - 1) * 100:.1f} %; target < 5 %)")
+    print(f"  band, evidence, extrapolates      {extra * 1e3:8.3f} ms  "
+          f"(+{extra / base * 100:.1f} % of the evaluation; target < 5 %)")
     t = time.perf_counter()
     validate_file(str(PUBLIC_CASES))
     ins = time.perf_counter() - t

@@ -25,7 +25,16 @@ from superpod.compute.calibration import load_calibration
 from superpod.hardware.catalog import Catalog
 from superpod.hardware.system import System
 from superpod.network.calibration import fabric_sources, load_collective_calibration
-from superpod.trust.bands import QUANTITY, band, classify, load_bands, load_validated
+from superpod.trust.bands import (
+    QUANTITY,
+    SCALE_LIMIT_CHIPS,
+    band,
+    band_dict,
+    classify,
+    load_bands,
+    load_bands_file,
+    load_validated,
+)
 from superpod.trust.family import chip_family, fabric_family
 from superpod.trust.holdout import excluded
 from superpod.workload.model import ModelSpec
@@ -36,20 +45,68 @@ def model_family(model: ModelSpec) -> str:
     return "moe" if model.n_routed_experts > 0 else "dense"
 
 
+#: the class each (kind, metric, family, scale) resolves to in a bands table, memoised per
+#: table object (kept alive beside its entries): a search annotates thousands of rows
+_RESOLVED: dict[tuple[Any, ...], tuple[Any, tuple[float, float, int, str, str] | None]] = {}
+
+
+def _resolved(stats: dict[str, Any], kind: str, metric: str, family: str, chips: int
+              ) -> tuple[float, float, int, str, str] | None:
+    """(q10, q90, cases, class, requested class) of the band a prediction gets, or None."""
+    key = (id(stats), kind, metric, family, chips <= SCALE_LIMIT_CHIPS)
+    hit = _RESOLVED.get(key)
+    if hit is not None and hit[0] is stats:
+        return hit[1]
+    b = band(stats, classify(kind, metric, family, chips), metric, 1.0)
+    if b is None:
+        out = None
+    else:
+        s = stats[b.class_name]
+        out = (s.q10, s.q90, b.cases, b.class_name, b.requested)
+    if len(_RESOLVED) > 4096:
+        _RESOLVED.clear()
+    _RESOLVED[key] = (stats, out)
+    return out
+
+
 def _bands(kind: str, values: dict[str, float | None], family: str,
            chips: int) -> dict[str, dict[str, Any]]:
+    """The 80 % band of each value (``trust.bands.band``: the value times its class's
+    quantiles of held-out measured / predicted ratios)."""
     stats = load_bands()
     out: dict[str, dict[str, Any]] = {}
     for metric, v in values.items():
         if v is None or not v > 0 or metric not in QUANTITY:
             continue
-        b = band(stats, classify(kind, metric, family, chips), metric, v)
-        if b is not None:
-            out[metric] = b.to_dict()
+        r = _resolved(stats, kind, metric, family, chips)
+        if r is None:
+            continue
+        q10, q90, cases, name, requested = r
+        if QUANTITY[metric][1] > 0:
+            low, high = v * q10, v * q90
+        else:
+            low, high = v / q90, v / q10
+        out[metric] = band_dict(low, high, cases, name, requested)
     return out
 
 
+_EXTRAPOLATES: dict[tuple[Any, ...], tuple[System, Any, list[str]]] = {}
+
+
 def _extrapolates(kind: str, system: System, family: str, mfam: str | None) -> list[str]:
+    """Why a prediction leaves the validated region (module docstring), memoised per system
+    object and bands file."""
+    doc = load_bands_file()
+    key = (kind, id(system), family, mfam, id(doc))
+    hit = _EXTRAPOLATES.get(key)
+    if hit is None or hit[0] is not system or hit[1] is not doc:
+        if len(_EXTRAPOLATES) > 1024:
+            _EXTRAPOLATES.clear()
+        hit = _EXTRAPOLATES[key] = (system, doc, _why(kind, system, family, mfam))
+    return list(hit[2])
+
+
+def _why(kind: str, system: System, family: str, mfam: str | None) -> list[str]:
     chip = system.chip
     why: list[str] = []
     if chip.is_roadmap or system.spec.status in ("announced", "roadmap", "paper"):
@@ -130,7 +187,9 @@ def annotate_train(row: dict[str, Any], system: System, cat: Catalog, model: Mod
     values = {m: row.get(m) for m in ("tokens_per_s_per_chip", "step_time_s", "mfu")}
     _attach(row, "train", "tokens_per_s_per_chip", values, family, system,
             compute_evidence(system, precision), model_family(model))
-    best = load_validated().get(f"train/{system.chip.vendor}/{model_family(model)}")
+    doc = load_bands_file()  # read, not copied: annotating a search's rows is the hot path
+    best = doc.validated.get(f"train/{system.chip.vendor}/{model_family(model)}") \
+        if doc is not None else None
     mfu = row.get("mfu")
     if best and best.best_mfu and isinstance(mfu, float) and mfu > best.best_mfu:
         row.setdefault("notes", []).append(

@@ -116,12 +116,8 @@ class Band:
     requested: str  #: the most specific class; differs from ``class_name`` on fallback
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"low": _round(self.low), "high": _round(self.high),
-                             "level": self.level, "cases": self.cases,
-                             "class": self.class_name}
-        if self.requested != self.class_name:
-            d["fallback_from"] = self.requested
-        return d
+        return band_dict(self.low, self.high, self.cases, self.class_name, self.requested,
+                         self.level)
 
     def text(self, fmt: str = "{:,.4g}") -> str:
         """``1,050-1,420; 80 % band, 31 cases`` (and the class when it fell back)."""
@@ -135,6 +131,17 @@ class Band:
 
 def _round(x: float) -> float:
     return float(f"{x:.6g}")
+
+
+def band_dict(low: float, high: float, cases: int, class_name: str, requested: str,
+              level: float = LEVEL) -> dict[str, Any]:
+    """A band as result rows carry it (``Band.to_dict``): ends to 6 significant digits, the
+    class, and the class it fell back from where that differs."""
+    d: dict[str, Any] = {"low": _round(low), "high": _round(high), "level": level,
+                         "cases": cases, "class": class_name}
+    if requested != class_name:
+        d["fallback_from"] = requested
+    return d
 
 
 def source_weights(sources: list[str]) -> list[float]:

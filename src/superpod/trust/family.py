@@ -31,10 +31,28 @@ def _vendor_rule(chip: Chip, cat: Catalog) -> Family:
     return "uncalibrated" if chip.vendor in hit[2] else "other"
 
 
+_FAMILIES: dict[tuple[int, str, int, int], tuple[Chip, Catalog, object, Family]] = {}
+
+
 def chip_family(chip: Chip, dtype: str, cat: Catalog) -> Family:
     """``calibrated`` when the chip's GEMMs at ``dtype`` are measured, else by vendor. A
     weight format whose GEMMs run in another tensor-core format (MXFP4: FP8 on Blackwell,
-    BF16 weight-only on Hopper; ``infer.config``) counts by the format they run in."""
+    BF16 weight-only on Hopper; ``infer.config``) counts by the format they run in.
+    Memoised per chip, catalog and calibration object (a held-out calibration is another
+    object), each kept alive beside its answer."""
+    cal = load_calibration()
+    key = (id(chip), dtype, id(cat), id(cal))
+    hit = _FAMILIES.get(key)
+    if hit is not None and hit[0] is chip and hit[1] is cat and hit[2] is cal:
+        return hit[3]
+    fam = _chip_family(chip, dtype, cat)
+    if len(_FAMILIES) > 1024:
+        _FAMILIES.clear()
+    _FAMILIES[key] = (chip, cat, cal, fam)
+    return fam
+
+
+def _chip_family(chip: Chip, dtype: str, cat: Catalog) -> Family:
     if chip.is_roadmap:
         return "other"
     if dtype in NATIVE_NEEDS:
