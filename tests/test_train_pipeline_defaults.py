@@ -157,3 +157,21 @@ def test_train_framework_offloads_fsdp_activations_to_grace_memory() -> None:
     assert any(n.startswith("offload: activations of 40 of 80 layers") for n in row["notes"])
     assert "offload" in row["breakdown_s"]
     assert SRC_MBRIDGE_OFFLOAD in row["framework"]["sources"]
+
+
+def test_plan_train_framework_runs_every_layout_with_its_choices() -> None:
+    from superpod import api
+    from superpod.errors import SpecError
+
+    doc = api.plan_train("dgx-h100", "llama3-8b", 32, 4096, chips=8, top=2, space="quick",
+                         framework="megatron-bridge")
+    assert doc["candidates"] and doc["framework"]["name"] == "megatron-bridge"
+    for c in doc["candidates"]:
+        assert c["plan"]["attention_kernel"] == "cudnn" and not c["plan"]["grad_reduce_fp32"]
+    plain = api.plan_train("dgx-h100", "llama3-8b", 32, 4096, chips=8, top=1, space="quick")
+    assert plain["candidates"][0]["plan"]["grad_reduce_fp32"] and "framework" not in plain
+    with pytest.raises(SpecError, match="--offload"):
+        api.plan_train("dgx-h100", "llama3-8b", 32, 4096, chips=8, offload="auto",
+                       framework="megatron-bridge")
+    with pytest.raises(SpecError, match="--framework"):
+        api.plan_train("dgx-h100", "llama3-8b", 32, 4096, chips=8, framework="jax")

@@ -139,13 +139,16 @@ def plan_train(system: str, model: str, global_batch: int, seq_len: int, *,
                ranks_per_chip: int | None = None, offload: str = "none",
                offload_tier: str | None = None, space: str = "full",
                chips: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> Row:
+               progress: Callable[[int, int], None] | None = None,
+               framework: str = "none") -> Row:
     """The whole layout space (``space``: full, or the narrower quick one) searched by
     branch and bound, the best layout the exhaustive search's: the best ``top``
     (``candidates``, with power, tokens/J and $/Mtok), the layouts considered, evaluated,
     pruned and infeasible, the infeasible ones counted by reason (``infeasible``); with
     none feasible, ``suggestion`` says why and the nearest global batch that has a layout.
-    ``progress(done, total)`` hears of the search's structures."""
+    ``progress(done, total)`` hears of the search's structures. ``framework``: every layout
+    runs with that framework's layout-independent choices (kernels, FP8 recipe, dispatcher,
+    gradient dtype; ``TrainFramework.layout_free_fields``)."""
     from superpod.api.catalog import catalog
     from superpod.api.catalog import system as build
     from superpod.api.resolve import system_arg
@@ -155,11 +158,23 @@ def plan_train(system: str, model: str, global_batch: int, seq_len: int, *,
 
     check_choice("--precision", precision, TRAIN_PRECISIONS)
     check_choice("--space", space, SEARCH_SPACES)
+    check_choice("--framework", framework, TRAIN_FRAMEWORKS)
     sid, files = system_arg(system)
     sysm = build(sid, chips, files)
     spec = load_model(model)
     tier = _offload_tier(sysm, offload, offload_tier)
     r = ranks_per_chip or sysm.chip.devices
+    fields: dict[str, Any] = {}
+    used: tuple[str, ...] = ()
+    if framework != "none":
+        from superpod.train.frameworks import NAMED_FRAMEWORKS, framework_for
+
+        fw = framework_for(NAMED_FRAMEWORKS[framework])
+        fields, used = fw.layout_free_fields(precision), fw.sources
+        if tier is not None:
+            raise SpecError("cannot combine --offload with --framework (the framework "
+                            "states what it offloads)", field="--offload", value=offload,
+                            allowed="none with --framework")
 
     def run(batch: int, k: int = top) -> Any:
         if tier is not None:
@@ -169,10 +184,13 @@ def plan_train(system: str, model: str, global_batch: int, seq_len: int, *,
                                            ranks_per_chip=r, tp_comm_overlap=tp_comm_overlap,
                                            tier=tier, space=space)
         return search(sysm, spec, batch, seq_len, precision, k, ranks_per_chip=r,
-                      tp_comm_overlap=tp_comm_overlap, space=space, progress=progress)
+                      tp_comm_overlap=tp_comm_overlap, space=space, progress=progress,
+                      fields=fields)
 
     res = run(global_batch)
     doc: Row = res.to_dict()
+    if framework != "none":
+        doc["framework"] = {"name": framework, "sources": list(used)}
     cat = catalog(files)
     from superpod.train.economics import with_economics
 

@@ -116,6 +116,10 @@ def plan_train_cmd(
             SEARCH_SPACES, "full: every axis (ZeRO 0-3, four recompute modes, all vpp, "
             "placement orders, TP overlap); quick: the narrower space for many searches.")
         ] = _P["space"],
+        framework: Annotated[str, choice(
+            TRAIN_FRAMEWORKS, "Every layout runs with this framework's layout-independent "
+                              "choices: kernels, FP8 recipe, dispatcher, gradient dtype.")]
+        = _P["framework"],
         chips: Chips = _P["chips"], report: Report = None, as_json: Json = False) -> None:
     """The best K training layouts, infeasible ones counted by reason.
 
@@ -129,7 +133,8 @@ def plan_train_cmd(
                              top=top, tp_comm_overlap=tp_comm_overlap,
                              ranks_per_chip=ranks_per_chip, offload=offload,
                              offload_tier=offload_tier, space=space, chips=chips,
-                             progress=lambda d, t: bar.update(d, t, "structures"))
+                             progress=lambda d, t: bar.update(d, t, "structures"),
+                             framework=framework)
     if report is not None:
         from superpod.api.resolve import system_arg as parse
         from superpod.report.html import write_report

@@ -23,6 +23,12 @@ def _plan_text(p: dict[str, Any]) -> str:
     return f"{core} zero={p['zero']} recompute={p['recompute']} {p['pp_schedule']}{extra}"
 
 
+def framework_line(fw: dict[str, Any]) -> str:
+    """``framework NAME: its profile rests on N documents (URLs)``."""
+    srcs = "; ".join(s.split(" ", 1)[0] for s in fw["sources"]) or "none"
+    return f"framework {fw['name']}: its profile rests on {len(fw['sources'])} documents ({srcs})"
+
+
 def train_view(r: dict[str, Any]) -> Group:
     t = Table(title=f"train {r['model']} on {r['system']} ({r['chips']:,} chips): "
                     f"{_plan_text(r['plan'])}", title_justify="left")
@@ -52,10 +58,7 @@ def train_view(r: dict[str, Any]) -> Group:
     parts: list[Any] = [t, b]
     parts += [f"note: {n}" for n in r["notes"]]
     if "framework" in r:
-        fw = r["framework"]
-        srcs = "; ".join(s.split(" ", 1)[0] for s in fw["sources"]) or "no sourced choices"
-        parts.append(f"framework {fw['name']}: {len(fw['sources'])} choices from its documents"
-                     f" ({srcs})")
+        parts.append(framework_line(r["framework"]))
     return Group(*parts, *trust_lines(r))
 
 
@@ -84,4 +87,6 @@ def plan_view(res: dict[str, Any]) -> Group:
                   f"{over[0]} {si(over[1], 's')}")
     first = res["candidates"][0] if res["candidates"] else {}
     notes = [f"note (#1): {n}" for n in first.get("notes", [])]
+    if "framework" in res:
+        notes.append(framework_line(res["framework"]))
     return Group(t, infeasible_table(res["infeasible"]), *notes, *trust_lines(first))

@@ -268,17 +268,23 @@ class TrainFramework:
         --framework`` share."""
         regather = self.regathers(pp)
         return dict(
-            recompute=self.recompute(recompute), attention_kernel=self.attention_kernel,
-            attention_released=self.released, tp_comm_overlap=self.tp_comm_overlap,
-            fsdp_regather=regather, compiled=self.compiled, fp8_recipe=self.fp8_recipe,
-            fp8_split_accumulation=self.fp8_split_accumulation,
-            dp_overlap=self.overlaps_dp(pp, zero), cp_rotate=self.cp_rotate,
-            cp_kv_expanded=self.cp_kv_expanded, ep_dispatcher=self.ep_dispatcher,
+            self.layout_free_fields(precision),
+            recompute=self.recompute(recompute), tp_comm_overlap=self.tp_comm_overlap,
+            fsdp_regather=regather, dp_overlap=self.overlaps_dp(pp, zero),
             recompute_modules=self.recompute_modules if recompute != "full" else "",
-            moe_probs_in_act=self.moe_probs_in_act,
             fsdp_shard_grads=self.fsdp_shard_grads and not regather,
-            pp_edge_slots=self.edge_slots(layers, pp, vpp),
-            grad_reduce_fp32=self.grad_reduce_fp32,
+            pp_edge_slots=self.edge_slots(layers, pp, vpp))
+
+    def layout_free_fields(self, precision: str) -> dict[str, object]:
+        """The ``TrainPlan`` fields this framework decides whatever the layout: kernels, FP8
+        recipe, context-parallel rotation, dispatcher, gradient dtype, what the MoE keeps
+        (``plan train --framework`` applies these to every layout it searches)."""
+        return dict(
+            attention_kernel=self.attention_kernel, attention_released=self.released,
+            compiled=self.compiled, fp8_recipe=self.fp8_recipe,
+            fp8_split_accumulation=self.fp8_split_accumulation, cp_rotate=self.cp_rotate,
+            cp_kv_expanded=self.cp_kv_expanded, ep_dispatcher=self.ep_dispatcher,
+            moe_probs_in_act=self.moe_probs_in_act, grad_reduce_fp32=self.grad_reduce_fp32,
             act_fp8_store=self.act_fp8_store and precision in ("fp8", "fp4"))
 
     def regathers(self, pp: int) -> bool:

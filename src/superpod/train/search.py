@@ -52,6 +52,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from superpod.degrees import divisors, powers_of_two
 from superpod.errors import Infeasible
@@ -312,6 +313,8 @@ class _Search:
     out: SearchResult
     exact_inner: bool  # evaluate is evaluate_train: memory and dominance rules apply
     space: Space = FULL
+    #: TrainPlan fields every layout shares (a framework's layout-free choices)
+    fields: dict[str, Any] = field(default_factory=dict)
     _bounds: dict[tuple[int, ...], tuple[float, float] | str] = field(default_factory=dict)
     _orders: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
     _template: TrainPlan | None = None
@@ -322,7 +325,7 @@ class _Search:
         ``plan_train`` checks the caller's batch, sequence and precision once."""
         if self._template is None:
             self._template = TrainPlan(global_batch=self.global_batch, seq_len=self.seq_len,
-                                       precision=self.precision)
+                                       precision=self.precision, **self.fields)
         return self._template.derive(
             tp=g.tp, pp=g.pp, vpp=g.vpp, dp=g.dp, cp=g.cp, ep=g.ep, etp=g.etp,
             sequence_parallel=g.tp > 1, zero=zero, micro_batch=g.micro_batch,
@@ -478,18 +481,22 @@ def plan_train(system: System, model: ModelSpec, global_batch: int, seq_len: int
                precision: str = "bf16", top: int = 5, ranks_per_chip: int = 1,
                tp_comm_overlap: bool = True, evaluate: Evaluate = evaluate_train,
                exhaustive: bool = False, progress: Progress | None = None,
-               space: Space | str = FULL) -> SearchResult:
+               space: Space | str = FULL, fields: dict[str, Any] | None = None
+               ) -> SearchResult:
     """The ``top`` fastest feasible layouts of ``space`` (``FULL``, ``QUICK`` or their
     names), the rest counted (``SearchResult``); ``evaluate(system, model, plan,
     ranks_per_chip=...)`` costs one layout. ``exhaustive`` costs every layout instead of
-    bounding; ``progress(done, total)`` is told of the structures done."""
+    bounding; ``progress(done, total)`` is told of the structures done; ``fields``: plan
+    fields every layout shares (``TrainFramework.layout_free_fields``)."""
     sp = SPACES[space] if isinstance(space, str) else space
-    TrainPlan(global_batch=global_batch, seq_len=seq_len, precision=precision)  # checks them
+    fields = dict(fields or {})
+    TrainPlan(global_batch=global_batch, seq_len=seq_len, precision=precision,
+              **fields)  # checks them
     out = SearchResult(candidates=[])
     best = _Top(top)
     s = _Search(system, model, global_batch, seq_len, precision, ranks_per_chip,
                 tp_comm_overlap, evaluate, best, out, exact_inner=evaluate is evaluate_train,
-                space=sp)
+                space=sp, fields=fields)
     ovn = tp_comm_overlap
     todo: list[tuple[float, int, Group]] = []
     all_groups = list(groups(system, model, global_batch, seq_len, ranks_per_chip, sp))
