@@ -160,13 +160,13 @@ SRC_LLAMA3_EDGES = ("https://arxiv.org/abs/2407.21783 (Llama 3 Herd of Models, s
                     "3.3.2: one Transformer layer fewer on the first and last stages; the "
                     "first model chunk of the first stage holds only the embedding, the last "
                     "of the last stage only the output projection and loss)")
-SRC_MCORE_EDGES = ("https://github.com/NVIDIA/Megatron-LM/blob/core_r0.13.0/megatron/core/transformer/"
-                   "transformer_block.py (get_num_layers_to_build: with "
-                   "account_for_embedding_in_pipeline_split and account_for_loss_in_pipeline_split "
-                   "the embedding and the loss each count as one layer, and the layers plus those "
-                   "two must divide evenly over pp x vpp); Megatron-Bridge "
-                   "src/megatron/bridge/recipes/llama/llama3.py @v0.4.0 "
-                   "(llama31_405b_pretrain_config sets both, 126 + 2 layers)")
+SRC_MCORE_EDGES = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.4.0/src/megatron/"
+                   "bridge/recipes/llama/llama3.py (llama31_405b_pretrain_config sets "
+                   "account_for_embedding_in_pipeline_split and "
+                   "account_for_loss_in_pipeline_split: 126 + 2 layers; Megatron-Core's "
+                   "TransformerConfig documents each flag as treating the embedding, or the "
+                   "loss, as a standard transformer layer in the pipeline's partition and "
+                   "placement)")
 SRC_MBRIDGE_GRADS = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.2.0/scripts/"
                      "performance/configs/llama31/llama31_llm_pretrain.py (every performance "
                      "recipe sets cfg.ddp.grad_reduce_in_fp32 = False and "
