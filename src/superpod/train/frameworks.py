@@ -175,9 +175,10 @@ SRC_MBRIDGE_GRADS = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.2.0
                      "nemotronh configs)")
 SRC_MBRIDGE_OFFLOAD = ("https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/v0.2.0/scripts/"
                        "performance/configs/llama3/workload_base_configs.py (the Megatron-FSDP "
-                       "recipes on GB300 and GB200 set cpu_offloading_num_layers 20-40 - "
-                       "activations of that many layers kept in Grace memory - and no "
-                       "recompute; llama31/workload_base_configs.py likewise for 405B)")
+                       "recipes on GB300 and GB200 set cpu_offloading_num_layers - Llama 3 "
+                       "70B: 20-40 of 80 layers' activations kept in Grace memory - and no "
+                       "recompute; llama31/workload_base_configs.py likewise for 405B, 10-92 "
+                       "of 126)")
 SRC_TE_FP8 = ("https://github.com/NVIDIA/TransformerEngine/blob/v1.4/transformer_engine/common/"
               "recipe.py (DelayedScaling is TE's default FP8 recipe: scales from an amax "
               "history, no separate amax pass)")
