@@ -91,7 +91,7 @@ def test_every_case_kind_has_one_evaluator() -> None:
 def test_extra_train_cases_evaluate_within_tolerance() -> None:
     """Megatron-Bridge rows of two releases on GB300 / GB200 / B300 / B200 that public.yaml
     lacks (scripts/mbridge_extra_cases.py): every one is evaluated, each on its own layout,
-    and the median error holds (measured 11.9 %; the tolerance only tightens)."""
+    and the median error holds (measured 11.4 %; the tolerance only tightens)."""
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "src" / "superpod" / "validation" \
@@ -99,6 +99,6 @@ def test_extra_train_cases_evaluate_within_tolerance() -> None:
     out = validate_file(str(path))
     s = out["summary"]["train"]
     assert s["ok"] == s["cases"] >= 50 and s["unsupported"] == s["error"] == 0
-    assert s["median_abs_error_pct"] <= 13.0
+    assert s["median_abs_error_pct"] <= 12.5
     chips = {c["id"].split("-")[2] for c in out["cases"]}
     assert {"gb300", "gb200", "b300", "b200"} <= chips

@@ -116,6 +116,14 @@ FP8_CAST_BYTES = 4.0  # per element cast to FP8: read 2 (bf16) + write 1 + write
 # cast: one more read of the bf16 input (Transformer Engine Float8CurrentScaling, torchao
 # Float8Linear); delayed scaling takes the scale from an amax history, fused in the cast
 FP8_AMAX_BYTES = 2.0
+# NVFP4 (Transformer Engine's NVFP4 recipe, docs/features/low_precision_training/nvfp4/
+# nvfp4.rst at https://github.com/NVIDIA/TransformerEngine/blob/41f6cbf17263a17f1c0fad7f591bf2d527318891/docs/features/low_precision_training/nvfp4/nvfp4.rst):
+# a global FP32 scale from the tensor's amax on top of the 16-element E4M3 block scales, and
+# TN-only GEMMs, so each GEMM input is quantized twice - rowwise, and columnwise for the
+# weight gradient after a random Hadamard transform whose own amax sets that copy's scale.
+# Per element: one read for both amaxes (2 B), then each quantization reads 2 B and writes
+# half a byte and a sixteenth of a scale byte
+NVFP4_CAST_BYTES = 2.0 + 2 * (2.0 + 0.5 + 1.0 / 16)
 # eager PyTorch (torchtitan's Llama, model.py at commit eaea6f6) runs each element-wise op
 # as its own kernel; bytes per token moved beyond the fused kernels, counted op by op:
 # RMSNorm (x.float(), pow, mean, rsqrt, mul, type_as, mul by weight: 32 B per element of h
@@ -425,9 +433,10 @@ def _layer_costs(ctx: _Ctx, moe: bool) -> _LayerParts:
     if ctx.gemm_dtype in ("fp8", "fp4"):
         # Transformer Engine-style FP8: every GEMM input activation is cast (read 2 B,
         # write 1 B) and written once more transposed for the weight-gradient GEMM, and so
-        # is every output gradient in backward (FP8 tensor cores take only TN layouts)
-        per_el = FP8_CAST_BYTES + (FP8_AMAX_BYTES if p.fp8_recipe in ("current", "dynamic")
-                                   else 0.0)
+        # is every output gradient in backward (FP8 tensor cores take only TN layouts); NVFP4
+        # quantizes each twice with its amaxes (NVFP4_CAST_BYTES)
+        per_el = NVFP4_CAST_BYTES if ctx.gemm_dtype == "fp4" else FP8_CAST_BYTES + (
+            FP8_AMAX_BYTES if p.fp8_recipe in ("current", "dynamic") else 0.0)
         cast_fwd = _copy_s(ctx, per_el * sum(c * m_ * k_ for m_, _, k_, c in shapes))
         cast_bwd = _copy_s(ctx, per_el * sum(c * m_ * n_ for m_, n_, _, c in shapes))
         # weights: cast once a step and cached across micro-batches (Transformer Engine),
