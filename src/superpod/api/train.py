@@ -94,8 +94,9 @@ def train(system: str, model: str, global_batch: int, seq_len: int, *, tp: int =
             fields["attention_kernel"] = attention_kernel
         sequence_parallel = sequence_parallel or fw.sequence_parallel
         used = fw.sources
-        layer_offload = (fw.fsdp_layer_offload and zero >= 3 and sysm.memory.has("host")
-                         and sysm.memory.tier("host").via == "nvlink_c2c")
+        from superpod.train.offload_eval import offloads_layers
+
+        layer_offload = offloads_layers(fw.fsdp_layer_offload, zero, sysm)
     plan = TrainPlan(tp=tp, pp=pp, vpp=vpp, dp=dp if dp is not None else max(
                          1, ranks // (tp * pp * cp)), cp=cp,
                      ep=ep, etp=etp, sequence_parallel=sequence_parallel and tp > 1,

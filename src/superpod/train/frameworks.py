@@ -65,6 +65,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from superpod.train.plan import edge_split_only
 from superpod.trust.holdout import held_out
 
 T = TypeVar("T")
@@ -257,9 +258,7 @@ class TrainFramework:
         layers split evenly)."""
         if self.pp_edge_slots:
             return True
-        stages = pp * vpp
-        return (self.edge_slots_when_uneven and pp > 1 and layers % stages != 0
-                and (layers + 2) % stages == 0)
+        return self.edge_slots_when_uneven and pp > 1 and edge_split_only(layers, pp * vpp)
 
     def plan_fields(self, *, layers: int, pp: int, vpp: int, zero: int, recompute: str,
                     precision: str) -> dict[str, object]:

@@ -100,17 +100,32 @@ def evaluate_with_offload(system: System, model: ModelSpec, plan: TrainPlan, *,
                           f"share is {tier.share_bytes / 1e9:.0f} GB")
     exposed = sum(c.exposed_s for c in costs)
     gpu_adam = raw.breakdown_s.get("optimizer", 0.0)  # the host CPUs now run the update
-    step = raw.step_time_s - gpu_adam + exposed
-    scale = raw.step_time_s / step
     kinds = " and ".join(c.kind for c in costs)
     note = (f"offload: {kinds} to {tier.name} ({tier.what}) frees {freed / 1e9:.1f} GB a "
             f"rank; {exposed * 1e3:.4g} ms exposed a step ({overlap})")
+    return _offloaded(raw, raw.step_time_s - gpu_adam + exposed, new,
+                      {"optimizer": 0.0, "offload": exposed}, note)
+
+
+def _offloaded(raw: TrainResult, step_s: float, memory: mem.MemoryBreakdown,
+               breakdown: dict[str, float], note: str) -> TrainResult:
+    """``raw`` (evaluated without the memory check) as it runs with the offload: its step,
+    the throughput and MFU scaled to it, the HBM left, the breakdown terms it changes and
+    its note in place of the memory model's."""
+    scale = raw.step_time_s / step_s
     notes = tuple(n for n in raw.notes if not n.startswith("memory model:")) + (note,)
     return dataclasses.replace(
-        raw, step_time_s=step, tokens_per_s=raw.tokens_per_s * scale, mfu=raw.mfu * scale,
-        hfu=raw.hfu * scale, memory=new,
-        breakdown_s=dict(raw.breakdown_s) | {"optimizer": 0.0, "offload": exposed},
+        raw, step_time_s=step_s, tokens_per_s=raw.tokens_per_s * scale, mfu=raw.mfu * scale,
+        hfu=raw.hfu * scale, memory=memory, breakdown_s=dict(raw.breakdown_s) | breakdown,
         notes=notes)
+
+
+def offloads_layers(fsdp_layer_offload: bool, zero: int, system: System) -> bool:
+    """Whether a framework that offloads FSDP activations layer by layer
+    (``TrainFramework.fsdp_layer_offload``) does so here: ZeRO-3 on a host reached over
+    NVLink-C2C (Grace)."""
+    return (fsdp_layer_offload and zero >= 3 and system.memory.has("host")
+            and system.memory.tier("host").via == "nvlink_c2c")
 
 
 def evaluate_with_layer_offload(system: System, model: ModelSpec, plan: TrainPlan, *,
@@ -133,10 +148,11 @@ def evaluate_with_layer_offload(system: System, model: ModelSpec, plan: TrainPla
                          check_memory=False, power_limit_w=power_limit_w)
     if isinstance(raw, Infeasible):
         return res
-    from superpod.train.step import stage_layer_count
+    from superpod.train.modelfacts import model_facts
+    from superpod.train.plan import rank_layers
 
     m = raw.memory
-    layers = stage_layer_count(model, plan)
+    layers = rank_layers(plan, model_facts(model).layers)
     held = mem.in_flight_microbatches(plan.pp, plan.vpp, plan.microbatches, plan.pp_schedule,
                                       plan.pp_group)
     per_layer = m.activations / (layers * held)
@@ -156,16 +172,11 @@ def evaluate_with_layer_offload(system: System, model: ModelSpec, plan: TrainPla
                           f" GB of {tier.name} memory a chip, its share is "
                           f"{tier.share_bytes / 1e9:.0f} GB")
     new = dataclasses.replace(m, activations=m.activations - cost.hbm_freed_bytes)
-    step = raw.step_time_s + cost.exposed_s
-    scale = raw.step_time_s / step
     note = (f"offload: activations of {k} of {layers} layers to {tier.name} ({tier.what}) "
             f"free {cost.hbm_freed_bytes / 1e9:.1f} GB a rank; {cost.exposed_s * 1e3:.4g} ms "
             "exposed a step")
-    notes = tuple(n for n in raw.notes if not n.startswith("memory model:")) + (note,)
-    return dataclasses.replace(
-        raw, step_time_s=step, tokens_per_s=raw.tokens_per_s * scale, mfu=raw.mfu * scale,
-        hfu=raw.hfu * scale, memory=new,
-        breakdown_s=dict(raw.breakdown_s) | {"offload": cost.exposed_s}, notes=notes)
+    return _offloaded(raw, raw.step_time_s + cost.exposed_s, new,
+                      {"offload": cost.exposed_s}, note)
 
 
 def plan_train_with_offload(system: System, model: ModelSpec, global_batch: int,

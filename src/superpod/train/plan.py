@@ -9,6 +9,7 @@ micro-batch, ``global_batch`` sequences per optimizer step, so each pipeline run
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -196,6 +197,19 @@ def _stride(order: str, tp: int, cp: int, dp: int, pp: int, dim: str) -> int:
         out *= deg[d]
     raise SpecError("unknown parallel dimension", field="order", value=dim,
                     allowed=", ".join(ORDER_DIMS))
+
+
+def edge_split_only(layers: int, stages: int) -> bool:
+    """Whether the layers split evenly over ``stages`` (pp x vpp) only with the embedding and
+    the head in slots of their own (``pp_edge_slots``; Megatron-Core's
+    account_for_embedding/loss_in_pipeline_split)."""
+    return layers % stages != 0 and (layers + 2) % stages == 0
+
+
+def rank_layers(plan: TrainPlan, layers: int) -> int:
+    """Transformer layers on the slowest pipeline rank (all its virtual stages)."""
+    p = plan
+    return min(math.ceil(p.pipeline_slots(layers) / (p.pp * p.vpp)) * p.vpp, layers)
 
 
 def check_plan(plan: TrainPlan, ranks: int, layers: int, experts: int, heads: int,

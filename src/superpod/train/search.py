@@ -58,7 +58,7 @@ from superpod.degrees import divisors, powers_of_two
 from superpod.errors import Infeasible
 from superpod.hardware.system import System
 from superpod.train.modelfacts import ModelFacts, model_facts
-from superpod.train.plan import ORDER_DIMS, TrainPlan, check_plan
+from superpod.train.plan import ORDER_DIMS, TrainPlan, check_plan, edge_split_only
 from superpod.train.step import (
     TrainResult,
     bubble_slots,
@@ -203,12 +203,6 @@ def _inner_size(g: Group, allowed: bool, space: Space = FULL) -> int:
             * len(space.zero_stages) * len(space.recompute))
 
 
-def _edge_split(layers: int, stages: int) -> bool:
-    """Whether only the embedding and head slots split ``layers`` evenly over ``stages``
-    (Megatron-Core's account_for_embedding/loss_in_pipeline_split, ``TrainPlan``)."""
-    return layers % stages != 0 and (layers + 2) % stages == 0
-
-
 def _schedules(f: ModelFacts, pp: int, space: Space = FULL) -> list[tuple[str, int, bool]]:
     """(schedule, virtual stages, edge slots) a pipeline of ``pp`` ranks is tried with."""
     if pp == 1:
@@ -216,7 +210,7 @@ def _schedules(f: ModelFacts, pp: int, space: Space = FULL) -> list[tuple[str, i
     want = space.schedules
     out: list[tuple[str, int, bool]] = [(x, 1, False) for x in ("1f1b", "zero_bubble")
                                         if x in want]
-    if _edge_split(f.layers, pp):
+    if edge_split_only(f.layers, pp):
         out += [(x, 1, True) for x in ("1f1b", "zero_bubble") if x in want]
     if "dualpipe" in want and pp % 2 == 0 and (f.experts or space.dense_dualpipe):
         out.append(("dualpipe", 1, False))
@@ -225,10 +219,10 @@ def _schedules(f: ModelFacts, pp: int, space: Space = FULL) -> list[tuple[str, i
             vs = [v for v in range(2, f.layers // pp + 1)
                   if f.layers % (pp * v) == 0 or v in UNEVEN_VPP]
             edges = [v for v in range(2, (f.layers + 2) // pp + 1)
-                     if _edge_split(f.layers, pp * v)]
+                     if edge_split_only(f.layers, pp * v)]
         else:
             vs = [v for v in UNEVEN_VPP if f.layers >= pp * v * 2]
-            edges = [v for v in UNEVEN_VPP if _edge_split(f.layers, pp * v)]
+            edges = [v for v in UNEVEN_VPP if edge_split_only(f.layers, pp * v)]
         out += [("interleaved", v, False) for v in vs]
         out += [("interleaved", v, True) for v in edges]
     return out

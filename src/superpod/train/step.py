@@ -85,7 +85,7 @@ from superpod.hardware.system import System
 from superpod.network.collectives import CollectiveRequest, collective
 from superpod.train import memory as mem
 from superpod.train.modelfacts import ModelFacts, activation_mode, model_facts
-from superpod.train.plan import TrainPlan, check_plan
+from superpod.train.plan import TrainPlan, check_plan, rank_layers
 from superpod.trust.holdout import excluded
 from superpod.workload import ops
 from superpod.workload.model import ModelSpec
@@ -950,19 +950,10 @@ def bubble_slots(plan: TrainPlan) -> float:
     return _bubble_slots(plan)
 
 
-def stage_layer_count(model: ModelSpec, plan: TrainPlan) -> int:
-    """Transformer layers on the slowest pipeline rank (all its virtual stages), the count
-    its activation memory is held for."""
-    f = model_facts(model)
-    p = plan
-    return min(math.ceil(p.pipeline_slots(f.layers) / (p.pp * p.vpp)) * p.vpp, f.layers)
-
-
 def _stage_layers(ctx: _Ctx) -> tuple[int, int]:
     """(dense, MoE) layers on the slowest rank (all its virtual stages)."""
-    p, f = ctx.plan, ctx.facts
-    per_rank = min(math.ceil(p.pipeline_slots(f.layers) / (p.pp * p.vpp)) * p.vpp, f.layers)
-    moe = min(per_rank, f.moe_layers)
+    per_rank = rank_layers(ctx.plan, ctx.facts.layers)
+    moe = min(per_rank, ctx.facts.moe_layers)
     return per_rank - moe, moe
 
 

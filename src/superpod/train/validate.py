@@ -63,7 +63,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     """The fastest feasible evaluation of a ``train`` case's layout and what was assumed."""
     from superpod.errors import Infeasible
     from superpod.train.frameworks import framework_for, stated_schedule
-    from superpod.train.offload_eval import evaluate_with_layer_offload
+    from superpod.train.offload_eval import evaluate_with_layer_offload, offloads_layers
     from superpod.train.plan import TrainPlan
     from superpod.train.step import evaluate_train
     from superpod.workload.model import model_from_config
@@ -101,12 +101,10 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
     open_interleave = fw.interleaves or _INTERLEAVE_UNSTATED.search(case.notes or "")
     if open_interleave and p.pp > 1 and vpp == 1 and not p.pp_schedule:
         # interleaved with an unstated count: every count the layers allow, and 1F1B
-        layouts += [{"vpp": v, "pp_schedule": "interleaved",
-                     "pp_edge_slots": fw.edge_slots(model.num_hidden_layers, p.pp, v)}
-                    for v in (2, 4, 8)
-                    if model.num_hidden_layers + (2 if fw.edge_slots(model.num_hidden_layers,
-                                                                     p.pp, v) else 0)
-                    >= p.pp * v]
+        for v in (2, 4, 8):
+            edge = fw.edge_slots(model.num_hidden_layers, p.pp, v)
+            if model.num_hidden_layers + (2 if edge else 0) >= p.pp * v:
+                layouts.append({"vpp": v, "pp_schedule": "interleaved", "pp_edge_slots": edge})
     if fw.flexible_pp_group and p.pp > 1:
         # the schedule's micro-batch group is open too: every group below pp as well
         layouts += [{**lay, "pp_group": n} for lay in layouts
@@ -123,8 +121,7 @@ def best_train_result(case: Case, cat: Catalog) -> tuple[TrainResult, str]:
         layouts = [{**lay, "recompute": fw.recompute(r)} for lay in layouts for r in modes]
 
     # Megatron-FSDP on a Grace host: what does not fit HBM is offloaded layer by layer
-    offload = (fw.fsdp_layer_offload and zero >= 3 and system.memory.has("host")
-               and system.memory.tier("host").via == "nvlink_c2c")
+    offload = offloads_layers(fw.fsdp_layer_offload, zero, system)
 
     def run(zero: int, check: bool = True) -> list[TrainResult | Infeasible]:
         plans = [TrainPlan(micro_batch=mb, **{**base, "zero": zero, **lay})  # type: ignore[arg-type]
